@@ -1,1 +1,40 @@
-fn main() {}
+//! `provenance`: the one binary of SPEC §9. Each subcommand lives in `cmd/`; this file only
+//! parses the command line and reports errors the way a person can act on.
+
+mod cmd;
+mod keyfile;
+
+use clap::{Parser, Subcommand};
+
+/// Supply-chain provenance: devices sign every event, a transparency log anchors it, anyone
+/// can verify the chain of custody with nothing but the log's public key.
+#[derive(Parser)]
+#[command(name = "provenance", version, about, long_about = None, propagate_version = true)]
+#[command(after_help = "Start with `provenance keygen --help` or `provenance sign --help`.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Make an Ed25519 key for an operator (customs, a warehouse, an inspector).
+    Keygen(cmd::keygen::Args),
+    /// Sign an operator event (inspection, hold, clearance, handover …) into a COSE_Sign1 file.
+    Sign(cmd::sign::Args),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Keygen(args) => cmd::keygen::run(args),
+        Command::Sign(args) => cmd::sign::run(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

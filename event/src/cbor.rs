@@ -215,10 +215,7 @@ impl<'b> Reader<'b> {
         if self.peek()? == Type::StringIndef {
             return Err(CborError::Indefinite { at });
         }
-        let s = self
-            .d
-            .str()
-            .map_err(|e| self.err(e, at, "a text string"))?;
+        let s = self.d.str().map_err(|e| self.err(e, at, "a text string"))?;
         self.check_head(at, s.len() as u64, s.len())?;
         Ok(s)
     }
@@ -332,7 +329,17 @@ mod tests {
 
     #[test]
     fn heads_written_are_shortest() {
-        for arg in [0u64, 23, 24, 255, 256, 65535, 65536, u32::MAX as u64, u64::MAX] {
+        for arg in [
+            0u64,
+            23,
+            24,
+            255,
+            256,
+            65535,
+            65536,
+            u32::MAX as u64,
+            u64::MAX,
+        ] {
             let mut buf = [0u8; 9];
             // Major type 0 so that the head alone is a whole item.
             let n = write_head(0, arg, &mut buf);

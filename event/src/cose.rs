@@ -119,6 +119,7 @@ pub struct Header<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct Sign1<'a> {
     bytes: &'a [u8],
+    tagged: bool,
     protected_bytes: &'a [u8],
     protected: Header<'a>,
     unprotected: Header<'a>,
@@ -175,9 +176,9 @@ fn read_header<'a>(
             Label::Int(LABEL_CONTENT_TYPE) => {
                 h.content_type = Some(match r.peek()? {
                     Type::String => ContentType::Text(r.str()?),
-                    _ => ContentType::CoapFormat(
-                        r.u64().map_err(|_| CoseError::HeaderType(label))?,
-                    ),
+                    _ => {
+                        ContentType::CoapFormat(r.u64().map_err(|_| CoseError::HeaderType(label))?)
+                    }
                 })
             }
             Label::Int(LABEL_KID) => {
@@ -198,7 +199,10 @@ fn check_crit(bytes: &[u8], span: (usize, usize)) -> Result<(), CoseError> {
             Type::String => Label::Text(text_label_id(r.str()?)),
             _ => Label::Int(r.i64()?),
         };
-        if !matches!(label, Label::Int(LABEL_ALG | LABEL_CONTENT_TYPE | LABEL_KID)) {
+        if !matches!(
+            label,
+            Label::Int(LABEL_ALG | LABEL_CONTENT_TYPE | LABEL_KID)
+        ) {
             return Err(CoseError::UnknownCritical(label));
         }
     }
@@ -209,12 +213,14 @@ impl<'a> Sign1<'a> {
     /// Splits a tagged COSE_Sign1 message into its parts, checking its structure.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, CoseError> {
         let mut r = Reader::new(bytes);
-        let tag = match r.peek()? {
-            Type::Tag => r.tag()?,
-            _ => return Err(CoseError::Tag { found: None }),
-        };
-        if tag != TAG_COSE_SIGN1 {
-            return Err(CoseError::Tag { found: Some(tag) });
+        // RFC 9052 §2 lets an application that knows the type leave the tag off; SPEC §3 events
+        // always carry it, which `SignedEvent::parse` insists on.
+        let tagged = r.peek()? == Type::Tag;
+        if tagged {
+            let tag = r.tag()?;
+            if tag != TAG_COSE_SIGN1 {
+                return Err(CoseError::Tag { found: Some(tag) });
+            }
         }
         let n = r.array()?;
         if n != 4 {
@@ -262,6 +268,7 @@ impl<'a> Sign1<'a> {
         r.finish()?;
         Ok(Self {
             bytes,
+            tagged,
             protected_bytes,
             protected,
             unprotected,
@@ -273,6 +280,11 @@ impl<'a> Sign1<'a> {
     /// The whole message as received.
     pub fn bytes(&self) -> &'a [u8] {
         self.bytes
+    }
+
+    /// Whether the message carries CBOR tag 18.
+    pub fn is_tagged(&self) -> bool {
+        self.tagged
     }
 
     /// The protected header's bytes as received (the bstr's content).
@@ -323,13 +335,33 @@ impl<'a> Sign1<'a> {
     /// compared in encoded form, small-order keys are refused).
     pub fn verify_ed25519(&self, key: &VerifyingKey) -> Result<(), SignatureInvalid> {
         let sig = self.ed25519_signature().map_err(|_| SignatureInvalid)?;
-        if key.is_weak() {
-            return Err(SignatureInvalid);
-        }
-        let mut v = key.verify_stream(&sig).map_err(|_| SignatureInvalid)?;
-        self.to_be_signed(|chunk| v.update(chunk));
-        v.finalize_and_verify().map_err(|_| SignatureInvalid)
+        verify_streamed(key, &sig, |sink| self.to_be_signed(sink))
     }
+}
+
+/// The one Ed25519 verification policy of the project, shared by COSE messages and raw checks:
+/// RFC 8032 §5.1.7 without the cofactor, S must be below the group order, R is compared in its
+/// encoded form (so a non-canonical R fails), and small-order public keys are refused.
+fn verify_streamed(
+    key: &VerifyingKey,
+    sig: &Signature,
+    feed: impl FnOnce(&mut dyn FnMut(&[u8])),
+) -> Result<(), SignatureInvalid> {
+    if key.is_weak() {
+        return Err(SignatureInvalid);
+    }
+    let mut v = key.verify_stream(sig).map_err(|_| SignatureInvalid)?;
+    feed(&mut |chunk| v.update(chunk));
+    v.finalize_and_verify().map_err(|_| SignatureInvalid)
+}
+
+/// Verifies a plain Ed25519 signature over `message` with the same policy as COSE messages.
+pub fn verify_ed25519(
+    key: &VerifyingKey,
+    message: &[u8],
+    signature: &[u8; SIGNATURE_LEN],
+) -> Result<(), SignatureInvalid> {
+    verify_streamed(key, &Signature::from_bytes(signature), |sink| sink(message))
 }
 
 /// The signature does not verify with the given key.

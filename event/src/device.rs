@@ -52,7 +52,8 @@ impl DeviceId {
         check_device_id(s)?;
         let mut out = heapless::String::new();
         // Cannot fail: the length was checked above.
-        out.push_str(s).map_err(|_| DeviceIdError::TooLong(s.len()))?;
+        out.push_str(s)
+            .map_err(|_| DeviceIdError::TooLong(s.len()))?;
         Ok(Self(out))
     }
 

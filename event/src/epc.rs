@@ -87,7 +87,9 @@ pub enum EpcError {
     )]
     Serial,
     /// A percent-escape that is malformed or not in its canonical form.
-    #[error("bad percent-escape in the serial; in an EPC URI write \" % & / < > ? as %22 %25 %26 %2F %3C %3E %3F and nothing else escaped")]
+    #[error(
+        "bad percent-escape in the serial; in an EPC URI write \" % & / < > ? as %22 %25 %26 %2F %3C %3E %3F and nothing else escaped"
+    )]
     Escape,
     /// The string does not hold a GS1 Digital Link path this project resolves.
     #[error(
@@ -158,8 +160,7 @@ fn urn_unescape(s: &str) -> Result<heapless::String<SERIAL_MAX>, EpcError> {
             };
             // Canonical: upper-case hex, and only for the characters that must be escaped.
             let c = h * 16 + l;
-            if !urn_escaped(c) || b[i + 1].is_ascii_lowercase() || b[i + 2].is_ascii_lowercase()
-            {
+            if !urn_escaped(c) || b[i + 1].is_ascii_lowercase() || b[i + 2].is_ascii_lowercase() {
                 return Err(EpcError::Escape);
             }
             i += 3;
@@ -278,7 +279,12 @@ impl Epc {
     /// Builds an SGTIN from its URI fields: company prefix, item reference with indicator
     /// digit, and the unescaped serial.
     pub fn sgtin(company_prefix: &str, item_ref: &str, serial: &str) -> Result<Self, EpcError> {
-        Self::from_parts(Scheme::Sgtin, company_prefix, item_ref, check_serial(serial)?)
+        Self::from_parts(
+            Scheme::Sgtin,
+            company_prefix,
+            item_ref,
+            check_serial(serial)?,
+        )
     }
 
     /// Builds an SSCC from company prefix and serial reference (extension digit first).
@@ -292,7 +298,11 @@ impl Epc {
     }
 
     /// Builds an SGLN; `extension` `"0"` means the GLN itself with no extension.
-    pub fn sgln(company_prefix: &str, location_ref: &str, extension: &str) -> Result<Self, EpcError> {
+    pub fn sgln(
+        company_prefix: &str,
+        location_ref: &str,
+        extension: &str,
+    ) -> Result<Self, EpcError> {
         Self::from_parts(
             Scheme::Sgln,
             company_prefix,
@@ -543,7 +553,10 @@ impl DigitalLink {
             ["01", gtin, rest @ ..] => {
                 // Key qualifiers in GS1's order: 22 (CPV), 10 (lot), 21 (serial).
                 let serial = match rest {
-                    ["21", ser] | ["10", _, "21", ser] | ["22", _, "21", ser] | ["22", _, "10", _, "21", ser] => ser,
+                    ["21", ser]
+                    | ["10", _, "21", ser]
+                    | ["22", _, "21", ser]
+                    | ["22", _, "10", _, "21", ser] => ser,
                     _ => return Ok(None),
                 };
                 DigitalLink::Sgtin {
@@ -653,10 +666,28 @@ mod tests {
 
     #[test]
     fn wrong_shapes() {
-        assert_eq!(Epc::parse("urn:epc:id:sgtin:0614141.812345"), Err(EpcError::FieldCount { scheme: "sgtin", expected: 3 }));
-        assert_eq!(Epc::parse("urn:epc:id:sscc:0614141.1234567890.1"), Err(EpcError::FieldCount { scheme: "sscc", expected: 2 }));
-        assert_eq!(Epc::parse("urn:epc:id:grai:0614141.12345.400"), Err(EpcError::UnsupportedScheme));
-        assert_eq!(Epc::parse("https://id.gs1.org/01/1"), Err(EpcError::NotEpcUri));
+        assert_eq!(
+            Epc::parse("urn:epc:id:sgtin:0614141.812345"),
+            Err(EpcError::FieldCount {
+                scheme: "sgtin",
+                expected: 3
+            })
+        );
+        assert_eq!(
+            Epc::parse("urn:epc:id:sscc:0614141.1234567890.1"),
+            Err(EpcError::FieldCount {
+                scheme: "sscc",
+                expected: 2
+            })
+        );
+        assert_eq!(
+            Epc::parse("urn:epc:id:grai:0614141.12345.400"),
+            Err(EpcError::UnsupportedScheme)
+        );
+        assert_eq!(
+            Epc::parse("https://id.gs1.org/01/1"),
+            Err(EpcError::NotEpcUri)
+        );
     }
 
     #[test]

@@ -318,7 +318,12 @@ fn field_err(field: Field) -> impl Fn(CborError) -> EventError {
     move |source| EventError::FieldCbor { field, source }
 }
 
-fn epc_field(r: &mut Reader<'_>, field: Field, allowed: &[Scheme], allowed_text: &'static str) -> Result<Epc, EventError> {
+fn epc_field(
+    r: &mut Reader<'_>,
+    field: Field,
+    allowed: &[Scheme],
+    allowed_text: &'static str,
+) -> Result<Epc, EventError> {
     let s = r.str().map_err(field_err(field))?;
     let epc = Epc::parse(s).map_err(|error| EventError::Epc { field, error })?;
     if !allowed.contains(&epc.scheme()) {
@@ -379,7 +384,8 @@ impl<'a> Event<'a> {
                     for index in 0..count {
                         let index = index as usize;
                         let s = r.str().map_err(field_err(Field::Items))?;
-                        let epc = Epc::parse(s).map_err(|error| EventError::Item { index, error })?;
+                        let epc =
+                            Epc::parse(s).map_err(|error| EventError::Item { index, error })?;
                         if !ITEM_SCHEMES.contains(&epc.scheme()) {
                             return Err(EventError::Scheme {
                                 field: Field::Items,
@@ -424,7 +430,10 @@ impl<'a> Event<'a> {
                 }
                 Field::Doc => {
                     let d = r.str().map_err(fe)?;
-                    if d.is_empty() || d.chars().count() > DOC_MAX || d.chars().any(char::is_control) {
+                    if d.is_empty()
+                        || d.chars().count() > DOC_MAX
+                        || d.chars().any(char::is_control)
+                    {
                         return Err(EventError::Doc);
                     }
                     doc = Some(d);
@@ -507,7 +516,14 @@ fn decode_where(r: &mut Reader<'_>) -> Result<Location, EventError> {
         match k {
             1 => lat = Some(r.i64().map_err(&fe)?),
             2 => lon = Some(r.i64().map_err(&fe)?),
-            3 => sgln = Some(epc_field(r, Field::Where, &[Scheme::Sgln], "an SGLN EPC URI")?),
+            3 => {
+                sgln = Some(epc_field(
+                    r,
+                    Field::Where,
+                    &[Scheme::Sgln],
+                    "an SGLN EPC URI",
+                )?)
+            }
             _ => return Err(EventError::Position),
         }
     }
@@ -684,10 +700,11 @@ pub fn sign_event(
 ) -> Result<usize, EncodeError> {
     let mut protected = [0u8; 128];
     let p = protected_header(device, &mut protected);
-    let n = cose::sign1(key, &protected[..p], out, |buf| draft.encode(buf)).map_err(|e| match e {
-        cose::SignError::BufferTooSmall => EncodeError::BufferTooSmall,
-        cose::SignError::Payload(e) => e,
-    })?;
+    let n =
+        cose::sign1(key, &protected[..p], out, |buf| draft.encode(buf)).map_err(|e| match e {
+            cose::SignError::BufferTooSmall => EncodeError::BufferTooSmall,
+            cose::SignError::Payload(e) => e,
+        })?;
     if n > MAX_MESSAGE {
         return Err(EncodeError::BufferTooSmall);
     }
@@ -742,6 +759,9 @@ impl<'a> SignedEvent<'a> {
             return Err(EnvelopeError::TooLarge(bytes.len()));
         }
         let sign1 = Sign1::parse(bytes)?;
+        if !sign1.is_tagged() {
+            return Err(CoseError::Tag { found: None }.into());
+        }
         sign1.ed25519_signature()?;
         let h = sign1.protected();
         let kid = h.kid.ok_or(EnvelopeError::MissingKid)?;

@@ -77,9 +77,9 @@ impl Kind {
         Kind::ALL.iter().copied().find(|k| {
             let n = k.name();
             n.len() == name.len()
-                && n.bytes().zip(name.bytes()).all(|(a, b)| {
-                    a == b.to_ascii_lowercase() || (a == b'_' && b == b'-')
-                })
+                && n.bytes()
+                    .zip(name.bytes())
+                    .all(|(a, b)| a == b.to_ascii_lowercase() || (a == b'_' && b == b'-'))
         })
     }
 }

@@ -1,0 +1,4 @@
+//! One module per subcommand: its flags (`Args`) and what it does (`run`).
+
+pub mod keygen;
+pub mod sign;
