@@ -21,14 +21,14 @@ enum Command {
     /// Make an Ed25519 key for an operator (customs, a warehouse, an inspector).
     Keygen(cmd::keygen::Args),
     /// Sign an operator event (inspection, hold, clearance, handover …) into a COSE_Sign1 file.
-    Sign(cmd::sign::Args),
+    Sign(Box<cmd::sign::Args>),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Keygen(args) => cmd::keygen::run(args),
-        Command::Sign(args) => cmd::sign::run(args),
+        Command::Sign(args) => cmd::sign::run(*args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
