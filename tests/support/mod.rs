@@ -46,3 +46,27 @@ pub fn python_with(module: &str) -> Option<PathBuf> {
                 .is_ok_and(|o| o.status.success())
     })
 }
+
+/// Builds tests/go/tlogcheck (Go's sumdb note and tlog packages, from Debian's
+/// golang-golang-x-mod-dev) and returns the binary, or `None` when Go is not installed.
+pub fn go_tlogcheck() -> Option<PathBuf> {
+    let gopath = Path::new("/usr/share/gocode");
+    if !gopath.join("src/golang.org/x/mod/sumdb/note").exists() {
+        return None;
+    }
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("tlogcheck");
+    let status = Command::new("go")
+        .args(["build", "-o"])
+        .arg(&out)
+        .arg("./tests/go/tlogcheck")
+        .current_dir(root())
+        .env("GO111MODULE", "off")
+        .env("GOPATH", gopath)
+        .env(
+            "GOCACHE",
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("gocache"),
+        )
+        .status()
+        .ok()?;
+    status.success().then_some(out)
+}
