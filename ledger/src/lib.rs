@@ -1,8 +1,514 @@
-//! The ledger (SPEC §6): an append-only transparency log stored through sqlx (SQLite or
-//! PostgreSQL), with RFC 9162 proofs, C2SP signed checkpoints, the device registry and the
-//! item and device indexes.
+//! The ledger (SPEC §6): an append-only transparency log stored through sqlx, on SQLite (the
+//! embedded default) or PostgreSQL.
 //!
-//! It must never rewrite or delete an entry, nor publish a checkpoint before its entries are
-//! durable.
+//! It owns storage and sequencing: entries are kept byte for byte, the Merkle tree as C2SP
+//! tiles, and every checkpoint it ever signed. One batch is one transaction holding its
+//! entries, the tiles they change and the checkpoint that covers them, so a checkpoint exists
+//! exactly when its entries are durable. The maths (hashes, proofs, notes) is
+//! `provenance-tlog`'s; this crate only fetches what it needs.
 //!
-//! Status: the crate is laid out; its contents are issue #3.
+//! It must never rewrite or delete an entry, sign with a key other than the log's, or publish
+//! a checkpoint before its batch is committed.
+
+mod key;
+pub mod store;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use provenance_tlog::merkle::{self, Plan};
+use provenance_tlog::tile::{self, Edge, TileId};
+use provenance_tlog::{Checkpoint, Hash, ProofError, Signer, Verifier, leaf_hash};
+use sqlx::{QueryBuilder, Row as _};
+use tokio::sync::Mutex;
+
+pub use key::write_private;
+pub use store::Store;
+use store::on_pool;
+
+/// What can go wrong in the ledger.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// The database URL is neither SQLite nor PostgreSQL.
+    #[error("database URL {0:?} is not sqlite://PATH or postgres://…")]
+    UnknownDatabase(String),
+    /// Could not connect.
+    #[error("cannot connect to {url}: {source}")]
+    Connect {
+        /// The URL, without password.
+        url: String,
+        /// Why.
+        source: sqlx::Error,
+    },
+    /// A query failed.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The schema could not be brought up to date.
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The log key file is unusable.
+    #[error("log key {}: {problem}", path.display())]
+    Key {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The database belongs to a log with another key or origin.
+    #[error(
+        "this database holds the log {stored}, but the key file is for {ours}; point --data at \
+         the directory this database was created with"
+    )]
+    WrongLog {
+        /// The log recorded in the database.
+        stored: String,
+        /// The log of the key file.
+        ours: String,
+    },
+    /// Stored data contradicts itself (a missing tile, a checkpoint that does not parse).
+    #[error("stored log is inconsistent: {0}; run `provenance verify --data DIR`")]
+    Corrupt(String),
+    /// A proof was asked for sizes or indexes the log does not have.
+    #[error("{0}")]
+    Proof(String),
+    /// No such checkpoint.
+    #[error("no checkpoint of size {0} was ever signed by this log")]
+    NoCheckpoint(u64),
+}
+
+/// Where the ledger keeps things.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `sqlite://PATH` or `postgres://…`.
+    pub database_url: String,
+    /// The log's signing key file (created with mode 0600 if missing).
+    pub key_file: PathBuf,
+    /// The origin line of new checkpoints, and the name of a newly created key.
+    pub origin: String,
+}
+
+/// A checkpoint and the note that signs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedCheckpoint {
+    /// The checkpoint.
+    pub checkpoint: Checkpoint,
+    /// The signed note, as served at `/api/v1/checkpoint`.
+    pub note: String,
+}
+
+/// The result of appending a batch.
+#[derive(Debug, Clone)]
+pub struct Appended {
+    /// Index of the batch's first entry.
+    pub first_index: u64,
+    /// The checkpoint covering the batch, durable when this is returned.
+    pub checkpoint: SignedCheckpoint,
+}
+
+/// The sequencer's state: only the task holding the lock appends.
+#[derive(Debug)]
+struct Head {
+    edge: Edge,
+    latest: SignedCheckpoint,
+}
+
+/// An open log.
+pub struct Ledger {
+    store: Store,
+    signer: Signer,
+    origin: String,
+    head: Mutex<Head>,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn to_i64(n: u64) -> Result<i64, LedgerError> {
+    i64::try_from(n).map_err(|_| LedgerError::Proof(format!("{n} is out of range")))
+}
+
+fn hashes_of(bytes: &[u8]) -> Result<Vec<Hash>, LedgerError> {
+    if bytes.len() % 32 != 0 || bytes.len() > 32 * tile::TILE_WIDTH {
+        return Err(LedgerError::Corrupt(format!(
+            "a tile of {} bytes",
+            bytes.len()
+        )));
+    }
+    Ok(bytes
+        .chunks_exact(32)
+        .map(|c| {
+            let mut h = [0u8; 32];
+            h.copy_from_slice(c);
+            h
+        })
+        .collect())
+}
+
+impl Ledger {
+    /// Opens (or creates) the log: connects, migrates, loads or creates the key, checks that
+    /// the database belongs to this key, and restores the sequencer from the newest checkpoint.
+    pub async fn open(config: &Config) -> Result<Self, LedgerError> {
+        let store = Store::connect(&config.database_url).await?;
+        let (signer, created) = key::load_or_create(&config.key_file, &config.origin)?;
+        if created {
+            tracing::info!(key = %config.key_file.display(), vkey = %signer.verifier(), "created the log key");
+        }
+        let vkey = signer.verifier().to_string();
+        let stored: Option<String> = on_pool!(&store, p => {
+            sqlx::query_scalar("SELECT value FROM log_meta WHERE key = 'vkey'")
+                .fetch_optional(p)
+                .await?
+        });
+        let origin = match stored {
+            Some(v) if v != vkey => {
+                return Err(LedgerError::WrongLog {
+                    stored: v,
+                    ours: vkey,
+                });
+            }
+            Some(_) => on_pool!(&store, p => {
+                sqlx::query_scalar::<_, String>("SELECT value FROM log_meta WHERE key = 'origin'")
+                    .fetch_one(p)
+                    .await?
+            }),
+            None => config.origin.clone(),
+        };
+        let ledger = Self {
+            store,
+            origin,
+            head: Mutex::new(Head {
+                edge: Edge::empty(),
+                latest: SignedCheckpoint {
+                    checkpoint: Checkpoint {
+                        origin: String::new(),
+                        size: 0,
+                        root: merkle::EMPTY_ROOT,
+                        extensions: vec![],
+                    },
+                    note: String::new(),
+                },
+            }),
+            signer,
+        };
+        ledger.restore(&vkey).await?;
+        Ok(ledger)
+    }
+
+    async fn restore(&self, vkey: &str) -> Result<(), LedgerError> {
+        let latest: Option<(i64, String)> = on_pool!(&self.store, p => {
+            sqlx::query_as("SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1")
+                .fetch_optional(p)
+                .await?
+        });
+        let mut head = self.head.lock().await;
+        match latest {
+            None => {
+                // A new log: record whose it is and sign the empty tree, in one transaction.
+                let cp = Checkpoint {
+                    origin: self.origin.clone(),
+                    size: 0,
+                    root: merkle::EMPTY_ROOT,
+                    extensions: vec![],
+                };
+                let note = self.sign(&cp)?;
+                on_pool!(&self.store, p => {
+                    let mut tx = p.begin().await?;
+                    for (k, v) in [("origin", self.origin.as_str()), ("vkey", vkey)] {
+                        sqlx::query("INSERT INTO log_meta (key, value) VALUES ($1, $2)")
+                            .bind(k)
+                            .bind(v)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    sqlx::query("INSERT INTO checkpoints (size, note, created_ms) VALUES (0, $1, $2)")
+                        .bind(&note)
+                        .bind(now_ms())
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                });
+                head.latest = SignedCheckpoint {
+                    checkpoint: cp,
+                    note,
+                };
+            }
+            Some((size, note)) => {
+                let size = u64::try_from(size)
+                    .map_err(|_| LedgerError::Corrupt("negative size".into()))?;
+                let (checkpoint, _) =
+                    Checkpoint::open(note.as_bytes(), self.signer.verifier(), Some(&self.origin))
+                        .map_err(|e| {
+                        LedgerError::Corrupt(format!("newest checkpoint (size {size}): {e}"))
+                    })?;
+                let ids = tile::edge_tiles(size);
+                let tiles = self
+                    .read_tiles(&ids.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+                    .await?;
+                let edge_tiles = ids
+                    .iter()
+                    .map(|(id, _)| tiles.get(id).cloned().unwrap_or_default())
+                    .collect();
+                let edge = Edge::from_tiles(size, edge_tiles)
+                    .map_err(|e| LedgerError::Corrupt(e.to_string()))?;
+                if edge.root() != checkpoint.root {
+                    return Err(LedgerError::Corrupt(format!(
+                        "the stored tiles do not give the root of checkpoint {size}"
+                    )));
+                }
+                head.edge = edge;
+                head.latest = SignedCheckpoint { checkpoint, note };
+            }
+        }
+        Ok(())
+    }
+
+    fn sign(&self, cp: &Checkpoint) -> Result<String, LedgerError> {
+        cp.sign(&self.signer)
+            .map_err(|e| LedgerError::Corrupt(format!("cannot sign checkpoint: {e}")))
+    }
+
+    /// The storage backend.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The log's origin line.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The log's verifier key, `name+id+key`: all anyone needs to check it.
+    pub fn verifier(&self) -> &Verifier {
+        self.signer.verifier()
+    }
+
+    /// The newest checkpoint.
+    pub async fn latest_checkpoint(&self) -> SignedCheckpoint {
+        self.head.lock().await.latest.clone()
+    }
+
+    /// Appends a batch of entries in one transaction and returns the checkpoint covering them,
+    /// which is durable when this returns. An empty batch returns the newest checkpoint.
+    pub async fn append(&self, entries: &[Vec<u8>]) -> Result<Appended, LedgerError> {
+        let leaves: Vec<Hash> = entries.iter().map(|e| leaf_hash(e)).collect();
+        let mut head = self.head.lock().await;
+        let first_index = head.edge.size();
+        if entries.is_empty() {
+            return Ok(Appended {
+                first_index,
+                checkpoint: head.latest.clone(),
+            });
+        }
+        let mut edge = head.edge.clone();
+        let writes = edge.append(&leaves);
+        let checkpoint = Checkpoint {
+            origin: self.origin.clone(),
+            size: edge.size(),
+            root: edge.root(),
+            extensions: vec![],
+        };
+        let note = self.sign(&checkpoint)?;
+        let first = to_i64(first_index)?;
+        let size = to_i64(checkpoint.size)?;
+        on_pool!(&self.store, p => {
+            let mut tx = p.begin().await?;
+            // Multi-row INSERTs: one statement per chunk, not one per entry.
+            let mut at = 0usize;
+            for chunk in entries.chunks(2000) {
+                let mut q = QueryBuilder::new("INSERT INTO entries (idx, data) ");
+                q.push_values(chunk.iter().enumerate(), |mut b, (i, e)| {
+                    b.push_bind(first + (at + i) as i64).push_bind(e.as_slice());
+                });
+                q.build().execute(&mut *tx).await?;
+                at += chunk.len();
+            }
+            let mut q = QueryBuilder::new("INSERT INTO tiles (level, idx, hashes) ");
+            q.push_values(writes.iter(), |mut b, w| {
+                b.push_bind(i64::from(w.id.level))
+                    .push_bind(w.id.index as i64)
+                    .push_bind(w.hashes.concat());
+            });
+            q.push(" ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes");
+            q.build().execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO checkpoints (size, note, created_ms) VALUES ($1, $2, $3)")
+                .bind(size)
+                .bind(&note)
+                .bind(now_ms())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        });
+        head.edge = edge;
+        head.latest = SignedCheckpoint { checkpoint, note };
+        Ok(Appended {
+            first_index,
+            checkpoint: head.latest.clone(),
+        })
+    }
+
+    /// Every checkpoint size the log ever signed, ascending.
+    pub async fn checkpoint_sizes(&self) -> Result<Vec<u64>, LedgerError> {
+        let sizes: Vec<i64> = on_pool!(&self.store, p => {
+            sqlx::query_scalar("SELECT size FROM checkpoints ORDER BY size")
+                .fetch_all(p)
+                .await?
+        });
+        Ok(sizes
+            .into_iter()
+            .filter_map(|s| u64::try_from(s).ok())
+            .collect())
+    }
+
+    /// The signed checkpoint of `size`, if the log ever signed one.
+    pub async fn checkpoint(&self, size: u64) -> Result<SignedCheckpoint, LedgerError> {
+        let note: Option<String> = on_pool!(&self.store, p => {
+            sqlx::query_scalar("SELECT note FROM checkpoints WHERE size = $1")
+                .bind(to_i64(size)?)
+                .fetch_optional(p)
+                .await?
+        });
+        let note = note.ok_or(LedgerError::NoCheckpoint(size))?;
+        let (checkpoint, _) =
+            Checkpoint::open(note.as_bytes(), self.signer.verifier(), Some(&self.origin))
+                .map_err(|e| LedgerError::Corrupt(format!("checkpoint {size}: {e}")))?;
+        Ok(SignedCheckpoint { checkpoint, note })
+    }
+
+    /// Entries `start..end` with their indexes (at most `end - start`, fewer past the end).
+    pub async fn entries(&self, start: u64, end: u64) -> Result<Vec<(u64, Vec<u8>)>, LedgerError> {
+        let rows: Vec<(i64, Vec<u8>)> = on_pool!(&self.store, p => {
+            sqlx::query_as("SELECT idx, data FROM entries WHERE idx >= $1 AND idx < $2 ORDER BY idx")
+                .bind(to_i64(start)?)
+                .bind(to_i64(end)?)
+                .fetch_all(p)
+                .await?
+        });
+        Ok(rows.into_iter().map(|(i, d)| (i as u64, d)).collect())
+    }
+
+    /// One entry.
+    pub async fn entry(&self, index: u64) -> Result<Option<Vec<u8>>, LedgerError> {
+        Ok(self.entries(index, index + 1).await?.pop().map(|(_, d)| d))
+    }
+
+    /// The stored hashes of the given tiles (whatever width they have now).
+    pub async fn read_tiles(
+        &self,
+        ids: &[TileId],
+    ) -> Result<HashMap<TileId, Vec<Hash>>, LedgerError> {
+        let mut out = HashMap::new();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let mut unique = ids.to_vec();
+        unique.sort();
+        unique.dedup();
+        let rows = on_pool!(&self.store, p => {
+            let mut q = QueryBuilder::new("SELECT level, idx, hashes FROM tiles WHERE ");
+            for (i, id) in unique.iter().enumerate() {
+                if i > 0 {
+                    q.push(" OR ");
+                }
+                q.push("(level = ").push_bind(i64::from(id.level)).push(" AND idx = ").push_bind(id.index as i64).push(")");
+            }
+            q.build()
+                .fetch_all(p)
+                .await?
+                .into_iter()
+                .map(|r| -> Result<(i64, i64, Vec<u8>), sqlx::Error> {
+                    Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))
+                })
+                .collect::<Result<Vec<_>, _>>()?
+        });
+        for (level, idx, bytes) in rows {
+            let id = TileId {
+                level: u8::try_from(level)
+                    .map_err(|_| LedgerError::Corrupt("tile level".into()))?,
+                index: idx as u64,
+            };
+            out.insert(id, hashes_of(&bytes)?);
+        }
+        Ok(out)
+    }
+
+    /// One tile's raw bytes (for serving C2SP tiles).
+    pub async fn tile(&self, id: TileId) -> Result<Option<Vec<u8>>, LedgerError> {
+        Ok(self
+            .read_tiles(&[id])
+            .await?
+            .remove(&id)
+            .map(|h| h.concat()))
+    }
+
+    async fn run_plan(&self, plan: &Plan) -> Result<Vec<Hash>, LedgerError> {
+        let ids: Vec<TileId> = plan.nodes().iter().map(|n| tile::locate(*n).0).collect();
+        let tiles = self.read_tiles(&ids).await?;
+        let mut hashes = Vec::with_capacity(plan.nodes().len());
+        for (node, id) in plan.nodes().iter().zip(&ids) {
+            let h = tiles
+                .get(id)
+                .and_then(|t| tile::node_from_tile(*node, t))
+                .ok_or_else(|| {
+                    LedgerError::Corrupt(format!(
+                        "tile {}/{} lacks node {node:?}",
+                        id.level, id.index
+                    ))
+                })?;
+            hashes.push(h);
+        }
+        plan.finish::<std::convert::Infallible>(&hashes)
+            .map_err(|e| LedgerError::Corrupt(e.to_string()))
+    }
+
+    async fn check_size(&self, size: u64) -> Result<(), LedgerError> {
+        let have = self.head.lock().await.edge.size();
+        if size > have {
+            return Err(LedgerError::Proof(format!(
+                "the log has {have} entries, not {size}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The root hash of the first `size` entries.
+    pub async fn root(&self, size: u64) -> Result<Hash, LedgerError> {
+        self.check_size(size).await?;
+        if size == 0 {
+            return Ok(merkle::EMPTY_ROOT);
+        }
+        Ok(self.run_plan(&merkle::root_plan(size)).await?[0])
+    }
+
+    /// The inclusion proof of entry `index` in the tree of `size` entries.
+    pub async fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, LedgerError> {
+        self.check_size(size).await?;
+        let plan = merkle::inclusion_plan(index, size)
+            .map_err(|e: ProofError| LedgerError::Proof(e.to_string()))?;
+        self.run_plan(&plan).await
+    }
+
+    /// The consistency proof from `from` to `to` entries.
+    pub async fn consistency_proof(&self, from: u64, to: u64) -> Result<Vec<Hash>, LedgerError> {
+        self.check_size(to).await?;
+        let plan = merkle::consistency_plan(from, to)
+            .map_err(|e: ProofError| LedgerError::Proof(e.to_string()))?;
+        self.run_plan(&plan).await
+    }
+
+    /// Closes the database.
+    pub async fn close(&self) {
+        self.store.close().await;
+    }
+}

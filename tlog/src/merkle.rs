@@ -169,32 +169,88 @@ fn consistency_ranges(mut m: u64, n: u64) -> Vec<(u64, u64)> {
     out
 }
 
-/// Reads the subtree hashes under `ranges` in one batch and folds each range into its hash.
-fn hash_ranges<R: HashReader>(
-    ranges: &[(u64, u64)],
-    r: &mut R,
-) -> Result<Vec<Hash>, ProofError<R::Error>> {
-    let mut nodes = Vec::new();
-    let mut counts = Vec::with_capacity(ranges.len());
-    for &(lo, hi) in ranges {
-        let before = nodes.len();
-        decompose(lo, hi, &mut nodes);
-        counts.push(nodes.len() - before);
+/// The complete subtrees a tree head or proof needs, and how they fold into it: made first so
+/// that storage can fetch every hash in one batch (async or not), then finished.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    nodes: Vec<Node>,
+    counts: Vec<usize>,
+}
+
+impl Plan {
+    fn of_ranges(ranges: &[(u64, u64)]) -> Self {
+        let mut nodes = Vec::new();
+        let mut counts = Vec::with_capacity(ranges.len());
+        for &(lo, hi) in ranges {
+            let before = nodes.len();
+            decompose(lo, hi, &mut nodes);
+            counts.push(nodes.len() - before);
+        }
+        Self { nodes, counts }
     }
-    let hashes = r.read_hashes(&nodes).map_err(ProofError::Storage)?;
-    if hashes.len() != nodes.len() {
-        return Err(ProofError::ShortRead {
-            got: hashes.len(),
-            want: nodes.len(),
-        });
+
+    /// The nodes whose hashes are needed, in the order [`Plan::finish`] wants them.
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
     }
-    let mut out = Vec::with_capacity(ranges.len());
-    let mut at = 0;
-    for n in counts {
-        out.push(fold_right(&hashes[at..at + n]));
-        at += n;
+
+    /// Folds the nodes' hashes into the result: the proof's hashes, or the one root hash.
+    pub fn finish<E>(&self, hashes: &[Hash]) -> Result<Vec<Hash>, ProofError<E>> {
+        if hashes.len() != self.nodes.len() {
+            return Err(ProofError::ShortRead {
+                got: hashes.len(),
+                want: self.nodes.len(),
+            });
+        }
+        let mut out = Vec::with_capacity(self.counts.len());
+        let mut at = 0;
+        for &n in &self.counts {
+            out.push(fold_right(&hashes[at..at + n]));
+            at += n;
+        }
+        Ok(out)
     }
-    Ok(out)
+
+    fn run<R: HashReader>(&self, r: &mut R) -> Result<Vec<Hash>, ProofError<R::Error>> {
+        let hashes = r.read_hashes(&self.nodes).map_err(ProofError::Storage)?;
+        self.finish(&hashes)
+    }
+}
+
+/// The plan for the root hash of the first `size` leaves (size ≥ 1; the empty root is
+/// [`EMPTY_ROOT`]).
+pub fn root_plan(size: u64) -> Plan {
+    Plan::of_ranges(&[(0, size)])
+}
+
+/// The plan for the inclusion proof of leaf `index` in the tree of `size` leaves.
+pub fn inclusion_plan(index: u64, size: u64) -> Result<Plan, ProofError> {
+    if index >= size {
+        return Err(ProofError::IndexOutOfRange { index, size });
+    }
+    Ok(Plan::of_ranges(&inclusion_ranges(index, size)))
+}
+
+/// The plan for the consistency proof from `from` to `to` leaves (empty when equal).
+pub fn consistency_plan(from: u64, to: u64) -> Result<Plan, ProofError> {
+    if from == 0 || from > to {
+        return Err(ProofError::BadSizes { from, to });
+    }
+    if from == to {
+        return Ok(Plan::of_ranges(&[]));
+    }
+    Ok(Plan::of_ranges(&consistency_ranges(from, to)))
+}
+
+fn widen<E>(e: ProofError) -> ProofError<E> {
+    match e {
+        ProofError::IndexOutOfRange { index, size } => ProofError::IndexOutOfRange { index, size },
+        ProofError::BadSizes { from, to } => ProofError::BadSizes { from, to },
+        ProofError::WrongLength { got, want } => ProofError::WrongLength { got, want },
+        ProofError::RootMismatch => ProofError::RootMismatch,
+        ProofError::ShortRead { got, want } => ProofError::ShortRead { got, want },
+        ProofError::Storage(never) => match never {},
+    }
 }
 
 /// H(a, H(b, H(c, d))): the hash of consecutive complete subtrees, largest first.
@@ -211,7 +267,7 @@ pub fn root<R: HashReader>(size: u64, r: &mut R) -> Result<Hash, ProofError<R::E
     if size == 0 {
         return Ok(EMPTY_ROOT);
     }
-    Ok(hash_ranges(&[(0, size)], r)?[0])
+    Ok(root_plan(size).run(r)?[0])
 }
 
 /// The inclusion proof of leaf `index` in the tree of the first `size` leaves.
@@ -220,10 +276,7 @@ pub fn inclusion_proof<R: HashReader>(
     size: u64,
     r: &mut R,
 ) -> Result<Vec<Hash>, ProofError<R::Error>> {
-    if index >= size {
-        return Err(ProofError::IndexOutOfRange { index, size });
-    }
-    hash_ranges(&inclusion_ranges(index, size), r)
+    inclusion_plan(index, size).map_err(widen)?.run(r)
 }
 
 /// The consistency proof from the tree of `from` leaves to the tree of `to` leaves.
@@ -233,13 +286,7 @@ pub fn consistency_proof<R: HashReader>(
     to: u64,
     r: &mut R,
 ) -> Result<Vec<Hash>, ProofError<R::Error>> {
-    if from == 0 || from > to {
-        return Err(ProofError::BadSizes { from, to });
-    }
-    if from == to {
-        return Ok(Vec::new());
-    }
-    hash_ranges(&consistency_ranges(from, to), r)
+    consistency_plan(from, to).map_err(widen)?.run(r)
 }
 
 /// The number of hashes in an inclusion proof of `index` in a tree of `size`.

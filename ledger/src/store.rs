@@ -1,0 +1,108 @@
+//! The two storage backends behind one set of queries. SQL is written once with `$N`
+//! placeholders, which both SQLite and PostgreSQL accept; [`on_pool!`] expands each operation
+//! for both pool types, so there is no dynamic dispatch and no `Any` driver.
+
+use std::str::FromStr as _;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::LedgerError;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// A connection pool to one of the backends.
+#[derive(Clone, Debug)]
+pub enum Store {
+    /// SQLite in WAL mode with `synchronous = FULL`: a commit is on disk when it returns.
+    Sqlite(SqlitePool),
+    /// PostgreSQL (commits are durable with the server's default `synchronous_commit = on`).
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to whichever pool `$store` holds.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            $crate::store::Store::Sqlite($pool) => $body,
+            $crate::store::Store::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+impl Store {
+    /// Connects to `url` (`sqlite://PATH` or `postgres://…`) and brings the schema up to date.
+    pub async fn connect(url: &str) -> Result<Self, LedgerError> {
+        let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = PgPoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await
+                .map_err(|e| LedgerError::Connect {
+                    url: redact(url),
+                    source: e,
+                })?;
+            Store::Postgres(pool)
+        } else if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|e| LedgerError::Connect {
+                    url: redact(url),
+                    source: e,
+                })?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(10));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options)
+                .await
+                .map_err(|e| LedgerError::Connect {
+                    url: redact(url),
+                    source: e,
+                })?;
+            Store::Sqlite(pool)
+        } else {
+            return Err(LedgerError::UnknownDatabase(redact(url)));
+        };
+        match &store {
+            Store::Sqlite(p) => SQLITE_MIGRATIONS.run(p).await?,
+            Store::Postgres(p) => POSTGRES_MIGRATIONS.run(p).await?,
+        }
+        Ok(store)
+    }
+
+    /// "SQLite" or "PostgreSQL", for logs and reports.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "SQLite",
+            Store::Postgres(_) => "PostgreSQL",
+        }
+    }
+
+    /// Closes the pool, waiting for connections to finish.
+    pub async fn close(&self) {
+        on_pool!(self, p => p.close().await)
+    }
+}
+
+/// The URL without a password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..s + 3], user, &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}

@@ -1,0 +1,159 @@
+//! The log on every backend: batches, checkpoints, proofs, restarts, ownership.
+
+mod backends;
+
+use provenance_ledger::{Ledger, LedgerError};
+use provenance_tlog::merkle::{verify_consistency, verify_inclusion};
+use provenance_tlog::{Checkpoint, leaf_hash};
+
+fn entry(i: u64) -> Vec<u8> {
+    format!("entry number {i} with some padding to look like an event").into_bytes()
+}
+
+#[tokio::test]
+async fn batches_checkpoints_and_proofs() {
+    for b in backends::all("proofs").await {
+        let ledger = Ledger::open(&b.config()).await.expect(b.name);
+        let empty = ledger.latest_checkpoint().await;
+        assert_eq!(
+            empty.checkpoint.size, 0,
+            "{}: a new log signs the empty tree",
+            b.name
+        );
+
+        let mut n = 0u64;
+        let mut sizes = vec![0];
+        for batch in [1u64, 2, 255, 1, 300, 700] {
+            let entries: Vec<Vec<u8>> = (n..n + batch).map(entry).collect();
+            let a = ledger.append(&entries).await.expect("append");
+            assert_eq!(a.first_index, n);
+            n += batch;
+            assert_eq!(a.checkpoint.checkpoint.size, n);
+            sizes.push(n);
+            // The note is a valid signed checkpoint under the log's public key.
+            let (cp, _) = Checkpoint::open(
+                a.checkpoint.note.as_bytes(),
+                ledger.verifier(),
+                Some("provenance.test/log"),
+            )
+            .expect("note opens");
+            assert_eq!(cp, a.checkpoint.checkpoint);
+        }
+        assert_eq!(
+            ledger.checkpoint_sizes().await.expect("sizes"),
+            sizes,
+            "{}: every checkpoint kept",
+            b.name
+        );
+
+        // Every entry is stored byte for byte and proves into every checkpoint that covers it.
+        let stored = ledger.entries(0, n).await.expect("entries");
+        assert_eq!(stored.len() as u64, n);
+        for &size in &sizes[1..] {
+            let cp = ledger
+                .checkpoint(size)
+                .await
+                .expect("checkpoint")
+                .checkpoint;
+            assert_eq!(ledger.root(size).await.expect("root"), cp.root);
+            for index in [0, size / 3, size / 2, size - 1] {
+                assert_eq!(stored[index as usize].1, entry(index));
+                let proof = ledger.inclusion_proof(index, size).await.expect("proof");
+                verify_inclusion(&leaf_hash(&entry(index)), index, size, &proof, &cp.root)
+                    .unwrap_or_else(|e| panic!("{}: {index} in {size}: {e}", b.name));
+            }
+            for &older in sizes[1..].iter().filter(|&&s| s <= size) {
+                let old = ledger
+                    .checkpoint(older)
+                    .await
+                    .expect("checkpoint")
+                    .checkpoint;
+                let proof = ledger.consistency_proof(older, size).await.expect("proof");
+                verify_consistency(older, size, &proof, &old.root, &cp.root)
+                    .unwrap_or_else(|e| panic!("{}: {older}->{size}: {e}", b.name));
+            }
+        }
+        assert!(matches!(
+            ledger.inclusion_proof(0, n + 1).await,
+            Err(LedgerError::Proof(_))
+        ));
+        assert!(matches!(
+            ledger.checkpoint(5).await,
+            Err(LedgerError::NoCheckpoint(5))
+        ));
+        ledger.close().await;
+        b.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn reopening_continues_the_same_log() {
+    for b in backends::all("reopen").await {
+        let ledger = Ledger::open(&b.config()).await.expect(b.name);
+        ledger
+            .append(&(0..300).map(entry).collect::<Vec<_>>())
+            .await
+            .expect("append");
+        let before = ledger.latest_checkpoint().await;
+        ledger.close().await;
+
+        let ledger = Ledger::open(&b.config()).await.expect("reopen");
+        assert_eq!(ledger.latest_checkpoint().await, before, "{}", b.name);
+        let a = ledger
+            .append(&(300..600).map(entry).collect::<Vec<_>>())
+            .await
+            .expect("append");
+        assert_eq!(a.first_index, 300);
+        let proof = ledger.consistency_proof(300, 600).await.expect("proof");
+        verify_consistency(
+            300,
+            600,
+            &proof,
+            &before.checkpoint.root,
+            &a.checkpoint.checkpoint.root,
+        )
+        .expect("consistent");
+        ledger.close().await;
+        b.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn a_database_refuses_another_logs_key() {
+    for b in backends::all("wrongkey").await {
+        let ledger = Ledger::open(&b.config()).await.expect(b.name);
+        ledger.close().await;
+        let other = tempfile::tempdir().expect("tempdir");
+        let mut config = b.config();
+        config.key_file = other.path().join("log.key");
+        match Ledger::open(&config).await {
+            Err(LedgerError::WrongLog { .. }) => {}
+            Err(e) => panic!("{}: wrong error {e}", b.name),
+            Ok(_) => panic!("{}: opened a log with another key", b.name),
+        }
+        b.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn the_key_file_is_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    for b in backends::all("keymode").await {
+        let ledger = Ledger::open(&b.config()).await.expect(b.name);
+        let mode = std::fs::metadata(b.key_file())
+            .expect("key")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let text = std::fs::read_to_string(b.key_file()).expect("key");
+        assert!(text.starts_with("PRIVATE+KEY+provenance.test/log+"));
+        ledger.close().await;
+        std::fs::set_permissions(b.key_file(), std::fs::Permissions::from_mode(0o644))
+            .expect("chmod");
+        assert!(matches!(
+            Ledger::open(&b.config()).await,
+            Err(LedgerError::Key { .. })
+        ));
+        b.cleanup().await;
+    }
+}
