@@ -22,6 +22,8 @@ enum Command {
     Keygen(cmd::keygen::Args),
     /// Sign an operator event (inspection, hold, clearance, handover …) into a COSE_Sign1 file.
     Sign(Box<cmd::sign::Args>),
+    /// Measure ledger performance against this machine's own limits, printed as a table.
+    Bench(cmd::bench::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -29,6 +31,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Keygen(args) => cmd::keygen::run(args),
         Command::Sign(args) => cmd::sign::run(*args),
+        Command::Bench(args) => cmd::bench::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,4 +1,5 @@
 //! One module per subcommand: its flags (`Args`) and what it does (`run`).
 
+pub mod bench;
 pub mod keygen;
 pub mod sign;

@@ -1,0 +1,236 @@
+//! `provenance bench`: the performance figures of SPEC §10, each beside the limit of this
+//! machine measured in the same run, so that a noisy shared machine still gives a meaningful
+//! ratio.
+
+use std::io::Write as _;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use ed25519_dalek::{Signer as _, SigningKey};
+use provenance_ledger::{Config, Ledger};
+use sha2::Digest as _;
+
+/// Measure the ledger and the machine, and print a table.
+///
+/// Machine limits first (SHA-256 throughput, single-core Ed25519 verification, fsync rate of
+/// the data directory's disk), then the ledger: append rate in batches with durable commits,
+/// and proof latency at the size reached.
+#[derive(clap::Args)]
+#[command(after_help = "Examples:\n  provenance bench\n  provenance bench --entries 10000000 \
+    --database-url postgres://postgres@127.0.0.1/test")]
+pub struct Args {
+    /// Entries to append (the proof figures are taken at this log size).
+    #[arg(long, default_value_t = 200_000)]
+    entries: u64,
+    /// Entries per batch (one durable transaction and one signed checkpoint each).
+    #[arg(long, default_value_t = 1_000)]
+    batch: usize,
+    /// Bytes per entry (a signed event is about 250–400 bytes).
+    #[arg(long, default_value_t = 300)]
+    entry_bytes: usize,
+    /// Benchmark this database instead of a fresh SQLite file (it must be empty or a log this
+    /// run created: a test schema, for example).
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+    /// Where the SQLite file and log key go (default: a temporary directory, removed after).
+    #[arg(long, value_name = "DIR")]
+    dir: Option<std::path::PathBuf>,
+}
+
+struct Row {
+    what: String,
+    value: String,
+    limit: String,
+    ratio: String,
+}
+
+fn per_sec(n: f64, d: Duration) -> f64 {
+    n / d.as_secs_f64()
+}
+
+fn human(x: f64) -> String {
+    if x >= 1e6 {
+        format!("{:.2} M", x / 1e6)
+    } else if x >= 1e3 {
+        format!("{:.1} k", x / 1e3)
+    } else {
+        format!("{x:.1}")
+    }
+}
+
+/// SHA-256 of `size`-byte messages on one core, messages per second.
+fn sha256_rate(size: usize) -> f64 {
+    let data = vec![0x5au8; size];
+    let start = Instant::now();
+    let mut n = 0u64;
+    let mut acc = 0u8;
+    while start.elapsed() < Duration::from_millis(400) {
+        for _ in 0..1000 {
+            acc ^= sha2::Sha256::digest(&data)[0];
+        }
+        n += 1000;
+    }
+    std::hint::black_box(acc);
+    per_sec(n as f64, start.elapsed())
+}
+
+/// Single-core Ed25519 verifications per second of a 300-byte message.
+fn ed25519_rate() -> f64 {
+    let key = SigningKey::from_bytes(&[9; 32]);
+    let msg = [7u8; 300];
+    let sig = key.sign(&msg);
+    let vk = key.verifying_key();
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < Duration::from_millis(400) {
+        for _ in 0..100 {
+            std::hint::black_box(vk.verify_strict(&msg, &sig).is_ok());
+        }
+        n += 100;
+    }
+    per_sec(n as f64, start.elapsed())
+}
+
+/// fsyncs per second of a small append to a file in `dir`: the bound on durable commits.
+fn fsync_rate(dir: &std::path::Path) -> anyhow::Result<f64> {
+    let path = dir.join("fsync-probe");
+    let mut f = std::fs::File::create(&path)?;
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < Duration::from_millis(500) {
+        f.write_all(&[0u8; 512])?;
+        f.sync_data()?;
+        n += 1;
+    }
+    let rate = per_sec(n as f64, start.elapsed());
+    drop(f);
+    std::fs::remove_file(&path)?;
+    Ok(rate)
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let dir = args.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
+    std::fs::create_dir_all(&dir)?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+
+    eprintln!("measuring this machine's limits …");
+    let sha = sha256_rate(args.entry_bytes);
+    let ed = ed25519_rate();
+    let fsync = fsync_rate(&dir)?;
+    let mut rows = vec![
+        Row {
+            what: format!("SHA-256, {}-byte messages, 1 core", args.entry_bytes),
+            value: format!("{}/s", human(sha)),
+            limit: "machine".into(),
+            ratio: String::new(),
+        },
+        Row {
+            what: "Ed25519 verify, 1 core".into(),
+            value: format!("{}/s", human(ed)),
+            limit: "machine".into(),
+            ratio: String::new(),
+        },
+        Row {
+            what: "fsync of the data directory".into(),
+            value: format!("{}/s", human(fsync)),
+            limit: "machine".into(),
+            ratio: String::new(),
+        },
+    ];
+
+    let url = args
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", dir.join("bench.db").display()));
+    let config = Config {
+        database_url: url,
+        key_file: dir.join("bench-log.key"),
+        origin: "provenance.bench/log".into(),
+    };
+    rt.block_on(async {
+        let ledger = Ledger::open(&config).await.context("opening the ledger")?;
+        let backend = ledger.store().backend();
+        let base = ledger.latest_checkpoint().await.checkpoint.size;
+        let bar = indicatif::ProgressBar::new(args.entries);
+        bar.set_style(indicatif::ProgressStyle::with_template(
+            "appending {bar:40} {pos}/{len} entries {per_sec} eta {eta}",
+        )?);
+        let mut entry = vec![0u8; args.entry_bytes];
+        let mut appended = 0u64;
+        let mut busy = Duration::ZERO;
+        let mut commits = 0u64;
+        while appended < args.entries {
+            let n = args.batch.min((args.entries - appended) as usize);
+            let batch: Vec<Vec<u8>> = (0..n)
+                .map(|i| {
+                    entry[..8].copy_from_slice(&(base + appended + i as u64).to_be_bytes());
+                    entry.clone()
+                })
+                .collect();
+            let t = Instant::now();
+            ledger.append(&batch).await?;
+            busy += t.elapsed();
+            commits += 1;
+            appended += n as u64;
+            bar.inc(n as u64);
+        }
+        bar.finish_and_clear();
+        let rate = per_sec(appended as f64, busy);
+        rows.push(Row {
+            what: format!("{backend} append, batches of {}, durable", args.batch),
+            value: format!("{} entries/s", human(rate)),
+            limit: "SHA-256 rate".into(),
+            ratio: format!("{:.1}%", 100.0 * rate / sha),
+        });
+        let commit_rate = per_sec(commits as f64, busy);
+        rows.push(Row {
+            what: format!("{backend} commits (one checkpoint each)"),
+            value: format!("{}/s", human(commit_rate)),
+            limit: "fsync rate".into(),
+            ratio: format!("{:.1}%", 100.0 * commit_rate / fsync),
+        });
+
+        let size = ledger.latest_checkpoint().await.checkpoint.size;
+        let mut incl = Vec::new();
+        let mut cons = Vec::new();
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..1000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let index = x % size;
+            let t = Instant::now();
+            ledger.inclusion_proof(index, size).await?;
+            incl.push(t.elapsed());
+            let from = 1 + x % size;
+            let t = Instant::now();
+            ledger.consistency_proof(from, size).await?;
+            cons.push(t.elapsed());
+        }
+        for (name, v) in [("inclusion", incl), ("consistency", cons)] {
+            let m = median(v);
+            rows.push(Row {
+                what: format!("{name} proof at {} entries, median", human(size as f64)),
+                value: format!("{:.3} ms", m.as_secs_f64() * 1e3),
+                limit: "1 ms target".into(),
+                ratio: format!("{:.0}%", 100.0 * m.as_secs_f64() / 1e-3),
+            });
+        }
+        ledger.close().await;
+        anyhow::Ok(())
+    })?;
+
+    let w = rows.iter().map(|r| r.what.len()).max().unwrap_or(10);
+    let v = rows.iter().map(|r| r.value.len()).max().unwrap_or(10);
+    println!("{:w$}  {:>v$}  {:<14} ratio", "benchmark", "value", "vs");
+    for r in rows {
+        println!("{:w$}  {:>v$}  {:<14} {}", r.what, r.value, r.limit, r.ratio);
+    }
+    Ok(())
+}
