@@ -397,6 +397,24 @@ pub enum SignError<E> {
     Payload(E),
 }
 
+/// Room for a protected header of alg, content type and a kid of up to 128 bytes.
+pub const PROTECTED_MAX: usize = 256;
+
+/// Writes the deterministic protected header `{1: -8, 3: content_type, 4: kid}` into `out` and
+/// returns its length, or `None` if it does not fit.
+pub fn protected_header(content_type: &str, kid: &[u8], out: &mut [u8]) -> Option<usize> {
+    let mut e = crate::cbor::encoder(out);
+    e.map(3)
+        .and_then(|e| e.u8(1))
+        .and_then(|e| e.i8(-8))
+        .and_then(|e| e.u8(3))
+        .and_then(|e| e.str(content_type))
+        .and_then(|e| e.u8(4))
+        .and_then(|e| e.bytes(kid))
+        .ok()?;
+    Some(e.writer().position())
+}
+
 /// The longest payload head `sign1` reserves room for (lengths up to 65,535).
 const PAYLOAD_HEAD_MAX: usize = 3;
 

@@ -675,21 +675,6 @@ impl Draft<'_> {
     }
 }
 
-/// Writes the protected header of an event by `device` into `out`, returning its length.
-fn protected_header(device: &DeviceId, out: &mut [u8; 128]) -> usize {
-    let mut e = encoder(out);
-    // 128 bytes hold the three parameters with the longest (64-byte) kid.
-    let _ = e
-        .map(3)
-        .and_then(|e| e.u8(1))
-        .and_then(|e| e.i8(-8))
-        .and_then(|e| e.u8(3))
-        .and_then(|e| e.str(CONTENT_TYPE))
-        .and_then(|e| e.u8(4))
-        .and_then(|e| e.bytes(device.as_str().as_bytes()));
-    e.writer().position()
-}
-
 /// Encodes `draft`, signs it as `device` and writes the COSE_Sign1 message into `out`,
 /// returning its length. Needs no buffer beyond `out`.
 pub fn sign_event(
@@ -698,8 +683,9 @@ pub fn sign_event(
     draft: &Draft<'_>,
     out: &mut [u8],
 ) -> Result<usize, EncodeError> {
-    let mut protected = [0u8; 128];
-    let p = protected_header(device, &mut protected);
+    let mut protected = [0u8; cose::PROTECTED_MAX];
+    let p = cose::protected_header(CONTENT_TYPE, device.as_str().as_bytes(), &mut protected)
+        .ok_or(EncodeError::BufferTooSmall)?;
     let n =
         cose::sign1(key, &protected[..p], out, |buf| draft.encode(buf)).map_err(|e| match e {
             cose::SignError::BufferTooSmall => EncodeError::BufferTooSmall,

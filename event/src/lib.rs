@@ -39,6 +39,7 @@ pub mod epc;
 mod event;
 mod kind;
 mod reading;
+pub mod registry;
 
 pub use cbor::CborError;
 pub use device::{DEVICE_ID_MAX, DeviceId, DeviceIdError, check_device_id};

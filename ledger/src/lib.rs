@@ -10,8 +10,12 @@
 //! It must never rewrite or delete an entry, sign with a key other than the log's, or publish
 //! a checkpoint before its batch is committed.
 
+pub mod derive;
+mod index;
 mod key;
+pub mod registry;
 pub mod store;
+pub mod trace;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -83,6 +87,17 @@ pub enum LedgerError {
     /// No such checkpoint.
     #[error("no checkpoint of size {0} was ever signed by this log")]
     NoCheckpoint(u64),
+    /// An entry of a batch cannot be indexed; nothing of the batch was written.
+    #[error("entry {position} of the batch: {error}")]
+    Entry {
+        /// Position in the batch.
+        position: usize,
+        /// What is wrong.
+        error: derive::DeriveError,
+    },
+    /// A registry change that does not fit the registry's state.
+    #[error("{0}")]
+    Registry(String),
 }
 
 /// Where the ledger keeps things.
@@ -129,7 +144,7 @@ pub struct Ledger {
     head: Mutex<Head>,
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -303,6 +318,13 @@ impl Ledger {
     /// which is durable when this returns. An empty batch returns the newest checkpoint.
     pub async fn append(&self, entries: &[Vec<u8>]) -> Result<Appended, LedgerError> {
         let leaves: Vec<Hash> = entries.iter().map(|e| leaf_hash(e)).collect();
+        let derived = entries
+            .iter()
+            .enumerate()
+            .map(|(position, e)| {
+                derive::derive(e).map_err(|error| LedgerError::Entry { position, error })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let mut head = self.head.lock().await;
         let first_index = head.edge.size();
         if entries.is_empty() {
@@ -342,6 +364,7 @@ impl Ledger {
             });
             q.push(" ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes");
             q.build().execute(&mut *tx).await?;
+            index::insert!(tx, first, &derived);
             sqlx::query("INSERT INTO checkpoints (size, note, created_ms) VALUES ($1, $2, $3)")
                 .bind(size)
                 .bind(&note)

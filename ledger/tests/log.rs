@@ -6,8 +6,29 @@ use provenance_ledger::{Ledger, LedgerError};
 use provenance_tlog::merkle::{verify_consistency, verify_inclusion};
 use provenance_tlog::{Checkpoint, leaf_hash};
 
+/// Entry `i` of a test log: device events of ten stations, each its own chain.
 fn entry(i: u64) -> Vec<u8> {
-    format!("entry number {i} with some padding to look like an event").into_bytes()
+    thread_local! {
+        static CACHE: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.is_empty() {
+            let mut stations: Vec<backends::Signer> = (0..10)
+                .map(|s| backends::Signer::new(&format!("station-{s}"), s as u8 + 1))
+                .collect();
+            for n in 0..2000u64 {
+                let item = backends::sgtin(n);
+                c.push(stations[(n % 10) as usize].event(
+                    provenance_event::Kind::Commissioned,
+                    &[item.as_str()],
+                    None,
+                    1_763_719_200_000 + n as i64,
+                ));
+            }
+        }
+        c[i as usize].clone()
+    })
 }
 
 #[tokio::test]

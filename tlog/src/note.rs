@@ -221,6 +221,11 @@ impl Signer {
         &self.verifier.name
     }
 
+    /// The Ed25519 key itself, for the log's other signed records (registry entries).
+    pub fn ed25519(&self) -> &SigningKey {
+        &self.key
+    }
+
     /// Signs `text` and returns the whole note.
     pub fn sign(&self, text: &str) -> Result<String, NoteError> {
         if !valid_text(text) {

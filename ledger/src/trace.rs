@@ -1,0 +1,421 @@
+//! The history of an item: every event that names it, and every event of each container it was
+//! inside while it was inside (a cell in a pack on a pallet in a container inherits the
+//! container's seal, departure and customs events for exactly that time), with each event's
+//! place in its signer's hash chain.
+//!
+//! The window and chain rules are pure functions ([`intervals`], [`chain_status`]); the
+//! ledger only fetches rows for them.
+
+use std::collections::{BTreeMap, HashMap};
+
+use provenance_event::Kind;
+use sqlx::QueryBuilder;
+
+use crate::store::on_pool;
+use crate::{Ledger, LedgerError};
+
+/// How deep containers may nest (cell, module, pack, pallet, container, vessel …).
+pub const MAX_DEPTH: usize = 8;
+
+/// A time during which the traced item was inside `container`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Window {
+    /// The container (EPC URI).
+    pub container: String,
+    /// Packed at (device time, Unix ms).
+    pub from_ms: i64,
+    /// Unpacked at, or `None` while still inside.
+    pub until_ms: Option<i64>,
+    /// The chain of containers from the item up to this one (first: the item's direct parent).
+    pub via: Vec<String>,
+}
+
+impl Window {
+    fn contains(&self, t: i64) -> bool {
+        t >= self.from_ms && self.until_ms.is_none_or(|u| t < u)
+    }
+}
+
+/// Where an event stands in its signer's hash chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChainStatus {
+    /// seq 1: the start of the chain.
+    First,
+    /// The previous event is anchored and `prev` is its hash.
+    Linked,
+    /// Events `from..=to` of this signer are missing. `explained` when the signer reported
+    /// dropping at least that many (its queue overflowed), which is loss, not tampering.
+    Gap {
+        /// First missing seq.
+        from: u64,
+        /// Last missing seq.
+        to: u64,
+        /// Covered by the signer's `dropped` report.
+        explained: bool,
+    },
+    /// The previous event is anchored but `prev` is not its hash.
+    PrevMismatch,
+}
+
+/// The chain status of event `seq` whose `prev` field is `prev`, given the hash of the
+/// anchored event `seq - 1` (if any), the highest anchored seq below `seq`, and the `dropped`
+/// count the event reports.
+pub fn chain_status(
+    seq: u64,
+    prev: &[u8; 32],
+    predecessor_hash: Option<&[u8; 32]>,
+    highest_below: Option<u64>,
+    dropped: Option<u64>,
+) -> ChainStatus {
+    if seq == 1 {
+        return ChainStatus::First;
+    }
+    match predecessor_hash {
+        Some(h) if h == prev => ChainStatus::Linked,
+        Some(_) => ChainStatus::PrevMismatch,
+        None => {
+            let from = highest_below.map_or(1, |s| s + 1);
+            let to = seq - 1;
+            ChainStatus::Gap {
+                from,
+                to,
+                explained: dropped.is_some_and(|d| d > to - from),
+            }
+        }
+    }
+}
+
+/// One aggregation row of a child: (parent, time, log index, +1 packed / -1 unpacked).
+pub type AggregationRow = (String, i64, i64, i64);
+
+/// The intervals a child spent in each parent, from its packing rows sorted by time then
+/// index: `(parent, from, until)`. An unpacking without a packing is ignored; a packing
+/// without an unpacking is still open.
+pub fn intervals(rows: &[AggregationRow]) -> Vec<(String, i64, Option<i64>)> {
+    let mut open: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut out = Vec::new();
+    for (parent, time, _, delta) in rows {
+        if *delta > 0 {
+            open.entry(parent.as_str()).or_insert(*time);
+        } else if let Some(from) = open.remove(parent.as_str()) {
+            out.push((parent.clone(), from, Some(*time)));
+        }
+    }
+    out.extend(
+        open.into_iter()
+            .map(|(p, from)| (p.to_string(), from, None)),
+    );
+    out.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+    out
+}
+
+/// One event of a trace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceEntry {
+    /// Log index.
+    pub index: u64,
+    /// The entry (COSE_Sign1) as anchored.
+    pub bytes: Vec<u8>,
+    /// Signer.
+    pub device: String,
+    /// Signer's seq.
+    pub seq: u64,
+    /// Device time, Unix ms.
+    pub time_ms: i64,
+    /// Kind.
+    pub kind: Kind,
+    /// `None` when the event names the item; else the container window it came through.
+    pub inherited: Option<Window>,
+    /// The event's place in its signer's chain.
+    pub chain: ChainStatus,
+}
+
+/// An item's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trace {
+    /// The item (EPC URI).
+    pub item: String,
+    /// The containers it was in, with when.
+    pub containers: Vec<Window>,
+    /// Events in time order (then log order).
+    pub entries: Vec<TraceEntry>,
+}
+
+type EventMeta = (i64, String, i64, i64, i64);
+
+impl Ledger {
+    async fn aggregation_rows(&self, child: &str) -> Result<Vec<AggregationRow>, LedgerError> {
+        Ok(on_pool!(&self.store, p => {
+            sqlx::query_as(
+                "SELECT parent, time_ms, idx, delta FROM aggregations WHERE child = $1 \
+                 ORDER BY time_ms, idx",
+            )
+            .bind(child)
+            .fetch_all(p)
+            .await?
+        }))
+    }
+
+    /// The containers `item` was in, transitively, with the windows it spent in each.
+    pub async fn containers(&self, item: &str) -> Result<Vec<Window>, LedgerError> {
+        let mut out: Vec<Window> = Vec::new();
+        // (item, window limits, path so far)
+        let mut frontier: Vec<(String, i64, Option<i64>, Vec<String>)> =
+            vec![(item.to_string(), i64::MIN, None, Vec::new())];
+        for _ in 0..MAX_DEPTH {
+            let mut next = Vec::new();
+            for (child, lo, hi, via) in frontier {
+                for (parent, from, until) in intervals(&self.aggregation_rows(&child).await?) {
+                    let from = from.max(lo);
+                    let until = match (until, hi) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                    if until.is_some_and(|u| u <= from) || via.contains(&parent) || parent == item {
+                        continue;
+                    }
+                    let mut path = via.clone();
+                    path.push(parent.clone());
+                    out.push(Window {
+                        container: parent.clone(),
+                        from_ms: from,
+                        until_ms: until,
+                        via: path.clone(),
+                    });
+                    next.push((parent, from, until, path));
+                }
+            }
+            if next.is_empty() {
+                break;
+            }
+            frontier = next;
+        }
+        Ok(out)
+    }
+
+    async fn events_naming(&self, item: &str) -> Result<Vec<EventMeta>, LedgerError> {
+        Ok(on_pool!(&self.store, p => {
+            sqlx::query_as(
+                "SELECT e.idx, e.device, e.seq, e.time_ms, e.kind FROM item_events i \
+                 JOIN events e ON e.idx = i.idx WHERE i.item = $1",
+            )
+            .bind(item)
+            .fetch_all(p)
+            .await?
+        }))
+    }
+
+    /// The chain status of the events at `indexes`.
+    pub async fn chain_statuses(
+        &self,
+        indexes: &[i64],
+    ) -> Result<HashMap<i64, ChainStatus>, LedgerError> {
+        let mut out = HashMap::new();
+        for chunk in indexes.chunks(5000) {
+            type Row = (i64, i64, Vec<u8>, Option<i64>, Option<Vec<u8>>, Option<i64>);
+            let rows: Vec<Row> = on_pool!(&self.store, p => {
+                let mut q = QueryBuilder::new(
+                    "SELECT e.idx, e.seq, e.prev, e.dropped, p.hash, \
+                     (SELECT MAX(q.seq) FROM events q WHERE q.device = e.device AND q.seq < e.seq) \
+                     FROM events e LEFT JOIN events p ON p.device = e.device AND p.seq = e.seq - 1 \
+                     WHERE e.idx IN (",
+                );
+                let mut sep = q.separated(", ");
+                for i in chunk {
+                    sep.push_bind(*i);
+                }
+                q.push(")");
+                q.build_query_as().fetch_all(p).await?
+            });
+            for (idx, seq, prev, dropped, pred, below) in rows {
+                let prev: [u8; 32] = prev
+                    .try_into()
+                    .map_err(|_| LedgerError::Corrupt("prev length".into()))?;
+                let pred: Option<[u8; 32]> = pred.and_then(|h| h.try_into().ok());
+                out.insert(
+                    idx,
+                    chain_status(
+                        seq as u64,
+                        &prev,
+                        pred.as_ref(),
+                        below.map(|b| b as u64),
+                        dropped.map(|d| d as u64),
+                    ),
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    async fn entry_bytes(&self, indexes: &[i64]) -> Result<HashMap<i64, Vec<u8>>, LedgerError> {
+        let mut out = HashMap::new();
+        for chunk in indexes.chunks(5000) {
+            let rows: Vec<(i64, Vec<u8>)> = on_pool!(&self.store, p => {
+                let mut q = QueryBuilder::new("SELECT idx, data FROM entries WHERE idx IN (");
+                let mut sep = q.separated(", ");
+                for i in chunk {
+                    sep.push_bind(*i);
+                }
+                q.push(")");
+                q.build_query_as().fetch_all(p).await?
+            });
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+
+    /// The history of `item` (an EPC URI): its own events and those it inherits from its
+    /// containers, in time order.
+    pub async fn trace(&self, item: &str) -> Result<Trace, LedgerError> {
+        let containers = self.containers(item).await?;
+        let mut chosen: BTreeMap<i64, (EventMeta, Option<Window>)> = BTreeMap::new();
+        for e in self.events_naming(item).await? {
+            chosen.insert(e.0, (e, None));
+        }
+        for w in &containers {
+            for e in self.events_naming(&w.container).await? {
+                if w.contains(e.3) {
+                    chosen.entry(e.0).or_insert((e, Some(w.clone())));
+                }
+            }
+        }
+        let indexes: Vec<i64> = chosen.keys().copied().collect();
+        let statuses = self.chain_statuses(&indexes).await?;
+        let mut bytes = self.entry_bytes(&indexes).await?;
+        let mut entries = Vec::with_capacity(chosen.len());
+        for (idx, ((_, device, seq, time_ms, kind), inherited)) in chosen {
+            let kind = Kind::from_code(kind as u64)
+                .ok_or_else(|| LedgerError::Corrupt(format!("event {idx} has kind {kind}")))?;
+            entries.push(TraceEntry {
+                index: idx as u64,
+                bytes: bytes.remove(&idx).ok_or_else(|| {
+                    LedgerError::Corrupt(format!("indexed entry {idx} is missing"))
+                })?,
+                device,
+                seq: seq as u64,
+                time_ms,
+                kind,
+                inherited,
+                chain: statuses.get(&idx).copied().unwrap_or(ChainStatus::Linked),
+            });
+        }
+        entries.sort_by_key(|e| (e.time_ms, e.index));
+        Ok(Trace {
+            item: item.to_string(),
+            containers,
+            entries,
+        })
+    }
+
+    /// A signer's events by seq with their chain status: what a device view shows.
+    pub async fn device_chain(
+        &self,
+        device: &str,
+    ) -> Result<Vec<(u64, u64, ChainStatus)>, LedgerError> {
+        let idx: Vec<(i64, i64)> = on_pool!(&self.store, p => {
+            sqlx::query_as("SELECT idx, seq FROM events WHERE device = $1 ORDER BY seq")
+                .bind(device)
+                .fetch_all(p)
+                .await?
+        });
+        let indexes: Vec<i64> = idx.iter().map(|(i, _)| *i).collect();
+        let st = self.chain_statuses(&indexes).await?;
+        Ok(idx
+            .into_iter()
+            .map(|(i, s)| {
+                (
+                    s as u64,
+                    i as u64,
+                    st.get(&i).copied().unwrap_or(ChainStatus::Linked),
+                )
+            })
+            .collect())
+    }
+
+    /// For each (device, seq): the anchored entry's index and hash, if any. Ingest uses this
+    /// to tell re-sends (same bytes) from equivocation (other bytes).
+    pub async fn find_events(
+        &self,
+        keys: &[(String, u64)],
+    ) -> Result<Vec<Option<(u64, [u8; 32])>>, LedgerError> {
+        let mut found: HashMap<(String, i64), (i64, Vec<u8>)> = HashMap::new();
+        for chunk in keys.chunks(2000) {
+            let rows: Vec<(String, i64, i64, Vec<u8>)> = on_pool!(&self.store, p => {
+                let mut q = QueryBuilder::new("SELECT device, seq, idx, hash FROM events WHERE ");
+                for (i, (d, s)) in chunk.iter().enumerate() {
+                    if i > 0 {
+                        q.push(" OR ");
+                    }
+                    q.push("(device = ").push_bind(d.as_str()).push(" AND seq = ").push_bind(*s as i64).push(")");
+                }
+                q.build_query_as().fetch_all(p).await?
+            });
+            for (d, s, i, h) in rows {
+                found.insert((d, s), (i, h));
+            }
+        }
+        Ok(keys
+            .iter()
+            .map(|(d, s)| {
+                found
+                    .get(&(d.clone(), *s as i64))
+                    .and_then(|(i, h)| Some((*i as u64, <[u8; 32]>::try_from(h.as_slice()).ok()?)))
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_pair_packing_and_unpacking() {
+        let rows = vec![
+            ("pallet-1".to_string(), 100, 1, 1),
+            ("pallet-1".to_string(), 200, 5, -1),
+            ("pallet-2".to_string(), 250, 7, 1),
+            ("pallet-3".to_string(), 260, 8, -1), // unpack without pack: ignored
+        ];
+        assert_eq!(
+            intervals(&rows),
+            vec![
+                ("pallet-1".to_string(), 100, Some(200)),
+                ("pallet-2".to_string(), 250, None)
+            ]
+        );
+    }
+
+    #[test]
+    fn chain_rules() {
+        let h = [7u8; 32];
+        assert_eq!(
+            chain_status(1, &[0; 32], None, None, None),
+            ChainStatus::First
+        );
+        assert_eq!(
+            chain_status(5, &h, Some(&h), Some(4), None),
+            ChainStatus::Linked
+        );
+        assert_eq!(
+            chain_status(5, &h, Some(&[8; 32]), Some(4), None),
+            ChainStatus::PrevMismatch
+        );
+        assert_eq!(
+            chain_status(9, &h, None, Some(5), None),
+            ChainStatus::Gap {
+                from: 6,
+                to: 8,
+                explained: false
+            }
+        );
+        assert_eq!(
+            chain_status(9, &h, None, Some(5), Some(3)),
+            ChainStatus::Gap {
+                from: 6,
+                to: 8,
+                explained: true
+            }
+        );
+    }
+}
