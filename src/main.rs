@@ -3,6 +3,7 @@
 
 mod cmd;
 mod keyfile;
+mod layout;
 
 use clap::{Parser, Subcommand};
 
@@ -22,6 +23,8 @@ enum Command {
     Keygen(cmd::keygen::Args),
     /// Sign an operator event (inspection, hold, clearance, handover …) into a COSE_Sign1 file.
     Sign(Box<cmd::sign::Args>),
+    /// Check a log's storage against its signed checkpoints; exit 0 only if all holds.
+    Verify(cmd::verify::Args),
     /// Measure ledger performance against this machine's own limits, printed as a table.
     Bench(cmd::bench::Args),
 }
@@ -32,6 +35,7 @@ fn main() -> std::process::ExitCode {
         Command::Keygen(args) => cmd::keygen::run(args),
         Command::Sign(args) => cmd::sign::run(*args),
         Command::Bench(args) => cmd::bench::run(args),
+        Command::Verify(args) => cmd::verify::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -10,6 +10,7 @@
 //! It must never rewrite or delete an entry, sign with a key other than the log's, or publish
 //! a checkpoint before its batch is committed.
 
+pub mod audit;
 pub mod derive;
 mod index;
 mod key;

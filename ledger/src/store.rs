@@ -62,6 +62,14 @@ impl Store {
                 .busy_timeout(Duration::from_secs(10))
                 .pragma("cache_size", "-65536")
                 .pragma("temp_store", "memory");
+            if let Some(dir) = options.get_filename().parent() {
+                if !dir.as_os_str().is_empty() {
+                    std::fs::create_dir_all(dir).map_err(|source| LedgerError::Io {
+                        path: dir.to_path_buf(),
+                        source,
+                    })?;
+                }
+            }
             let pool = SqlitePoolOptions::new()
                 .max_connections(4)
                 .connect_with(options)

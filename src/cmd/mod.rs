@@ -3,3 +3,4 @@
 pub mod bench;
 pub mod keygen;
 pub mod sign;
+pub mod verify;
