@@ -1,0 +1,240 @@
+//! The gRPC API over a real ledger and a real TCP connection: reads, proofs that verify,
+//! traces, the registry, error codes, the health service and server reflection.
+
+use std::sync::Arc;
+
+use provenance_event::ed25519_dalek::SigningKey;
+use provenance_event::registry::Role;
+use provenance_event::{DeviceId, Draft, Epc, Kind, message_hash, sign_event};
+use provenance_ledger::{Config, Ledger};
+use provenance_proto::pb;
+use provenance_proto::pb::ledger_client::LedgerClient;
+use provenance_tlog::merkle::{verify_consistency, verify_inclusion};
+use provenance_tlog::{Checkpoint, Verifier, leaf_hash};
+use tonic::Code;
+
+fn events(key: &SigningKey, id: &DeviceId, n: u64) -> Vec<Vec<u8>> {
+    let mut prev = [0u8; 32];
+    (1..=n)
+        .map(|seq| {
+            let items =
+                [Epc::parse(&format!("urn:epc:id:sgtin:4012345.012345.{seq}")).expect("epc")];
+            let d = Draft::new(
+                seq,
+                prev,
+                1_763_719_200_000 + seq as i64,
+                Kind::Commissioned,
+                &items,
+            );
+            let mut buf = vec![0u8; 1024];
+            let len = sign_event(key, id, &d, &mut buf).expect("sign");
+            buf.truncate(len);
+            prev = message_hash(&buf);
+            buf
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn grpc_reads_proofs_trace_registry_health_and_reflection() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ledger = Arc::new(
+        Ledger::open(&Config {
+            database_url: format!("sqlite://{}", dir.path().join("ledger.db").display()),
+            key_file: dir.path().join("log.key"),
+            origin: "provenance.test/log".into(),
+        })
+        .await
+        .expect("open"),
+    );
+    let key = SigningKey::from_bytes(&[4; 32]);
+    let id = DeviceId::new("station-1").expect("id");
+    ledger
+        .register(
+            &id,
+            Role::Station,
+            "Cell plant",
+            key.verifying_key().to_bytes(),
+        )
+        .await
+        .expect("register");
+    let evs = events(&key, &id, 40);
+    ledger.append(&evs[..15]).await.expect("append");
+    ledger.append(&evs[15..]).await.expect("append");
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(provenance_proto::serve(ledger.clone(), listener, async {
+        let _ = stopped.await;
+    }));
+    let url = format!("http://{addr}");
+    let mut client = LedgerClient::connect(url.clone()).await.expect("connect");
+
+    let key_msg = client
+        .get_log_key(pb::GetLogKeyRequest {})
+        .await
+        .expect("log key")
+        .into_inner();
+    let vkey = Verifier::parse(&key_msg.vkey).expect("vkey");
+    let cp = client
+        .get_checkpoint(pb::GetCheckpointRequest { size: None })
+        .await
+        .expect("checkpoint")
+        .into_inner();
+    assert_eq!(cp.size, 41);
+    let (opened, _) = Checkpoint::open(cp.note.as_bytes(), &vkey, Some("provenance.test/log"))
+        .expect("note verifies");
+    assert_eq!(opened.root.to_vec(), cp.root_hash);
+
+    let entries = client
+        .get_entries(pb::GetEntriesRequest { start: 0, end: 100 })
+        .await
+        .expect("entries")
+        .into_inner()
+        .entries;
+    assert_eq!(entries.len(), 41);
+    assert_eq!(entries[1].data, evs[0]);
+
+    let proof = client
+        .get_inclusion_proof(pb::GetInclusionProofRequest {
+            index: 7,
+            tree_size: 41,
+        })
+        .await
+        .expect("proof")
+        .into_inner();
+    let hashes: Vec<[u8; 32]> = proof
+        .hashes
+        .iter()
+        .map(|h| h.as_slice().try_into().expect("32"))
+        .collect();
+    verify_inclusion(&leaf_hash(&entries[7].data), 7, 41, &hashes, &opened.root)
+        .expect("inclusion");
+
+    let older = client
+        .get_checkpoint(pb::GetCheckpointRequest { size: Some(16) })
+        .await
+        .expect("older")
+        .into_inner();
+    let proof = client
+        .get_consistency_proof(pb::GetConsistencyProofRequest {
+            from_size: 16,
+            to_size: 41,
+        })
+        .await
+        .expect("consistency")
+        .into_inner();
+    let hashes: Vec<[u8; 32]> = proof
+        .hashes
+        .iter()
+        .map(|h| h.as_slice().try_into().expect("32"))
+        .collect();
+    let old_root: [u8; 32] = older.root_hash.as_slice().try_into().expect("32");
+    verify_consistency(16, 41, &hashes, &old_root, &opened.root).expect("consistent");
+
+    let trace = client
+        .trace_item(pb::TraceItemRequest {
+            item: "urn:epc:id:sgtin:4012345.012345.3".into(),
+        })
+        .await
+        .expect("trace")
+        .into_inner();
+    assert_eq!(trace.entries.len(), 1);
+    assert_eq!(trace.entries[0].kind, "commissioned");
+    assert_eq!(
+        trace.entries[0].chain.as_ref().map(|c| c.state()),
+        Some(pb::chain_status::State::Linked)
+    );
+
+    let devices = client
+        .list_devices(pb::ListDevicesRequest {})
+        .await
+        .expect("devices")
+        .into_inner()
+        .devices;
+    assert_eq!(devices.len(), 1);
+    assert_eq!(
+        (devices[0].id.as_str(), devices[0].role.as_str()),
+        ("station-1", "station")
+    );
+
+    // Errors carry codes a client can act on.
+    let e = client
+        .get_inclusion_proof(pb::GetInclusionProofRequest {
+            index: 0,
+            tree_size: 999,
+        })
+        .await
+        .expect_err("beyond the log");
+    assert_eq!(e.code(), Code::OutOfRange);
+    let e = client
+        .trace_item(pb::TraceItemRequest {
+            item: "not an epc".into(),
+        })
+        .await
+        .expect_err("bad item");
+    assert_eq!(e.code(), Code::InvalidArgument);
+    let e = client
+        .get_checkpoint(pb::GetCheckpointRequest { size: Some(5) })
+        .await
+        .expect_err("never signed");
+    assert_eq!(e.code(), Code::NotFound);
+
+    // The standard health service.
+    let channel = tonic::transport::Channel::from_shared(url.clone())
+        .expect("url")
+        .connect()
+        .await
+        .expect("channel");
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    let h = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "provenance.v1.Ledger".into(),
+        })
+        .await
+        .expect("health")
+        .into_inner();
+    assert_eq!(
+        h.status(),
+        tonic_health::pb::health_check_response::ServingStatus::Serving
+    );
+
+    // Server reflection lists the service, as grpcurl would see it.
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    let mut reflection = ServerReflectionClient::new(channel);
+    let req = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut stream = reflection
+        .server_reflection_info(tokio_stream::iter(vec![req]))
+        .await
+        .expect("reflection")
+        .into_inner();
+    let resp = stream
+        .message()
+        .await
+        .expect("message")
+        .expect("one response");
+    let Some(MessageResponse::ListServicesResponse(list)) = resp.message_response else {
+        panic!("unexpected reflection response");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    assert!(
+        names.contains(&"provenance.v1.Ledger".to_string()),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"grpc.health.v1.Health".to_string()),
+        "{names:?}"
+    );
+
+    let _ = stop.send(());
+    server.await.expect("join").expect("server");
+}
