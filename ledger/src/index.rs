@@ -1,11 +1,26 @@
-//! Writing the derived index rows of a batch, inside the batch's transaction.
+//! Writing the derived index rows of entries.
+//!
+//! Registry rows are written inside the appending transaction: a registration must be visible
+//! to ingest the moment its entry is anchored. Event rows (chains, items, aggregations) are
+//! written by the [`Indexer`] task behind the sequencer, several batches per transaction, so
+//! that appending to the log is not slowed by index maintenance; the log is the truth and the
+//! index is rebuilt from it after a crash (`indexed_size` in `log_meta` says how far it got).
 
-/// Inserts the index rows of `$derived` (entries numbered from `$first`) using transaction
-/// `$tx`. A macro rather than a function so that it expands for both backends' transaction
-/// types inside `on_pool!`.
-macro_rules! insert {
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+
+use crate::derive::{Derived, EventRow};
+use crate::store::{Store, on_pool};
+use crate::LedgerError;
+
+/// Inserts the event index rows of `$derived` (entries numbered from `$first`) using
+/// transaction `$tx`. A macro so that it expands for both backends inside `on_pool!`.
+macro_rules! insert_events {
     ($tx:expr, $first:expr, $derived:expr) => {{
-        use $crate::derive::{Change, Derived};
+        use $crate::derive::Derived;
         let first: i64 = $first;
         let derived: &[Derived] = $derived;
         let events: Vec<(i64, &$crate::derive::EventRow)> = derived
@@ -64,6 +79,15 @@ macro_rules! insert {
             });
             q.build().execute(&mut *$tx).await?;
         }
+    }};
+}
+
+/// Inserts the registry rows of `$derived` using transaction `$tx`.
+macro_rules! insert_registry {
+    ($tx:expr, $first:expr, $derived:expr) => {{
+        use $crate::derive::{Change, Derived};
+        let first: i64 = $first;
+        let derived: &[Derived] = $derived;
         for (i, d) in derived.iter().enumerate() {
             let Derived::Registry(r) = d else { continue };
             let idx = first + i as i64;
@@ -110,4 +134,92 @@ macro_rules! insert {
         }
     }};
 }
-pub(crate) use insert;
+pub(crate) use insert_registry;
+
+/// A batch the sequencer hands to the indexer.
+pub(crate) struct Job {
+    pub first: u64,
+    pub derived: Vec<Derived>,
+}
+
+/// Event rows appended but not yet indexed, so that duplicate checks see them at once.
+pub(crate) type Pending = Arc<Mutex<HashMap<(String, u64), (u64, [u8; 32])>>>;
+
+/// Most entries the indexer writes in one transaction.
+const MAX_ENTRIES_PER_TXN: usize = 20_000;
+
+/// The indexer task's handle.
+pub(crate) struct Indexer {
+    pub jobs: mpsc::Sender<Job>,
+    pub indexed: watch::Receiver<u64>,
+    pub pending: Pending,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+/// Writes one transaction of event rows and moves the watermark to `upto`.
+pub(crate) async fn write_events(store: &Store, jobs: &[Job], upto: u64) -> Result<(), LedgerError> {
+    on_pool!(store, p => {
+        let mut tx = p.begin().await?;
+        for job in jobs {
+            insert_events!(tx, job.first as i64, &job.derived);
+        }
+        sqlx::query("UPDATE log_meta SET value = $1 WHERE key = 'indexed_size'")
+            .bind(upto.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+    });
+    Ok(())
+}
+
+/// Starts the indexer with the index complete up to `indexed`.
+pub(crate) fn start(store: Store, indexed: u64) -> Indexer {
+    // Bounded: when the index falls this far behind, appending waits (backpressure).
+    let (jobs, mut rx) = mpsc::channel::<Job>(64);
+    let (tx_indexed, indexed_rx) = watch::channel(indexed);
+    let pending: Pending = Arc::default();
+    let pending2 = pending.clone();
+    let task = tokio::spawn(async move {
+        while let Some(job) = rx.recv().await {
+            let mut batch = vec![job];
+            let mut n = batch[0].derived.len();
+            while n < MAX_ENTRIES_PER_TXN {
+                match rx.try_recv() {
+                    Ok(j) => {
+                        n += j.derived.len();
+                        batch.push(j);
+                    }
+                    Err(_) => break,
+                }
+            }
+            let upto = batch.last().map_or(0, |j| j.first + j.derived.len() as u64);
+            let mut delay = Duration::from_millis(50);
+            loop {
+                match write_events(&store, &batch, upto).await {
+                    Ok(()) => break,
+                    Err(e) => {
+                        tracing::error!(error = %e, "indexing failed; retrying");
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+            if let Ok(mut p) = pending2.lock() {
+                for job in &batch {
+                    for d in &job.derived {
+                        if let Derived::Event(EventRow { device, seq, .. }) = d {
+                            p.remove(&(device.clone(), *seq));
+                        }
+                    }
+                }
+            }
+            tx_indexed.send_replace(upto);
+        }
+    });
+    Indexer {
+        jobs,
+        indexed: indexed_rx,
+        pending,
+        task,
+    }
+}

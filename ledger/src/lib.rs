@@ -143,6 +143,10 @@ pub struct Ledger {
     signer: Signer,
     origin: String,
     head: Mutex<Head>,
+    jobs: std::sync::Mutex<Option<tokio::sync::mpsc::Sender<index::Job>>>,
+    indexed: tokio::sync::watch::Receiver<u64>,
+    pending: index::Pending,
+    indexer: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -202,7 +206,7 @@ impl Ledger {
             None => config.origin.clone(),
         };
         let ledger = Self {
-            store,
+            store: store.clone(),
             origin,
             head: Mutex::new(Head {
                 edge: Edge::empty(),
@@ -217,9 +221,73 @@ impl Ledger {
                 },
             }),
             signer,
+            jobs: std::sync::Mutex::new(None),
+            indexed: tokio::sync::watch::channel(0).1,
+            pending: Default::default(),
+            indexer: std::sync::Mutex::new(None),
         };
+        let mut ledger = ledger;
         ledger.restore(&vkey).await?;
+        let indexed = ledger.recover_index().await?;
+        let ix = index::start(store, indexed);
+        ledger.indexed = ix.indexed;
+        ledger.pending = ix.pending;
+        ledger.jobs = std::sync::Mutex::new(Some(ix.jobs));
+        ledger.indexer = std::sync::Mutex::new(Some(ix.task));
         Ok(ledger)
+    }
+
+    /// Brings the event index up to the log after a crash, from the stored entries; returns
+    /// the indexed size.
+    async fn recover_index(&self) -> Result<u64, LedgerError> {
+        let size = self.head.lock().await.edge.size();
+        let stored: Option<String> = on_pool!(&self.store, p => {
+            sqlx::query_scalar("SELECT value FROM log_meta WHERE key = 'indexed_size'")
+                .fetch_optional(p)
+                .await?
+        });
+        let mut indexed = match stored {
+            Some(v) => v.parse().map_err(|_| LedgerError::Corrupt(format!("indexed_size {v:?}")))?,
+            None => {
+                on_pool!(&self.store, p => {
+                    sqlx::query("INSERT INTO log_meta (key, value) VALUES ('indexed_size', '0')")
+                        .execute(p)
+                        .await?;
+                });
+                0
+            }
+        };
+        if indexed < size {
+            tracing::info!(from = indexed, to = size, "rebuilding the event index from the log");
+        }
+        while indexed < size {
+            let end = (indexed + 5000).min(size);
+            let rows = self.entries(indexed, end).await?;
+            let derived = rows
+                .iter()
+                .map(|(i, d)| {
+                    derive::derive(d).map_err(|error| LedgerError::Corrupt(format!("entry {i}: {error}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            index::write_events(&self.store, &[index::Job { first: indexed, derived }], end).await?;
+            indexed = end;
+        }
+        Ok(indexed)
+    }
+
+    /// Waits until the event index (items, chains, aggregations) covers the first `size`
+    /// entries. Traces read the index, which follows the log within milliseconds.
+    pub async fn wait_indexed(&self, size: u64) -> Result<(), LedgerError> {
+        let mut rx = self.indexed.clone();
+        rx.wait_for(|s| *s >= size)
+            .await
+            .map(|_| ())
+            .map_err(|_| LedgerError::Corrupt("the indexer stopped".into()))
+    }
+
+    /// How many entries the event index covers.
+    pub fn indexed_size(&self) -> u64 {
+        *self.indexed.borrow()
     }
 
     async fn restore(&self, vkey: &str) -> Result<(), LedgerError> {
@@ -241,7 +309,7 @@ impl Ledger {
                 let note = self.sign(&cp)?;
                 on_pool!(&self.store, p => {
                     let mut tx = p.begin().await?;
-                    for (k, v) in [("origin", self.origin.as_str()), ("vkey", vkey)] {
+                    for (k, v) in [("origin", self.origin.as_str()), ("vkey", vkey), ("indexed_size", "0")] {
                         sqlx::query("INSERT INTO log_meta (key, value) VALUES ($1, $2)")
                             .bind(k)
                             .bind(v)
@@ -365,7 +433,7 @@ impl Ledger {
             });
             q.push(" ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes");
             q.build().execute(&mut *tx).await?;
-            index::insert!(tx, first, &derived);
+            index::insert_registry!(tx, first, &derived);
             sqlx::query("INSERT INTO checkpoints (size, note, created_ms) VALUES ($1, $2, $3)")
                 .bind(size)
                 .bind(&note)
@@ -376,6 +444,21 @@ impl Ledger {
         });
         head.edge = edge;
         head.latest = SignedCheckpoint { checkpoint, note };
+        if let Ok(mut p) = self.pending.lock() {
+            for (i, d) in derived.iter().enumerate() {
+                if let derive::Derived::Event(e) = d {
+                    p.insert((e.device.clone(), e.seq), (first_index + i as u64, e.hash));
+                }
+            }
+        }
+        let jobs = self.jobs.lock().ok().and_then(|j| j.clone());
+        if let Some(jobs) = jobs {
+            // Waits when the index is far behind: backpressure, never unbounded memory.
+            let job = index::Job { first: first_index, derived };
+            if jobs.send(job).await.is_err() {
+                tracing::error!("the indexer stopped; the index will be rebuilt at the next start");
+            }
+        }
         Ok(Appended {
             first_index,
             checkpoint: head.latest.clone(),
@@ -531,8 +614,13 @@ impl Ledger {
         self.run_plan(&plan).await
     }
 
-    /// Closes the database.
+    /// Finishes indexing what was appended, then closes the database.
     pub async fn close(&self) {
+        drop(self.jobs.lock().ok().and_then(|mut j| j.take()));
+        let task = self.indexer.lock().ok().and_then(|mut t| t.take());
+        if let Some(task) = task {
+            let _ = task.await;
+        }
         self.store.close().await;
     }
 }

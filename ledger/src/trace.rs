@@ -338,6 +338,11 @@ impl Ledger {
         &self,
         keys: &[(String, u64)],
     ) -> Result<Vec<Option<(u64, [u8; 32])>>, LedgerError> {
+        // Appended but not yet indexed events first: the index trails the log.
+        let pending: HashMap<(String, u64), (u64, [u8; 32])> = match self.pending.lock() {
+            Ok(p) => keys.iter().filter_map(|k| p.get(k).map(|v| (k.clone(), *v))).collect(),
+            Err(_) => HashMap::new(),
+        };
         let mut found: HashMap<(String, i64), (i64, Vec<u8>)> = HashMap::new();
         for chunk in keys.chunks(2000) {
             let rows: Vec<(String, i64, i64, Vec<u8>)> = on_pool!(&self.store, p => {
@@ -357,6 +362,9 @@ impl Ledger {
         Ok(keys
             .iter()
             .map(|(d, s)| {
+                if let Some(v) = pending.get(&(d.clone(), *s)) {
+                    return Some(*v);
+                }
                 found
                     .get(&(d.clone(), *s as i64))
                     .and_then(|(i, h)| Some((*i as u64, <[u8; 32]>::try_from(h.as_slice()).ok()?)))

@@ -61,6 +61,7 @@ async fn grpc_reads_proofs_trace_registry_health_and_reflection() {
     let evs = events(&key, &id, 40);
     ledger.append(&evs[..15]).await.expect("append");
     ledger.append(&evs[15..]).await.expect("append");
+    ledger.wait_indexed(41).await.expect("indexed");
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
