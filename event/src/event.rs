@@ -776,6 +776,12 @@ impl<'a> SignedEvent<'a> {
         &self.sign1
     }
 
+    /// Only for `batch::verify_batch`, after the batch equation held for this event.
+    #[cfg(feature = "batch")]
+    pub(crate) fn into_authenticated_by_batch(self) -> Authenticated<'a> {
+        Authenticated { inner: self }
+    }
+
     /// Checks the signature with the device's registered key: SPEC §4 step 3.
     pub fn verify(self, key: &VerifyingKey) -> Result<Authenticated<'a>, SignatureInvalid> {
         self.sign1.verify_ed25519(key)?;

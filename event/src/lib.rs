@@ -32,6 +32,8 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "batch")]
+pub mod batch;
 mod cbor;
 pub mod cose;
 mod device;

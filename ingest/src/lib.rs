@@ -3,5 +3,5 @@
 //! is durable, and keeps every rejected message with its reason.
 //!
 //! It must never acknowledge an event before it is anchored, nor drop a message silently.
-//!
-//! Status: the crate is laid out; its contents are issue #5.
+
+pub mod validate;

@@ -4,7 +4,7 @@
 //! to ingest the moment its entry is anchored. Event rows (chains, items, aggregations) are
 //! written by the [`Indexer`] task behind the sequencer, several batches per transaction, so
 //! that appending to the log is not slowed by index maintenance; the log is the truth and the
-//! index is rebuilt from it after a crash (`indexed_size` in `log_meta` says how far it got).
+//! index is rebuilt from it after a crash (`indexed_size` in `index_meta` says how far it got).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
+use crate::LedgerError;
 use crate::derive::{Derived, EventRow};
 use crate::store::{Store, on_pool};
-use crate::LedgerError;
 
 /// Inserts the event index rows of `$derived` (entries numbered from `$first`) using
 /// transaction `$tx`. A macro so that it expands for both backends inside `on_pool!`.
@@ -47,10 +47,12 @@ macro_rules! insert_events {
             });
             q.build().execute(&mut *$tx).await?;
         }
-        let items: Vec<(&str, i64)> = events
+        let mut items: Vec<(&str, i64)> = events
             .iter()
             .flat_map(|(idx, e)| e.items.iter().map(move |it| (it.as_str(), *idx)))
             .collect();
+        // Key order: B-tree inserts that follow each other down the same pages.
+        items.sort_unstable();
         for chunk in items.chunks(4000) {
             let mut q = sqlx::QueryBuilder::new("INSERT INTO item_events (item, idx) ");
             q.push_values(chunk.iter(), |mut b, (item, idx)| {
@@ -157,13 +159,17 @@ pub(crate) struct Indexer {
 }
 
 /// Writes one transaction of event rows and moves the watermark to `upto`.
-pub(crate) async fn write_events(store: &Store, jobs: &[Job], upto: u64) -> Result<(), LedgerError> {
+pub(crate) async fn write_events(
+    store: &Store,
+    jobs: &[Job],
+    upto: u64,
+) -> Result<(), LedgerError> {
     on_pool!(store, p => {
         let mut tx = p.begin().await?;
         for job in jobs {
             insert_events!(tx, job.first as i64, &job.derived);
         }
-        sqlx::query("UPDATE log_meta SET value = $1 WHERE key = 'indexed_size'")
+        sqlx::query("UPDATE index_meta SET value = $1 WHERE key = 'indexed_size'")
             .bind(upto.to_string())
             .execute(&mut *tx)
             .await?;

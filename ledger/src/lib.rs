@@ -140,6 +140,7 @@ struct Head {
 /// An open log.
 pub struct Ledger {
     store: Store,
+    index: Store,
     signer: Signer,
     origin: String,
     head: Mutex<Head>,
@@ -181,6 +182,7 @@ impl Ledger {
     /// the database belongs to this key, and restores the sequencer from the newest checkpoint.
     pub async fn open(config: &Config) -> Result<Self, LedgerError> {
         let store = Store::connect(&config.database_url).await?;
+        let index = store.connect_index(&config.database_url).await?;
         let (signer, created) = key::load_or_create(&config.key_file, &config.origin)?;
         if created {
             tracing::info!(key = %config.key_file.display(), vkey = %signer.verifier(), "created the log key");
@@ -206,6 +208,7 @@ impl Ledger {
             None => config.origin.clone(),
         };
         let ledger = Self {
+            index: index.clone(),
             store: store.clone(),
             origin,
             head: Mutex::new(Head {
@@ -229,7 +232,7 @@ impl Ledger {
         let mut ledger = ledger;
         ledger.restore(&vkey).await?;
         let indexed = ledger.recover_index().await?;
-        let ix = index::start(store, indexed);
+        let ix = index::start(index, indexed);
         ledger.indexed = ix.indexed;
         ledger.pending = ix.pending;
         ledger.jobs = std::sync::Mutex::new(Some(ix.jobs));
@@ -241,24 +244,43 @@ impl Ledger {
     /// the indexed size.
     async fn recover_index(&self) -> Result<u64, LedgerError> {
         let size = self.head.lock().await.edge.size();
-        let stored: Option<String> = on_pool!(&self.store, p => {
-            sqlx::query_scalar("SELECT value FROM log_meta WHERE key = 'indexed_size'")
-                .fetch_optional(p)
-                .await?
+        let meta: Vec<(String, String)> = on_pool!(&self.index, p => {
+            sqlx::query_as("SELECT key, value FROM index_meta").fetch_all(p).await?
         });
-        let mut indexed = match stored {
-            Some(v) => v.parse().map_err(|_| LedgerError::Corrupt(format!("indexed_size {v:?}")))?,
-            None => {
-                on_pool!(&self.store, p => {
-                    sqlx::query("INSERT INTO log_meta (key, value) VALUES ('indexed_size', '0')")
-                        .execute(p)
-                        .await?;
-                });
-                0
-            }
+        let get = |k: &str| {
+            meta.iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
         };
+        let vkey = self.signer.verifier().to_string();
+        let mut indexed: u64 = get("indexed_size")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        // An index of another log, or ahead of this one (a log restored from backup), is
+        // thrown away and rebuilt: the log is the truth.
+        if get("vkey").as_deref() != Some(vkey.as_str()) || indexed > size {
+            if !meta.is_empty() {
+                tracing::warn!("the event index does not match this log; rebuilding it");
+            }
+            on_pool!(&self.index, p => {
+                let mut tx = p.begin().await?;
+                for q in ["DELETE FROM events", "DELETE FROM item_events", "DELETE FROM aggregations", "DELETE FROM index_meta"] {
+                    sqlx::query(q).execute(&mut *tx).await?;
+                }
+                sqlx::query("INSERT INTO index_meta (key, value) VALUES ('vkey', $1), ('indexed_size', '0')")
+                    .bind(&vkey)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+            });
+            indexed = 0;
+        }
         if indexed < size {
-            tracing::info!(from = indexed, to = size, "rebuilding the event index from the log");
+            tracing::info!(
+                from = indexed,
+                to = size,
+                "rebuilding the event index from the log"
+            );
         }
         while indexed < size {
             let end = (indexed + 5000).min(size);
@@ -266,10 +288,19 @@ impl Ledger {
             let derived = rows
                 .iter()
                 .map(|(i, d)| {
-                    derive::derive(d).map_err(|error| LedgerError::Corrupt(format!("entry {i}: {error}")))
+                    derive::derive(d)
+                        .map_err(|error| LedgerError::Corrupt(format!("entry {i}: {error}")))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            index::write_events(&self.store, &[index::Job { first: indexed, derived }], end).await?;
+            index::write_events(
+                &self.index,
+                &[index::Job {
+                    first: indexed,
+                    derived,
+                }],
+                end,
+            )
+            .await?;
             indexed = end;
         }
         Ok(indexed)
@@ -309,7 +340,7 @@ impl Ledger {
                 let note = self.sign(&cp)?;
                 on_pool!(&self.store, p => {
                     let mut tx = p.begin().await?;
-                    for (k, v) in [("origin", self.origin.as_str()), ("vkey", vkey), ("indexed_size", "0")] {
+                    for (k, v) in [("origin", self.origin.as_str()), ("vkey", vkey)] {
                         sqlx::query("INSERT INTO log_meta (key, value) VALUES ($1, $2)")
                             .bind(k)
                             .bind(v)
@@ -454,7 +485,10 @@ impl Ledger {
         let jobs = self.jobs.lock().ok().and_then(|j| j.clone());
         if let Some(jobs) = jobs {
             // Waits when the index is far behind: backpressure, never unbounded memory.
-            let job = index::Job { first: first_index, derived };
+            let job = index::Job {
+                first: first_index,
+                derived,
+            };
             if jobs.send(job).await.is_err() {
                 tracing::error!("the indexer stopped; the index will be rebuilt at the next start");
             }
@@ -622,5 +656,6 @@ impl Ledger {
             let _ = task.await;
         }
         self.store.close().await;
+        self.index.close().await;
     }
 }

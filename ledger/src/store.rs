@@ -14,6 +14,7 @@ use sqlx::sqlite::{
 use crate::LedgerError;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+static SQLITE_INDEX_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite-index");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// A connection pool to one of the backends.
@@ -51,34 +52,7 @@ impl Store {
                 })?;
             Store::Postgres(pool)
         } else if url.starts_with("sqlite:") {
-            let options = SqliteConnectOptions::from_str(url)
-                .map_err(|e| LedgerError::Connect {
-                    url: redact(url),
-                    source: e,
-                })?
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Full)
-                .busy_timeout(Duration::from_secs(10))
-                .pragma("cache_size", "-65536")
-                .pragma("temp_store", "memory");
-            if let Some(dir) = options.get_filename().parent() {
-                if !dir.as_os_str().is_empty() {
-                    std::fs::create_dir_all(dir).map_err(|source| LedgerError::Io {
-                        path: dir.to_path_buf(),
-                        source,
-                    })?;
-                }
-            }
-            let pool = SqlitePoolOptions::new()
-                .max_connections(4)
-                .connect_with(options)
-                .await
-                .map_err(|e| LedgerError::Connect {
-                    url: redact(url),
-                    source: e,
-                })?;
-            Store::Sqlite(pool)
+            Store::Sqlite(sqlite_pool(url, SqliteSynchronous::Full).await?)
         } else {
             return Err(LedgerError::UnknownDatabase(redact(url)));
         };
@@ -87,6 +61,22 @@ impl Store {
             Store::Postgres(p) => POSTGRES_MIGRATIONS.run(p).await?,
         }
         Ok(store)
+    }
+
+    /// The store of the event index for the log at `url`. SQLite: a second database file beside
+    /// the log's (`ledger-index.db` for `ledger.db`), so indexing never holds the log's write
+    /// lock, without fsync on every commit since it is rebuilt from the log after a crash.
+    /// PostgreSQL: the log's own pool, whose server handles concurrent writers.
+    pub async fn connect_index(&self, url: &str) -> Result<Self, LedgerError> {
+        match self {
+            Store::Postgres(_) => Ok(self.clone()),
+            Store::Sqlite(_) => {
+                let index_url = index_url(url);
+                let pool = sqlite_pool(&index_url, SqliteSynchronous::Normal).await?;
+                SQLITE_INDEX_MIGRATIONS.run(&pool).await?;
+                Ok(Store::Sqlite(pool))
+            }
+        }
     }
 
     /// "SQLite" or "PostgreSQL", for logs and reports.
@@ -101,6 +91,50 @@ impl Store {
     pub async fn close(&self) {
         on_pool!(self, p => p.close().await)
     }
+}
+
+/// The index database beside a SQLite log: `…/ledger.db` → `…/ledger-index.db`.
+pub fn index_url(url: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let base = base
+        .strip_suffix(".db")
+        .map_or_else(|| format!("{base}-index"), |b| format!("{b}-index.db"));
+    match query {
+        Some(q) => format!("{base}?{q}"),
+        None => base,
+    }
+}
+
+async fn sqlite_pool(url: &str, sync: SqliteSynchronous) -> Result<SqlitePool, LedgerError> {
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(|e| LedgerError::Connect {
+            url: redact(url),
+            source: e,
+        })?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(sync)
+        .busy_timeout(Duration::from_secs(10))
+        .pragma("cache_size", "-131072")
+        .pragma("temp_store", "memory");
+    if let Some(dir) = options.get_filename().parent() {
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(dir).map_err(|source| LedgerError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+    }
+    SqlitePoolOptions::new()
+        .max_connections(4)
+        .connect_with(options)
+        .await
+        .map_err(|e| LedgerError::Connect {
+            url: redact(url),
+            source: e,
+        })
 }
 
 /// The URL without a password, for messages.

@@ -145,7 +145,7 @@ type EventMeta = (i64, String, i64, i64, i64);
 
 impl Ledger {
     async fn aggregation_rows(&self, child: &str) -> Result<Vec<AggregationRow>, LedgerError> {
-        Ok(on_pool!(&self.store, p => {
+        Ok(on_pool!(&self.index, p => {
             sqlx::query_as(
                 "SELECT parent, time_ms, idx, delta FROM aggregations WHERE child = $1 \
                  ORDER BY time_ms, idx",
@@ -194,7 +194,7 @@ impl Ledger {
     }
 
     async fn events_naming(&self, item: &str) -> Result<Vec<EventMeta>, LedgerError> {
-        Ok(on_pool!(&self.store, p => {
+        Ok(on_pool!(&self.index, p => {
             sqlx::query_as(
                 "SELECT e.idx, e.device, e.seq, e.time_ms, e.kind FROM item_events i \
                  JOIN events e ON e.idx = i.idx WHERE i.item = $1",
@@ -213,7 +213,7 @@ impl Ledger {
         let mut out = HashMap::new();
         for chunk in indexes.chunks(5000) {
             type Row = (i64, i64, Vec<u8>, Option<i64>, Option<Vec<u8>>, Option<i64>);
-            let rows: Vec<Row> = on_pool!(&self.store, p => {
+            let rows: Vec<Row> = on_pool!(&self.index, p => {
                 let mut q = QueryBuilder::new(
                     "SELECT e.idx, e.seq, e.prev, e.dropped, p.hash, \
                      (SELECT MAX(q.seq) FROM events q WHERE q.device = e.device AND q.seq < e.seq) \
@@ -312,7 +312,7 @@ impl Ledger {
         &self,
         device: &str,
     ) -> Result<Vec<(u64, u64, ChainStatus)>, LedgerError> {
-        let idx: Vec<(i64, i64)> = on_pool!(&self.store, p => {
+        let idx: Vec<(i64, i64)> = on_pool!(&self.index, p => {
             sqlx::query_as("SELECT idx, seq FROM events WHERE device = $1 ORDER BY seq")
                 .bind(device)
                 .fetch_all(p)
@@ -340,12 +340,15 @@ impl Ledger {
     ) -> Result<Vec<Option<(u64, [u8; 32])>>, LedgerError> {
         // Appended but not yet indexed events first: the index trails the log.
         let pending: HashMap<(String, u64), (u64, [u8; 32])> = match self.pending.lock() {
-            Ok(p) => keys.iter().filter_map(|k| p.get(k).map(|v| (k.clone(), *v))).collect(),
+            Ok(p) => keys
+                .iter()
+                .filter_map(|k| p.get(k).map(|v| (k.clone(), *v)))
+                .collect(),
             Err(_) => HashMap::new(),
         };
         let mut found: HashMap<(String, i64), (i64, Vec<u8>)> = HashMap::new();
         for chunk in keys.chunks(2000) {
-            let rows: Vec<(String, i64, i64, Vec<u8>)> = on_pool!(&self.store, p => {
+            let rows: Vec<(String, i64, i64, Vec<u8>)> = on_pool!(&self.index, p => {
                 let mut q = QueryBuilder::new("SELECT device, seq, idx, hash FROM events WHERE ");
                 for (i, (d, s)) in chunk.iter().enumerate() {
                     if i > 0 {

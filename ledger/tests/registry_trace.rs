@@ -129,7 +129,10 @@ async fn a_cell_inherits_its_containers_events_while_inside() {
             tracker.event(Kind::Located, &[&container], None, t0 + 6000),
         ];
         let a = ledger.append(&batch).await.expect("append");
-        ledger.wait_indexed(a.checkpoint.checkpoint.size).await.expect("indexed");
+        ledger
+            .wait_indexed(a.checkpoint.checkpoint.size)
+            .await
+            .expect("indexed");
 
         let t = ledger.trace(&c1).await.expect("trace");
         let kinds: Vec<(Kind, Option<&str>)> = t
@@ -223,25 +226,46 @@ async fn the_event_index_is_rebuilt_from_the_log_after_a_crash() {
             .collect();
         ledger.append(&batch).await.expect("append");
         ledger.close().await;
-        let pool_url = b.url.clone();
+        let pool_url = if b.name == "sqlite" {
+            provenance_ledger::store::index_url(&b.url)
+        } else {
+            b.url.clone()
+        };
         // The crash: the index never got written.
         if b.name == "sqlite" {
             let pool = sqlx::SqlitePool::connect(&pool_url).await.expect("db");
-            for q in ["DELETE FROM events", "DELETE FROM item_events", "UPDATE log_meta SET value = '0' WHERE key = 'indexed_size'"] {
+            for q in [
+                "DELETE FROM events",
+                "DELETE FROM item_events",
+                "UPDATE index_meta SET value = '0' WHERE key = 'indexed_size'",
+            ] {
                 sqlx::query(q).execute(&pool).await.expect("wipe");
             }
             pool.close().await;
         } else {
             let pool = sqlx::PgPool::connect(&pool_url).await.expect("db");
-            for q in ["DELETE FROM events", "DELETE FROM item_events", "UPDATE log_meta SET value = '0' WHERE key = 'indexed_size'"] {
+            for q in [
+                "DELETE FROM events",
+                "DELETE FROM item_events",
+                "UPDATE index_meta SET value = '0' WHERE key = 'indexed_size'",
+            ] {
                 sqlx::query(q).execute(&pool).await.expect("wipe");
             }
             pool.close().await;
         }
         let ledger = Ledger::open(&b.config()).await.expect("reopen");
         assert_eq!(ledger.indexed_size(), 50, "{}", b.name);
-        assert_eq!(ledger.trace(&sgtin(7)).await.expect("trace").entries.len(), 1);
-        assert!(ledger.find_events(&[("station-1".into(), 50)]).await.expect("find")[0].is_some());
+        assert_eq!(
+            ledger.trace(&sgtin(7)).await.expect("trace").entries.len(),
+            1
+        );
+        assert!(
+            ledger
+                .find_events(&[("station-1".into(), 50)])
+                .await
+                .expect("find")[0]
+                .is_some()
+        );
         ledger.close().await;
         b.cleanup().await;
     }

@@ -182,8 +182,14 @@ async fn trace_bench(ledger: &Ledger) -> anyhow::Result<(Duration, usize)> {
     let epc = |s: String| Epc::parse(&s).expect("valid epc");
     let cell = epc(format!("urn:epc:id:sgtin:4099999.012345.t{run}"));
     let pack = epc(format!("urn:epc:id:sgtin:4099999.012346.t{run}"));
-    let pallet = epc(format!("urn:epc:id:sscc:4099999.{:010}", run % 10_000_000_000));
-    let container = epc(format!("urn:epc:id:sscc:4099998.{:010}", run % 10_000_000_000));
+    let pallet = epc(format!(
+        "urn:epc:id:sscc:4099999.{:010}",
+        run % 10_000_000_000
+    ));
+    let container = epc(format!(
+        "urn:epc:id:sscc:4099998.{:010}",
+        run % 10_000_000_000
+    ));
     let mut sign = {
         let mut state: std::collections::HashMap<String, (u64, [u8; 32])> = Default::default();
         move |who: &str, kind: Kind, items: &[Epc], parent: Option<&Epc>, t: i64| {
@@ -202,16 +208,46 @@ async fn trace_bench(ledger: &Ledger) -> anyhow::Result<(Duration, usize)> {
     };
     let t0 = 1_763_719_200_000i64;
     let mut evs = vec![
-        sign("station", Kind::Commissioned, &[cell.clone()], None, t0),
-        sign("station", Kind::Packed, &[cell.clone()], Some(&pack), t0 + 10),
-        sign("station", Kind::Packed, &[pack.clone()], Some(&pallet), t0 + 20),
-        sign("station", Kind::Packed, &[pallet.clone()], Some(&container), t0 + 30),
-        sign("tracker", Kind::Sealed, &[container.clone()], None, t0 + 40),
+        sign("station", Kind::Commissioned, std::slice::from_ref(&cell), None, t0),
+        sign(
+            "station",
+            Kind::Packed,
+            std::slice::from_ref(&cell),
+            Some(&pack),
+            t0 + 10,
+        ),
+        sign(
+            "station",
+            Kind::Packed,
+            std::slice::from_ref(&pack),
+            Some(&pallet),
+            t0 + 20,
+        ),
+        sign(
+            "station",
+            Kind::Packed,
+            std::slice::from_ref(&pallet),
+            Some(&container),
+            t0 + 30,
+        ),
+        sign("tracker", Kind::Sealed, std::slice::from_ref(&container), None, t0 + 40),
     ];
     for i in 0..990 {
-        evs.push(sign("tracker", Kind::Located, &[container.clone()], None, t0 + 100 + i));
+        evs.push(sign(
+            "tracker",
+            Kind::Located,
+            std::slice::from_ref(&container),
+            None,
+            t0 + 100 + i,
+        ));
     }
-    evs.push(sign("tracker", Kind::Arrived, &[container.clone()], None, t0 + 5_000));
+    evs.push(sign(
+        "tracker",
+        Kind::Arrived,
+        std::slice::from_ref(&container),
+        None,
+        t0 + 5_000,
+    ));
     let size = ledger.append(&evs).await?.checkpoint.checkpoint.size;
     ledger.wait_indexed(size).await?;
     let item = cell.to_string();

@@ -1,25 +1,10 @@
--- Indexes derived from the log. Everything here can be rebuilt from `entries`; the log alone
--- is the source of truth (mqtt_password_hash aside, which is a secret and never logged).
-
--- The registry as of the newest entry.
-CREATE TABLE devices (
-    id                 TEXT PRIMARY KEY,
-    role               TEXT NOT NULL,
-    org                TEXT NOT NULL,
-    public_key         BLOB NOT NULL,
-    registered_idx     INTEGER NOT NULL,
-    key_idx            INTEGER NOT NULL,
-    revoked_idx        INTEGER,
-    suspect            INTEGER NOT NULL DEFAULT 0,
-    mqtt_password_hash TEXT
+-- The event index, derived from the log by the indexer task behind the sequencer. With
+-- SQLite it lives in its own database file, so that indexing never holds the log's write
+-- lock; it can always be rebuilt from the log.
+CREATE TABLE index_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
 );
--- Every key a holder ever had, from the entry that made it current.
-CREATE TABLE device_keys (
-    device     TEXT NOT NULL,
-    idx        INTEGER NOT NULL,
-    public_key BLOB NOT NULL,
-    PRIMARY KEY (device, idx)
-) WITHOUT ROWID;
 -- Every anchored event by its signer's chain position.
 CREATE TABLE events (
     idx     INTEGER PRIMARY KEY,
