@@ -49,7 +49,7 @@ pub use epc::{DigitalLink, Epc, EpcError, Scheme};
 pub use event::{
     Authenticated, CONTENT_TYPE, DOC_MAX, Draft, EPC_URI_MAX, EncodeError, EnvelopeError, Event,
     EventError, Field, Items, ItemsIter, Location, MAX_CLOCK_AHEAD_MS, MAX_MESSAGE, SignedEvent,
-    VERSION, VerifiedEvent, message_hash, sign_event,
+    VERSION, VerifiedEvent, message_hash, peek_seq, sign_event,
 };
 pub use kind::Kind;
 pub use reading::{OutOfRange, Quantity, Readings};

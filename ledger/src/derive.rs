@@ -90,6 +90,50 @@ pub enum DeriveError {
     Unknown,
 }
 
+/// What the sequencer needs of an entry before anchoring it: the signer's chain position of an
+/// event (for duplicate checks), or a registry change in full (written with the entry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Summary {
+    /// An event.
+    Event {
+        /// Signer.
+        device: String,
+        /// Signer's seq.
+        seq: u64,
+        /// SHA-256 of the entry.
+        hash: [u8; 32],
+    },
+    /// A registry change.
+    Registry(RegistryRow),
+}
+
+/// Summarises an entry: the envelope is checked and the seq read; the payload's other rules are
+/// the caller's (ingest checks them before anchoring) and the indexer's.
+pub fn summarize(bytes: &[u8]) -> Result<Summary, DeriveError> {
+    let m = Sign1::parse(bytes)?;
+    match m.protected().content_type {
+        Some(ContentType::Text(CONTENT_TYPE)) => {
+            let kid = m
+                .protected()
+                .kid
+                .ok_or_else(|| DeriveError::Event("no kid".into()))?;
+            let device =
+                DeviceId::from_bytes(kid).map_err(|e| DeriveError::Event(e.to_string()))?;
+            let seq = provenance_event::peek_seq(m.payload())
+                .ok_or_else(|| DeriveError::Event("no seq".into()))?;
+            Ok(Summary::Event {
+                device: device.as_str().to_string(),
+                seq,
+                hash: message_hash(bytes),
+            })
+        }
+        _ => match derive(bytes)? {
+            Derived::Registry(r) => Ok(Summary::Registry(r)),
+            Derived::Event(_) => Err(DeriveError::Unknown),
+        },
+    }
+}
+
 /// Derives the index rows of one entry.
 pub fn derive(bytes: &[u8]) -> Result<Derived, DeriveError> {
     let m = Sign1::parse(bytes)?;

@@ -13,21 +13,19 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 use crate::LedgerError;
-use crate::derive::{Derived, EventRow};
+use crate::derive::Derived;
 use crate::store::{Store, on_pool};
 
-/// Inserts the event index rows of `$derived` (entries numbered from `$first`) using
+/// Inserts the event index rows of `$rows` (derived entries with their log indexes) using
 /// transaction `$tx`. A macro so that it expands for both backends inside `on_pool!`.
 macro_rules! insert_events {
-    ($tx:expr, $first:expr, $derived:expr) => {{
+    ($tx:expr, $rows:expr) => {{
         use $crate::derive::Derived;
-        let first: i64 = $first;
-        let derived: &[Derived] = $derived;
-        let events: Vec<(i64, &$crate::derive::EventRow)> = derived
+        let rows: &[(i64, Derived)] = $rows;
+        let events: Vec<(i64, &$crate::derive::EventRow)> = rows
             .iter()
-            .enumerate()
-            .filter_map(|(i, d)| match d {
-                Derived::Event(e) => Some((first + i as i64, e)),
+            .filter_map(|(idx, d)| match d {
+                Derived::Event(e) => Some((*idx, e)),
                 Derived::Registry(_) => None,
             })
             .collect();
@@ -84,15 +82,12 @@ macro_rules! insert_events {
     }};
 }
 
-/// Inserts the registry rows of `$derived` using transaction `$tx`.
+/// Inserts `$rows`, registry rows with their log indexes, using transaction `$tx`.
 macro_rules! insert_registry {
-    ($tx:expr, $first:expr, $derived:expr) => {{
-        use $crate::derive::{Change, Derived};
-        let first: i64 = $first;
-        let derived: &[Derived] = $derived;
-        for (i, d) in derived.iter().enumerate() {
-            let Derived::Registry(r) = d else { continue };
-            let idx = first + i as i64;
+    ($tx:expr, $rows:expr) => {{
+        use $crate::derive::Change;
+        let rows: &[(i64, &$crate::derive::RegistryRow)] = $rows;
+        for &(idx, r) in rows {
             match &r.change {
                 Change::Registered { key, role, org } => {
                     sqlx::query(
@@ -141,7 +136,7 @@ pub(crate) use insert_registry;
 /// A batch the sequencer hands to the indexer.
 pub(crate) struct Job {
     pub first: u64,
-    pub derived: Vec<Derived>,
+    pub entries: Vec<Vec<u8>>,
 }
 
 /// Event rows appended but not yet indexed, so that duplicate checks see them at once.
@@ -164,11 +159,22 @@ pub(crate) async fn write_events(
     jobs: &[Job],
     upto: u64,
 ) -> Result<(), LedgerError> {
+    // The full decode happens here, off the sequencer's path. An entry the log holds but that
+    // does not decode (its appender skipped validation) is logged and left out of the index;
+    // `verify --data` reports it.
+    let mut rows: Vec<(i64, Derived)> = Vec::new();
+    for job in jobs {
+        for (i, e) in job.entries.iter().enumerate() {
+            let index = job.first + i as u64;
+            match crate::derive::derive(e) {
+                Ok(d) => rows.push((index as i64, d)),
+                Err(error) => tracing::error!(index, %error, "entry cannot be indexed"),
+            }
+        }
+    }
     on_pool!(store, p => {
         let mut tx = p.begin().await?;
-        for job in jobs {
-            insert_events!(tx, job.first as i64, &job.derived);
-        }
+        insert_events!(tx, &rows);
         sqlx::query("UPDATE index_meta SET value = $1 WHERE key = 'indexed_size'")
             .bind(upto.to_string())
             .execute(&mut *tx)
@@ -188,17 +194,17 @@ pub(crate) fn start(store: Store, indexed: u64) -> Indexer {
     let task = tokio::spawn(async move {
         while let Some(job) = rx.recv().await {
             let mut batch = vec![job];
-            let mut n = batch[0].derived.len();
+            let mut n = batch[0].entries.len();
             while n < MAX_ENTRIES_PER_TXN {
                 match rx.try_recv() {
                     Ok(j) => {
-                        n += j.derived.len();
+                        n += j.entries.len();
                         batch.push(j);
                     }
                     Err(_) => break,
                 }
             }
-            let upto = batch.last().map_or(0, |j| j.first + j.derived.len() as u64);
+            let upto = batch.last().map_or(0, |j| j.first + j.entries.len() as u64);
             let mut delay = Duration::from_millis(50);
             loop {
                 match write_events(&store, &batch, upto).await {
@@ -211,13 +217,7 @@ pub(crate) fn start(store: Store, indexed: u64) -> Indexer {
                 }
             }
             if let Ok(mut p) = pending2.lock() {
-                for job in &batch {
-                    for d in &job.derived {
-                        if let Derived::Event(EventRow { device, seq, .. }) = d {
-                            p.remove(&(device.clone(), *seq));
-                        }
-                    }
-                }
+                p.retain(|_, (index, _)| *index >= upto);
             }
             tx_indexed.send_replace(upto);
         }

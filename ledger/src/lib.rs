@@ -285,22 +285,12 @@ impl Ledger {
         while indexed < size {
             let end = (indexed + 5000).min(size);
             let rows = self.entries(indexed, end).await?;
-            let derived = rows
-                .iter()
-                .map(|(i, d)| {
-                    derive::derive(d)
-                        .map_err(|error| LedgerError::Corrupt(format!("entry {i}: {error}")))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            index::write_events(
-                &self.index,
-                &[index::Job {
-                    first: indexed,
-                    derived,
-                }],
-                end,
-            )
-            .await?;
+            let entries = rows.into_iter().map(|(_, d)| d).collect();
+            let job = index::Job {
+                first: indexed,
+                entries,
+            };
+            index::write_events(&self.index, &[job], end).await?;
             indexed = end;
         }
         Ok(indexed)
@@ -418,11 +408,11 @@ impl Ledger {
     /// which is durable when this returns. An empty batch returns the newest checkpoint.
     pub async fn append(&self, entries: &[Vec<u8>]) -> Result<Appended, LedgerError> {
         let leaves: Vec<Hash> = entries.iter().map(|e| leaf_hash(e)).collect();
-        let derived = entries
+        let summaries = entries
             .iter()
             .enumerate()
             .map(|(position, e)| {
-                derive::derive(e).map_err(|error| LedgerError::Entry { position, error })
+                derive::summarize(e).map_err(|error| LedgerError::Entry { position, error })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let mut head = self.head.lock().await;
@@ -464,7 +454,17 @@ impl Ledger {
             });
             q.push(" ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes");
             q.build().execute(&mut *tx).await?;
-            index::insert_registry!(tx, first, &derived);
+            let registry: Vec<(i64, &derive::RegistryRow)> = summaries
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| match s {
+                    derive::Summary::Registry(r) => Some((first + i as i64, r)),
+                    derive::Summary::Event { .. } => None,
+                })
+                .collect();
+            if !registry.is_empty() {
+                index::insert_registry!(tx, &registry);
+            }
             sqlx::query("INSERT INTO checkpoints (size, note, created_ms) VALUES ($1, $2, $3)")
                 .bind(size)
                 .bind(&note)
@@ -476,9 +476,9 @@ impl Ledger {
         head.edge = edge;
         head.latest = SignedCheckpoint { checkpoint, note };
         if let Ok(mut p) = self.pending.lock() {
-            for (i, d) in derived.iter().enumerate() {
-                if let derive::Derived::Event(e) = d {
-                    p.insert((e.device.clone(), e.seq), (first_index + i as u64, e.hash));
+            for (i, s) in summaries.into_iter().enumerate() {
+                if let derive::Summary::Event { device, seq, hash } = s {
+                    p.insert((device, seq), (first_index + i as u64, hash));
                 }
             }
         }
@@ -487,7 +487,7 @@ impl Ledger {
             // Waits when the index is far behind: backpressure, never unbounded memory.
             let job = index::Job {
                 first: first_index,
-                derived,
+                entries: entries.to_vec(),
             };
             if jobs.send(job).await.is_err() {
                 tracing::error!("the indexer stopped; the index will be rebuilt at the next start");

@@ -208,7 +208,13 @@ async fn trace_bench(ledger: &Ledger) -> anyhow::Result<(Duration, usize)> {
     };
     let t0 = 1_763_719_200_000i64;
     let mut evs = vec![
-        sign("station", Kind::Commissioned, std::slice::from_ref(&cell), None, t0),
+        sign(
+            "station",
+            Kind::Commissioned,
+            std::slice::from_ref(&cell),
+            None,
+            t0,
+        ),
         sign(
             "station",
             Kind::Packed,
@@ -230,7 +236,13 @@ async fn trace_bench(ledger: &Ledger) -> anyhow::Result<(Duration, usize)> {
             Some(&container),
             t0 + 30,
         ),
-        sign("tracker", Kind::Sealed, std::slice::from_ref(&container), None, t0 + 40),
+        sign(
+            "tracker",
+            Kind::Sealed,
+            std::slice::from_ref(&container),
+            None,
+            t0 + 40,
+        ),
     ];
     for i in 0..990 {
         evs.push(sign(
