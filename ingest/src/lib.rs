@@ -3,5 +3,9 @@
 //! is durable, and keeps every rejected message with its reason.
 //!
 //! It must never acknowledge an event before it is anchored, nor drop a message silently.
+//!
+//! - [`validate`]: SPEC §4 steps 1–4, pure.
+//! - [`service`]: the batching loop: duplicates, anchoring, rejections, acknowledgements.
 
+pub mod service;
 pub mod validate;

@@ -15,6 +15,7 @@ pub mod derive;
 mod index;
 mod key;
 pub mod registry;
+pub mod rejections;
 pub mod store;
 pub mod trace;
 

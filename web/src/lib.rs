@@ -1,6 +1,10 @@
-//! The HTTP side (SPEC §9): trace pages, search, GS1 Digital Link resolution, the customs
-//! verification view, JSON, EPCIS 2.0 and evidence-bundle exports.
+//! The HTTP side of SPEC §9: the JSON API (checkpoint, log key, entries, proofs, traces,
+//! rejections), event submission, registry administration behind the admin token, and
+//! Prometheus metrics. The trace pages, search and exports arrive with issue #6.
 //!
 //! It must never hold state of its own beyond caches: the ledger is the source of truth.
-//!
-//! Status: the crate is laid out; its contents are issues #5 and #6.
+
+pub mod api;
+pub mod auth;
+
+pub use api::{AppState, router};

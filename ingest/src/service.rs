@@ -1,0 +1,580 @@
+//! The ingest loop: messages from MQTT and the submission APIs go through one bounded queue,
+//! are taken in batches, validated (SPEC §4 steps 1–4, signatures as one batch, on a blocking
+//! thread so the async runtime's workers stay free), checked for duplicates and equivocation
+//! (step 5), anchored in one ledger append (step 6), and only then answered and acknowledged.
+//! Rejections are stored before anyone is told.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use provenance_event::ed25519_dalek::VerifyingKey;
+use provenance_ledger::rejections::Rejected;
+use provenance_ledger::{Ledger, LedgerError};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::validate::{Holder, Message, Reason, Rejection, check_batch};
+
+/// Tuning of the loop.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Most messages in one batch (one ledger append, one checkpoint).
+    pub batch_max: usize,
+    /// How long the first message of a batch may wait for others.
+    pub batch_wait: Duration,
+    /// Messages the queue holds before senders wait (backpressure to MQTT and HTTP).
+    pub queue: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            batch_max: 1000,
+            batch_wait: Duration::from_millis(5),
+            queue: 20_000,
+        }
+    }
+}
+
+/// What became of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Anchored at `index`, covered by the checkpoint of `checkpoint_size`, which is durable.
+    Anchored {
+        /// Log index.
+        index: u64,
+        /// Size of the covering checkpoint.
+        checkpoint_size: u64,
+    },
+    /// The same bytes were anchored before, at `index`; acknowledged again.
+    Duplicate {
+        /// Log index of the earlier copy.
+        index: u64,
+    },
+    /// Refused, and kept with its reason.
+    Rejected(Rejection),
+    /// The ledger failed; nothing was anchored or acknowledged, the sender should retry.
+    Unavailable(String),
+}
+
+/// What an acknowledgement tells a device (SPEC §5 `ack`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ack {
+    /// Every seq up to this one is anchored or finally rejected.
+    pub seq: u64,
+    /// The tree size of the checkpoint that covers them.
+    pub tree_size: u64,
+}
+
+/// Where acknowledgements go (the MQTT side implements it; tests collect them).
+pub trait Acknowledger: Send + Sync + 'static {
+    /// Tells `device` that everything up to `ack.seq` is settled.
+    fn ack(&self, device: &str, ack: Ack);
+    /// Tells `device` that a message was refused.
+    fn reject(&self, device: &str, seq: Option<u64>, reason: Reason);
+}
+
+/// An acknowledger that tells nobody (the HTTP-only configuration).
+pub struct NoAcks;
+
+impl Acknowledger for NoAcks {
+    fn ack(&self, _: &str, _: Ack) {}
+    fn reject(&self, _: &str, _: Option<u64>, _: Reason) {}
+}
+
+/// Called with a message's outcome once it is settled.
+pub type Settled = Box<dyn FnOnce(&Outcome) + Send + Sync>;
+
+/// One queued message and who waits for its outcome.
+pub struct Submission {
+    /// The message.
+    pub message: Message,
+    /// Receives the outcome (HTTP and gRPC callers wait on it).
+    pub reply: Option<oneshot::Sender<Outcome>>,
+    /// Called once the outcome is settled (MQTT: acknowledge the PUBLISH to the broker).
+    pub settled: Option<Settled>,
+}
+
+/// The registry as ingest caches it, reloaded when it changes.
+#[derive(Default)]
+struct RegistryCache {
+    holders: HashMap<String, Holder>,
+    loaded: Option<Instant>,
+}
+
+/// Per-device acknowledgement state: the highest seq below which everything is settled, and
+/// settled seqs above it.
+#[derive(Default)]
+struct AckState {
+    through: u64,
+    above: BTreeSet<u64>,
+}
+
+impl AckState {
+    fn settle(&mut self, seq: u64) {
+        if seq > self.through {
+            self.above.insert(seq);
+        }
+        while self.above.remove(&(self.through + 1)) {
+            self.through += 1;
+        }
+    }
+
+    /// The device says it dropped `n` events (its queue overflowed): those are the oldest
+    /// unsettled seqs, and they will never come.
+    fn dropped(&mut self, n: u64, upto: u64) {
+        let mut left = n;
+        let mut s = self.through + 1;
+        while left > 0 && s < upto {
+            if !self.above.contains(&s) {
+                self.above.insert(s);
+                left -= 1;
+            }
+            s += 1;
+        }
+        while self.above.remove(&(self.through + 1)) {
+            self.through += 1;
+        }
+    }
+}
+
+/// The running ingest.
+#[derive(Clone)]
+pub struct Ingest {
+    queue: mpsc::Sender<Submission>,
+    registry: Arc<RwLock<RegistryCache>>,
+    depth: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Ingest {
+    /// Starts the loop over `ledger`, answering devices through `acks`.
+    pub async fn start(
+        ledger: Arc<Ledger>,
+        acks: Arc<dyn Acknowledger>,
+        config: Config,
+    ) -> Result<(Self, tokio::task::JoinHandle<()>), LedgerError> {
+        let (queue, rx) = mpsc::channel(config.queue);
+        let registry = Arc::new(RwLock::new(RegistryCache::default()));
+        let ingest = Self {
+            queue,
+            registry: registry.clone(),
+            depth: Arc::default(),
+        };
+        ingest.reload_registry(&ledger).await?;
+        let depth = ingest.depth.clone();
+        let task = tokio::spawn(run(ledger, acks, config, rx, registry, depth));
+        Ok((ingest, task))
+    }
+
+    /// Reloads the registry (after a registration, rotation or revocation).
+    pub async fn reload_registry(&self, ledger: &Ledger) -> Result<(), LedgerError> {
+        load_registry(ledger, &self.registry).await
+    }
+
+    /// Queues a message and waits for its outcome (the HTTP and gRPC APIs).
+    pub async fn submit(&self, message: Message) -> Outcome {
+        let (tx, rx) = oneshot::channel();
+        let s = Submission {
+            message,
+            reply: Some(tx),
+            settled: None,
+        };
+        if self.enqueue(s).await.is_err() {
+            return Outcome::Unavailable("ingest is shutting down".into());
+        }
+        rx.await
+            .unwrap_or_else(|_| Outcome::Unavailable("ingest stopped before answering".into()))
+    }
+
+    /// Queues a message; waits while the queue is full (backpressure).
+    pub async fn enqueue(&self, s: Submission) -> Result<(), Submission> {
+        self.depth
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        metrics::gauge!("provenance_ingest_queue_depth")
+            .set(self.depth.load(std::sync::atomic::Ordering::Relaxed) as f64);
+        self.queue.send(s).await.map_err(|e| {
+            self.depth
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            e.0
+        })
+    }
+
+    /// Messages waiting in the queue.
+    pub fn queue_depth(&self) -> usize {
+        self.depth.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+async fn load_registry(ledger: &Ledger, cache: &RwLock<RegistryCache>) -> Result<(), LedgerError> {
+    let devices = ledger.devices().await?;
+    let holders = devices
+        .into_iter()
+        .filter_map(|d| {
+            let key = VerifyingKey::from_bytes(&d.public_key).ok()?;
+            Some((
+                d.id,
+                Holder {
+                    key,
+                    revoked: d.revoked_idx.is_some(),
+                },
+            ))
+        })
+        .collect();
+    if let Ok(mut c) = cache.write() {
+        c.holders = holders;
+        c.loaded = Some(Instant::now());
+    }
+    Ok(())
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+async fn run(
+    ledger: Arc<Ledger>,
+    acks: Arc<dyn Acknowledger>,
+    config: Config,
+    mut rx: mpsc::Receiver<Submission>,
+    registry: Arc<RwLock<RegistryCache>>,
+    depth: Arc<std::sync::atomic::AtomicUsize>,
+) {
+    let mut ack_state: HashMap<String, AckState> = HashMap::new();
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        let deadline = tokio::time::Instant::now() + config.batch_wait;
+        while batch.len() < config.batch_max {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(s)) => batch.push(s),
+                _ => break,
+            }
+        }
+        depth.fetch_sub(batch.len(), std::sync::atomic::Ordering::Relaxed);
+        metrics::histogram!("provenance_ingest_batch_size").record(batch.len() as f64);
+        process(&ledger, &*acks, &registry, &mut ack_state, batch).await;
+    }
+}
+
+async fn process(
+    ledger: &Ledger,
+    acks: &dyn Acknowledger,
+    registry: &Arc<RwLock<RegistryCache>>,
+    ack_state: &mut HashMap<String, AckState>,
+    batch: Vec<Submission>,
+) {
+    let messages: Vec<Message> = batch.iter().map(|s| s.message.clone()).collect();
+    // A signer nobody has heard of may have registered through another process: reload once
+    // a second at most before calling it unknown.
+    let stale = registry
+        .read()
+        .ok()
+        .and_then(|c| c.loaded)
+        .is_none_or(|t| t.elapsed() > Duration::from_secs(1));
+    if stale {
+        let _ = load_registry(ledger, registry).await;
+    }
+    let snapshot: HashMap<String, Holder> = registry
+        .read()
+        .map(|c| c.holders.clone())
+        .unwrap_or_default();
+    let now = now_ms();
+    let checked = match tokio::task::spawn_blocking(move || {
+        check_batch(&messages, &|id: &str| snapshot.get(id).copied(), now)
+    })
+    .await
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "validation thread failed");
+            return settle_all(batch, &Outcome::Unavailable("validation failed".into()));
+        }
+    };
+
+    // Step 5: duplicates and equivocation, against the log and within the batch.
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; batch.len()];
+    let mut fresh: Vec<usize> = Vec::new();
+    let mut seen: HashMap<(String, u64), (usize, [u8; 32])> = HashMap::new();
+    let keys: Vec<(String, u64)> = checked
+        .iter()
+        .filter_map(|c| c.as_ref().ok().map(|v| (v.device.clone(), v.seq)))
+        .collect();
+    let known = match ledger.find_events(&keys).await {
+        Ok(k) => k,
+        Err(e) => return settle_all(batch, &Outcome::Unavailable(e.to_string())),
+    };
+    let mut known = known.into_iter();
+    let mut suspects = Vec::new();
+    for (i, c) in checked.into_iter().enumerate() {
+        match c {
+            Err(r) => outcomes[i] = Some(Outcome::Rejected(r)),
+            Ok(v) => {
+                let earlier = known.next().flatten();
+                let key = (v.device.clone(), v.seq);
+                let verdict = match (earlier, seen.get(&key)) {
+                    (Some((index, hash)), _) if hash == v.hash => {
+                        Some(Outcome::Duplicate { index })
+                    }
+                    (Some(_), _) => Some(equivocation(&v.device, v.seq)),
+                    (None, Some((_, hash))) if *hash == v.hash => None, // settled with the first copy
+                    (None, Some(_)) => Some(equivocation(&v.device, v.seq)),
+                    (None, None) => {
+                        seen.insert(key, (i, v.hash));
+                        fresh.push(i);
+                        None
+                    }
+                };
+                if let Some(Outcome::Rejected(r)) = &verdict {
+                    if r.reason == Reason::Equivocation {
+                        suspects.push(v.device.clone());
+                    }
+                }
+                outcomes[i] = verdict;
+            }
+        }
+    }
+
+    // Step 6: anchor the fresh ones in one append; the checkpoint is durable when it returns.
+    let entries: Vec<Vec<u8>> = fresh
+        .iter()
+        .map(|&i| batch[i].message.bytes.clone())
+        .collect();
+    let anchored = if entries.is_empty() {
+        None
+    } else {
+        match ledger.append(&entries).await {
+            Ok(a) => Some(a),
+            Err(e) => {
+                tracing::error!(error = %e, "anchoring failed; nothing acknowledged");
+                return settle_all(batch, &Outcome::Unavailable(e.to_string()));
+            }
+        }
+    };
+    let checkpoint_size = anchored.as_ref().map(|a| a.checkpoint.checkpoint.size);
+    if let Some(a) = &anchored {
+        let now = now_ms();
+        for (n, &i) in fresh.iter().enumerate() {
+            outcomes[i] = Some(Outcome::Anchored {
+                index: a.first_index + n as u64,
+                checkpoint_size: a.checkpoint.checkpoint.size,
+            });
+            let waited = (now - batch[i].message.received_ms).max(0) as f64 / 1000.0;
+            metrics::histogram!("provenance_ingest_anchor_latency_seconds").record(waited);
+        }
+        metrics::counter!("provenance_events_accepted_total").increment(fresh.len() as u64);
+    }
+    // In-batch second copies of the same bytes share the first copy's outcome.
+    for (i, o) in outcomes.iter_mut().enumerate() {
+        if o.is_none() {
+            let first = seen
+                .values()
+                .find(|(j, _)| *j != i && batch[*j].message.bytes == batch[i].message.bytes)
+                .map(|(j, _)| *j);
+            *o = Some(
+                match first.and_then(|j| fresh.iter().position(|&f| f == j)) {
+                    Some(n) => Outcome::Duplicate {
+                        index: anchored.as_ref().map_or(0, |a| a.first_index + n as u64),
+                    },
+                    None => Outcome::Unavailable("lost track of a duplicate".into()),
+                },
+            );
+        }
+    }
+
+    // Rejections are stored before anybody is told.
+    let rejected: Vec<Rejected> = outcomes
+        .iter()
+        .zip(&batch)
+        .filter_map(|(o, s)| match o {
+            Some(Outcome::Rejected(r)) => Some(Rejected {
+                received_ms: s.message.received_ms,
+                topic: s.message.topic.clone(),
+                reason: r.reason.as_str().to_string(),
+                detail: r.detail.clone(),
+                device: r.device.clone(),
+                seq: r.seq,
+                data: s.message.bytes.clone(),
+            }),
+            _ => None,
+        })
+        .collect();
+    if !rejected.is_empty() {
+        if let Err(e) = ledger.record_rejections(&rejected).await {
+            tracing::error!(error = %e, "storing rejections failed; those messages stay unacknowledged");
+            for (o, _) in outcomes.iter_mut().zip(&batch) {
+                if matches!(o, Some(Outcome::Rejected(_))) {
+                    *o = Some(Outcome::Unavailable(e.to_string()));
+                }
+            }
+        }
+        for r in &rejected {
+            metrics::counter!("provenance_events_rejected_total", "reason" => r.reason.clone())
+                .increment(1);
+        }
+    }
+    for d in suspects {
+        if let Err(e) = ledger.flag_suspect(&d).await {
+            tracing::error!(device = %d, error = %e, "could not flag an equivocating device");
+        }
+        tracing::warn!(device = %d, "equivocation: two different events with one seq");
+    }
+
+    // Acknowledgements (SPEC §5): per device, the highest seq up to which all is settled.
+    let tree_size = match checkpoint_size {
+        Some(s) => s,
+        None => ledger.latest_checkpoint().await.checkpoint.size,
+    };
+    let mut touched: BTreeSet<String> = BTreeSet::new();
+    // A device first seen by this process starts from what the log already settled for it.
+    for s in &batch {
+        if s.message.topic.is_none() {
+            continue;
+        }
+        if let Some((device, _, _)) = peek(&s.message.bytes) {
+            if let std::collections::hash_map::Entry::Vacant(v) = ack_state.entry(device) {
+                let st = load_ack_state(ledger, v.key()).await;
+                v.insert(st);
+            }
+        }
+    }
+    for (o, s) in outcomes.iter().zip(&batch) {
+        let Some(o) = o else { continue };
+        if s.message.topic.is_none() {
+            continue; // API submissions are answered directly, not over MQTT.
+        }
+        match o {
+            Outcome::Anchored { .. } | Outcome::Duplicate { .. } => {
+                if let Some((device, seq, dropped)) = peek(&s.message.bytes) {
+                    let st = ack_state.entry(device.clone()).or_default();
+                    if let Some(d) = dropped {
+                        st.dropped(d, seq);
+                    }
+                    st.settle(seq);
+                    touched.insert(device);
+                }
+            }
+            Outcome::Rejected(r) => {
+                if let Some(device) = &r.device {
+                    // Only messages the device really signed settle its seqs.
+                    if matches!(r.reason, Reason::InvalidEvent | Reason::Equivocation) {
+                        if let Some(seq) = r.seq {
+                            ack_state.entry(device.clone()).or_default().settle(seq);
+                            touched.insert(device.clone());
+                        }
+                    }
+                    acks.reject(device, r.seq, r.reason);
+                }
+            }
+            Outcome::Unavailable(_) => {}
+        }
+    }
+    for device in touched {
+        if let Some(st) = ack_state.get(&device) {
+            if st.through > 0 {
+                acks.ack(
+                    &device,
+                    Ack {
+                        seq: st.through,
+                        tree_size,
+                    },
+                );
+            }
+        }
+    }
+    for (s, o) in batch.into_iter().zip(outcomes) {
+        let o = o.unwrap_or_else(|| Outcome::Unavailable("no outcome".into()));
+        if let Some(f) = s.settled {
+            f(&o);
+        }
+        if let Some(r) = s.reply {
+            let _ = r.send(o);
+        }
+    }
+}
+
+/// What the log already settled for `device`: anchored seqs, explained losses, and seqs finally
+/// rejected (invalid or equivocating events it really signed).
+async fn load_ack_state(ledger: &Ledger, device: &str) -> AckState {
+    let mut st = AckState::default();
+    match ledger.device_chain(device).await {
+        Ok(chain) => {
+            for (seq, _, status) in chain {
+                if let provenance_ledger::trace::ChainStatus::Gap {
+                    from,
+                    to,
+                    explained: true,
+                } = status
+                {
+                    for s in from..=to {
+                        st.settle(s);
+                    }
+                }
+                st.settle(seq);
+            }
+        }
+        Err(e) => tracing::error!(device, error = %e, "reading the device's chain for acks"),
+    }
+    let query = provenance_ledger::rejections::RejectionQuery {
+        device: Some(device.to_string()),
+        limit: 1000,
+        ..Default::default()
+    };
+    if let Ok(rows) = ledger.rejections(&query).await {
+        for (_, r) in rows {
+            if matches!(r.reason.as_str(), "invalid_event" | "equivocation") {
+                if let Some(seq) = r.seq {
+                    st.settle(seq);
+                }
+            }
+        }
+    }
+    st
+}
+
+fn equivocation(device: &str, seq: u64) -> Outcome {
+    Outcome::Rejected(Rejection {
+        reason: Reason::Equivocation,
+        detail: format!("{device} already has a different event anchored with seq {seq}"),
+        device: Some(device.to_string()),
+        seq: Some(seq),
+    })
+}
+
+/// Signer, seq and dropped count of a message already validated.
+fn peek(bytes: &[u8]) -> Option<(String, u64, Option<u64>)> {
+    let s = provenance_event::SignedEvent::parse(bytes).ok()?;
+    let e = provenance_event::Event::decode(s.sign1().payload()).ok()?;
+    Some((s.device().as_str().to_string(), e.seq, e.dropped))
+}
+
+fn settle_all(batch: Vec<Submission>, outcome: &Outcome) {
+    for s in batch {
+        if let Some(f) = s.settled {
+            f(outcome);
+        }
+        if let Some(r) = s.reply {
+            let _ = r.send(outcome.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AckState;
+
+    #[test]
+    fn acks_advance_only_over_settled_seqs() {
+        let mut a = AckState::default();
+        a.settle(2);
+        assert_eq!(a.through, 0);
+        a.settle(1);
+        assert_eq!(a.through, 2);
+        a.settle(5);
+        assert_eq!(a.through, 2);
+        // The device reports two dropped: 3 and 4 will never come.
+        a.dropped(2, 6);
+        a.settle(6);
+        assert_eq!(a.through, 6);
+    }
+}

@@ -1,0 +1,483 @@
+//! The JSON API of SPEC §9. Errors are JSON `{"error": …}` with a status that says whose
+//! fault it is, and a message that says what to do.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use provenance_event::registry::Role;
+use provenance_event::{DeviceId, Epc, Event, SignedEvent};
+use provenance_ingest::service::{Ingest, Outcome};
+use provenance_ingest::validate::Message;
+use provenance_ledger::rejections::RejectionQuery;
+use provenance_ledger::trace::ChainStatus;
+use provenance_ledger::{Ledger, LedgerError};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::auth;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The log.
+    pub ledger: Arc<Ledger>,
+    /// The ingest queue (submissions go through the same pipeline as MQTT).
+    pub ingest: Ingest,
+    /// The admin token (writes and registry changes need it as a Bearer token).
+    pub admin_token: Arc<String>,
+    /// Renders Prometheus metrics.
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+}
+
+/// An error answer.
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<LedgerError> for ApiError {
+    fn from(e: LedgerError) -> Self {
+        match e {
+            LedgerError::NoCheckpoint(_) => ApiError(StatusCode::NOT_FOUND, e.to_string()),
+            LedgerError::Proof(_) => ApiError(StatusCode::BAD_REQUEST, e.to_string()),
+            LedgerError::Registry(_) => ApiError(StatusCode::CONFLICT, e.to_string()),
+            other => {
+                tracing::error!(error = %other, "ledger failure behind HTTP");
+                ApiError(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the ledger failed; see the server log".into(),
+                )
+            }
+        }
+    }
+}
+
+fn bad(msg: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, msg.into())
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+fn require_admin(state: &AppState, headers: &HeaderMap) -> ApiResult<()> {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if auth::constant_time_eq(given.trim().as_bytes(), state.admin_token.as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError(
+            StatusCode::UNAUTHORIZED,
+            "this route needs `Authorization: Bearer <token>` with the token from DIR/admin.token"
+                .into(),
+        ))
+    }
+}
+
+/// The API routes (SPEC §9).
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/v1/checkpoint", get(checkpoint))
+        .route("/api/v1/log/key", get(log_key))
+        .route("/api/v1/log/entries", get(entries))
+        .route("/api/v1/proofs/inclusion", get(inclusion))
+        .route("/api/v1/proofs/consistency", get(consistency))
+        .route("/api/v1/items/{id}/trace", get(trace))
+        .route("/api/v1/rejections", get(rejections))
+        .route("/api/v1/devices", get(devices).post(register))
+        .route("/api/v1/devices/{id}/rotate", post(rotate))
+        .route("/api/v1/devices/{id}/revoke", post(revoke))
+        .route("/api/v1/events", post(submit))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+async fn checkpoint(State(s): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        s.ledger.latest_checkpoint().await.note,
+    )
+}
+
+async fn log_key(State(s): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("{}\n", s.ledger.verifier()),
+    )
+}
+
+#[derive(Deserialize)]
+struct Range {
+    start: u64,
+    end: u64,
+}
+
+async fn entries(State(s): State<AppState>, Query(r): Query<Range>) -> ApiResult<Json<Value>> {
+    if r.end <= r.start {
+        return Err(bad("end must be greater than start, e.g. ?start=0&end=100"));
+    }
+    let end = r.end.min(r.start.saturating_add(1000));
+    let list: Vec<Value> = s
+        .ledger
+        .entries(r.start, end)
+        .await?
+        .into_iter()
+        .map(|(index, data)| json!({ "index": index, "entry": B64.encode(data) }))
+        .collect();
+    Ok(Json(json!({ "entries": list })))
+}
+
+#[derive(Deserialize)]
+struct InclusionQuery {
+    index: u64,
+    size: u64,
+}
+
+async fn inclusion(
+    State(s): State<AppState>,
+    Query(q): Query<InclusionQuery>,
+) -> ApiResult<Json<Value>> {
+    let proof = s.ledger.inclusion_proof(q.index, q.size).await?;
+    Ok(Json(json!({
+        "index": q.index,
+        "size": q.size,
+        "hashes": proof.iter().map(|h| B64.encode(h)).collect::<Vec<_>>(),
+    })))
+}
+
+#[derive(Deserialize)]
+struct ConsistencyQuery {
+    from: u64,
+    to: u64,
+}
+
+async fn consistency(
+    State(s): State<AppState>,
+    Query(q): Query<ConsistencyQuery>,
+) -> ApiResult<Json<Value>> {
+    let proof = s.ledger.consistency_proof(q.from, q.to).await?;
+    Ok(Json(json!({
+        "from": q.from,
+        "to": q.to,
+        "hashes": proof.iter().map(|h| B64.encode(h)).collect::<Vec<_>>(),
+    })))
+}
+
+fn chain_json(c: ChainStatus) -> Value {
+    match c {
+        ChainStatus::First => json!({ "status": "first" }),
+        ChainStatus::Linked => json!({ "status": "linked" }),
+        ChainStatus::PrevMismatch => json!({ "status": "prev_mismatch" }),
+        ChainStatus::Gap {
+            from,
+            to,
+            explained,
+        } => {
+            json!({ "status": "gap", "missing_from": from, "missing_to": to, "explained": explained })
+        }
+    }
+}
+
+/// The event's fields as JSON (from bytes the log holds).
+fn event_json(bytes: &[u8]) -> Value {
+    let Ok(signed) = SignedEvent::parse(bytes) else {
+        return json!({ "error": "not an event" });
+    };
+    let Ok(e) = Event::decode(signed.sign1().payload()) else {
+        return json!({ "error": "payload does not decode" });
+    };
+    let readings: serde_json::Map<String, Value> = e
+        .readings
+        .iter()
+        .map(|(q, v)| {
+            (
+                q.name().to_string(),
+                json!({ "value": v, "unit": q.unit() }),
+            )
+        })
+        .collect();
+    json!({
+        "signer": signed.device().as_str(),
+        "seq": e.seq,
+        "time_ms": e.time,
+        "kind": e.kind.name(),
+        "items": e.items.iter().collect::<Vec<_>>(),
+        "parent": e.parent.as_ref().map(ToString::to_string),
+        "where": e.location.as_ref().map(|l| json!({
+            "lat": l.lat_lon.map(|(lat, _)| f64::from(lat) / 1e7),
+            "lon": l.lat_lon.map(|(_, lon)| f64::from(lon) / 1e7),
+            "sgln": l.sgln.as_ref().map(ToString::to_string),
+        })),
+        "readings": readings,
+        "party": e.party.as_ref().map(ToString::to_string),
+        "doc": e.doc,
+        "dropped": e.dropped,
+    })
+}
+
+async fn trace(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let epc = Epc::parse(&id).map_err(|e| {
+        bad(format!(
+            "{id:?} is not an EPC URI ({e}); e.g. /api/v1/items/urn:epc:id:sgtin:4012345.012345.1001/trace"
+        ))
+    })?;
+    let t = s.ledger.trace(&epc.to_string()).await?;
+    let devices: std::collections::HashMap<String, (String, String)> = s
+        .ledger
+        .devices()
+        .await?
+        .into_iter()
+        .map(|d| (d.id, (d.role.name().to_string(), d.org)))
+        .collect();
+    let events: Vec<Value> = t
+        .entries
+        .iter()
+        .map(|e| {
+            let (role, org) = devices.get(&e.device).cloned().unwrap_or_default();
+            json!({
+                "index": e.index,
+                "event": event_json(&e.bytes),
+                "signer": { "id": e.device, "role": role, "org": org },
+                "inherited_from": e.inherited.as_ref().map(|w| json!({
+                    "container": w.container, "from_ms": w.from_ms, "until_ms": w.until_ms, "via": w.via,
+                })),
+                "chain": chain_json(e.chain),
+                "verification": "signature verified at ingest; anchored in the log",
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "item": t.item,
+        "containers": t.containers.iter().map(|w| json!({
+            "container": w.container, "from_ms": w.from_ms, "until_ms": w.until_ms, "via": w.via,
+        })).collect::<Vec<_>>(),
+        "events": events,
+        "checkpoint": s.ledger.latest_checkpoint().await.note,
+    })))
+}
+
+#[derive(Deserialize)]
+struct RejectionParams {
+    reason: Option<String>,
+    device: Option<String>,
+    before: Option<i64>,
+    limit: Option<u32>,
+}
+
+async fn rejections(
+    State(s): State<AppState>,
+    Query(p): Query<RejectionParams>,
+) -> ApiResult<Json<Value>> {
+    let rows = s
+        .ledger
+        .rejections(&RejectionQuery {
+            before_id: p.before,
+            reason: p.reason,
+            device: p.device,
+            limit: p.limit.unwrap_or(100),
+        })
+        .await?;
+    let list: Vec<Value> = rows
+        .into_iter()
+        .map(|(id, r)| {
+            json!({
+                "id": id,
+                "received_ms": r.received_ms,
+                "topic": r.topic,
+                "reason": r.reason,
+                "detail": r.detail,
+                "device": r.device,
+                "seq": r.seq,
+                "message": B64.encode(&r.data),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "rejections": list })))
+}
+
+fn device_json(d: &provenance_ledger::registry::DeviceInfo) -> Value {
+    json!({
+        "id": d.id,
+        "role": d.role.name(),
+        "org": d.org,
+        "public_key": B64.encode(d.public_key),
+        "registered_index": d.registered_idx,
+        "key_index": d.key_idx,
+        "revoked_index": d.revoked_idx,
+        "suspect": d.suspect,
+    })
+}
+
+async fn devices(State(s): State<AppState>) -> ApiResult<Json<Value>> {
+    let list: Vec<Value> = s.ledger.devices().await?.iter().map(device_json).collect();
+    Ok(Json(json!({ "devices": list })))
+}
+
+#[derive(Deserialize)]
+struct Registration {
+    id: String,
+    role: String,
+    org: String,
+    public_key: String,
+}
+
+fn parse_key(b64: &str) -> ApiResult<[u8; 32]> {
+    B64.decode(b64.trim())
+        .ok()
+        .and_then(|k| <[u8; 32]>::try_from(k.as_slice()).ok())
+        .ok_or_else(|| bad("public_key must be the base64 of a 32-byte Ed25519 key (`provenance keygen` prints one)"))
+}
+
+async fn register(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Json(r): Json<Registration>,
+) -> ApiResult<impl IntoResponse> {
+    require_admin(&s, &headers)?;
+    let id = DeviceId::new(&r.id).map_err(|e| bad(format!("id: {e}")))?;
+    let role = Role::from_name(&r.role).ok_or_else(|| {
+        bad(format!(
+            "role {:?} is not one of station, tracker, carrier, inspector, customs, operator",
+            r.role
+        ))
+    })?;
+    let key = parse_key(&r.public_key)?;
+    let appended = s.ledger.register(&id, role, &r.org, key).await?;
+    let password = auth::new_secret().map_err(|e| {
+        ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("no randomness: {e}"),
+        )
+    })?;
+    s.ledger
+        .set_mqtt_password_hash(id.as_str(), &auth::password_hash(&password))
+        .await?;
+    s.ingest.reload_registry(&s.ledger).await?;
+    let d = s.ledger.device(id.as_str()).await?.ok_or_else(|| {
+        ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "registered but not found".into(),
+        )
+    })?;
+    let mut body = device_json(&d);
+    body["mqtt_password"] = json!(password);
+    body["log_index"] = json!(appended.first_index);
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+#[derive(Deserialize)]
+struct Rotation {
+    public_key: String,
+}
+
+async fn rotate(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Json(r): Json<Rotation>,
+) -> ApiResult<Json<Value>> {
+    require_admin(&s, &headers)?;
+    let id = DeviceId::new(&id).map_err(|e| bad(format!("id: {e}")))?;
+    let appended = s.ledger.rotate_key(&id, parse_key(&r.public_key)?).await?;
+    s.ingest.reload_registry(&s.ledger).await?;
+    Ok(Json(
+        json!({ "id": id.as_str(), "log_index": appended.first_index }),
+    ))
+}
+
+#[derive(Deserialize, Default)]
+struct Revocation {
+    reason: Option<String>,
+}
+
+async fn revoke(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Option<Json<Revocation>>,
+) -> ApiResult<Json<Value>> {
+    require_admin(&s, &headers)?;
+    let id = DeviceId::new(&id).map_err(|e| bad(format!("id: {e}")))?;
+    let reason = body.and_then(|b| b.0.reason);
+    let appended = s.ledger.revoke(&id, reason.as_deref()).await?;
+    s.ingest.reload_registry(&s.ledger).await?;
+    Ok(Json(
+        json!({ "id": id.as_str(), "log_index": appended.first_index }),
+    ))
+}
+
+async fn submit(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    require_admin(&s, &headers)?;
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !ct.starts_with("application/cose") {
+        return Err(ApiError(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the COSE_Sign1 bytes with Content-Type: application/cose (`provenance submit FILE` does)".into(),
+        ));
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let outcome = s
+        .ingest
+        .submit(Message {
+            topic: None,
+            bytes: body.to_vec(),
+            received_ms: now,
+        })
+        .await;
+    Ok(match outcome {
+        Outcome::Anchored {
+            index,
+            checkpoint_size,
+        } => (
+            StatusCode::CREATED,
+            Json(
+                json!({ "status": "anchored", "index": index, "checkpoint_size": checkpoint_size }),
+            ),
+        ),
+        Outcome::Duplicate { index } => (
+            StatusCode::OK,
+            Json(json!({ "status": "duplicate", "index": index })),
+        ),
+        Outcome::Rejected(r) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(
+                json!({ "status": "rejected", "reason": r.reason.as_str(), "detail": r.detail, "seq": r.seq }),
+            ),
+        ),
+        Outcome::Unavailable(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "unavailable", "error": e, "retry": true })),
+        ),
+    })
+}
+
+async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+    let body = s.metrics.as_ref().map(|h| h.render()).unwrap_or_default();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+}
