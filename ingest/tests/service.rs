@@ -185,8 +185,7 @@ async fn anchors_dedupes_refuses_equivocation_and_keeps_rejections() {
     let acks = collect.acks.lock().expect("lock").clone();
     let last = acks
         .iter()
-        .filter(|(d, _)| d == "tracker-1")
-        .last()
+        .rfind(|(d, _)| d == "tracker-1")
         .expect("acked")
         .1;
     assert_eq!(last.seq, 3);
