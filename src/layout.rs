@@ -23,6 +23,11 @@ impl DataDir {
         format!("sqlite://{}", self.database_file().display())
     }
 
+    /// The admin token for writes and registry changes (mode 0600).
+    pub fn admin_token(&self) -> PathBuf {
+        self.0.join("admin.token")
+    }
+
     /// The log's signing key (C2SP note key, mode 0600).
     pub fn log_key(&self) -> PathBuf {
         self.0.join("log.key")

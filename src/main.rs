@@ -4,6 +4,7 @@
 mod cmd;
 mod keyfile;
 mod layout;
+mod logging;
 
 use clap::{Parser, Subcommand};
 
@@ -19,6 +20,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the whole system: ingest, ledger, web, gRPC and an embedded MQTT broker.
+    Serve(Box<cmd::serve::Args>),
     /// Make an Ed25519 key for an operator (customs, a warehouse, an inspector).
     Keygen(cmd::keygen::Args),
     /// Sign an operator event (inspection, hold, clearance, handover …) into a COSE_Sign1 file.
@@ -32,6 +35,7 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve(args) => cmd::serve::run(*args),
         Command::Keygen(args) => cmd::keygen::run(args),
         Command::Sign(args) => cmd::sign::run(*args),
         Command::Bench(args) => cmd::bench::run(args),

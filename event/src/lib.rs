@@ -42,6 +42,7 @@ mod event;
 mod kind;
 mod reading;
 pub mod registry;
+pub mod wire;
 
 pub use cbor::CborError;
 pub use device::{DEVICE_ID_MAX, DeviceId, DeviceIdError, check_device_id};

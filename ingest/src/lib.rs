@@ -6,6 +6,10 @@
 //!
 //! - [`validate`]: SPEC §4 steps 1–4, pure.
 //! - [`service`]: the batching loop: duplicates, anchoring, rejections, acknowledgements.
+//! - [`mqtt`]: the rumqttc client: shared subscription, PUBACK only once settled, ack/rej.
+//! - [`broker`]: the embedded rumqttd broker with per-device passwords.
 
+pub mod broker;
+pub mod mqtt;
 pub mod service;
 pub mod validate;

@@ -455,7 +455,14 @@ async fn process(
                 }
             }
             Outcome::Rejected(r) => {
-                if let Some(device) = &r.device {
+                // Answered on the topic it came from: that device is listening on its rej topic.
+                let from_topic = s
+                    .message
+                    .topic
+                    .as_deref()
+                    .and_then(crate::validate::topic_device)
+                    .map(str::to_string);
+                if let Some(device) = from_topic.as_ref().or(r.device.as_ref()) {
                     // Only messages the device really signed settle its seqs.
                     if matches!(r.reason, Reason::InvalidEvent | Reason::Equivocation) {
                         if let Some(seq) = r.seq {

@@ -2,5 +2,6 @@
 
 pub mod bench;
 pub mod keygen;
+pub mod serve;
 pub mod sign;
 pub mod verify;

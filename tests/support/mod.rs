@@ -138,3 +138,109 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A TCP port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A `provenance serve` process on free ports, stopped (SIGINT, then kill) when dropped.
+pub struct Server {
+    pub child: std::process::Child,
+    pub dir: tempfile::TempDir,
+    pub http: String,
+    pub mqtt_port: u16,
+    pub grpc: String,
+}
+
+impl Server {
+    /// Starts `provenance serve` with the embedded broker, or with `extra` flags.
+    pub fn start(extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Self::start_in(dir, extra)
+    }
+
+    pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Self {
+        let (h, m, g) = (free_port(), free_port(), free_port());
+        let log = std::fs::File::create(dir.path().join("serve.log")).expect("log file");
+        let child = provenance()
+            .arg("serve")
+            .arg("--data")
+            .arg(dir.path())
+            .args(["--http-listen", &format!("127.0.0.1:{h}")])
+            .args(["--mqtt-listen", &format!("127.0.0.1:{m}")])
+            .args(["--grpc-listen", &format!("127.0.0.1:{g}")])
+            .args(extra)
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("serve starts");
+        let s = Self {
+            child,
+            dir,
+            http: format!("http://127.0.0.1:{h}"),
+            mqtt_port: m,
+            grpc: format!("http://127.0.0.1:{g}"),
+        };
+        s.wait_ready();
+        s
+    }
+
+    fn wait_ready(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        // The HTTP port is bound before the server is ready; a 200 means it serves.
+        while std::time::Instant::now() < deadline {
+            if let Ok(mut s) = std::net::TcpStream::connect(self.http.trim_start_matches("http://"))
+            {
+                use std::io::{Read as _, Write as _};
+                let _ = s.write_all(b"GET /api/v1/checkpoint HTTP/1.0\r\n\r\n");
+                let mut head = [0u8; 12];
+                if s.read_exact(&mut head).is_ok() && head.ends_with(b"200") {
+                    return;
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("serve did not come up:\n{}", self.log());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
+    }
+
+    pub fn token(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("admin.token"))
+            .expect("token")
+            .trim()
+            .to_string()
+    }
+
+    /// SIGINT, then wait: the graceful path. Returns whether it exited 0.
+    pub fn stop(&mut self) -> bool {
+        let _ = Command::new("kill")
+            .arg("-INT")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        false
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

@@ -6,5 +6,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod site;
 
 pub use api::{AppState, router};
+pub use site::site;

@@ -1,0 +1,261 @@
+//! The MQTT side (SPEC §5): a rumqttc client with a persistent session subscribes to the shared
+//! subscription `$share/ingest/prov/v1/dev/+/ev` at QoS 1 and acknowledges each PUBLISH to the
+//! broker only once the message is settled (anchored in a durable checkpoint, or rejected and
+//! stored), so a crash before that makes the broker deliver it again. Acks and rejections go
+//! back to devices on their `ack` and `rej` topics.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use provenance_event::wire::{self, AckPayload, Channel, RejPayload};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+
+use crate::service::{Ack, Acknowledger, Ingest, Outcome, Submission};
+use crate::validate::{Message, Reason};
+
+/// Where and how to connect.
+#[derive(Debug, Clone)]
+pub struct Broker {
+    /// Host name or address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// Username and password, if the broker wants them.
+    pub credentials: Option<(String, String)>,
+    /// This ingest's client ID: stable across restarts, so the broker keeps its session.
+    pub client_id: String,
+    /// The shared-subscription group (`ingest` in SPEC §5). Ingest processes of one deployment
+    /// share a group; deployments sharing a broker need groups of their own.
+    pub share_group: String,
+}
+
+impl Broker {
+    /// The subscription: `$share/{group}/prov/v1/dev/+/ev`.
+    pub fn subscription(&self) -> String {
+        format!("$share/{}/prov/v1/dev/+/ev", self.share_group)
+    }
+}
+
+/// A broker URL that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}; write it like mqtt://host:1883 or mqtt://user:password@host:1883")]
+pub struct BadUrl(String);
+
+impl Broker {
+    /// Parses `mqtt://[user:password@]host[:port]` (`tcp://` is accepted too).
+    pub fn from_url(url: &str, client_id: &str) -> Result<Self, BadUrl> {
+        let rest = url
+            .strip_prefix("mqtt://")
+            .or_else(|| url.strip_prefix("tcp://"))
+            .ok_or_else(|| BadUrl(format!("{url:?} does not start with mqtt://")))?;
+        let rest = rest.trim_end_matches('/');
+        let (credentials, hostport) = match rest.rsplit_once('@') {
+            Some((cred, hp)) => {
+                let (u, p) = cred.split_once(':').unwrap_or((cred, ""));
+                (Some((u.to_string(), p.to_string())), hp)
+            }
+            None => (None, rest),
+        };
+        let (host, port) = match hostport.rsplit_once(':') {
+            Some((h, p)) => (
+                h.to_string(),
+                p.parse()
+                    .map_err(|_| BadUrl(format!("port {p:?} is not a number")))?,
+            ),
+            None => (hostport.to_string(), 1883),
+        };
+        if host.is_empty() {
+            return Err(BadUrl(format!("{url:?} has no host")));
+        }
+        Ok(Self {
+            host,
+            port,
+            credentials,
+            client_id: client_id.to_string(),
+            share_group: "ingest".to_string(),
+        })
+    }
+}
+
+/// Sends acks and rejections to devices through the ingest's MQTT client.
+pub struct MqttAcks {
+    client: AsyncClient,
+}
+
+impl Acknowledger for MqttAcks {
+    fn ack(&self, device: &str, ack: Ack) {
+        let mut buf = [0u8; 32];
+        let payload = AckPayload {
+            seq: ack.seq,
+            tree_size: ack.tree_size,
+        };
+        if let Ok(n) = payload.encode(&mut buf) {
+            let topic = wire::topic(device, Channel::Ack);
+            if let Err(e) =
+                self.client
+                    .try_publish(topic.as_str(), QoS::AtLeastOnce, false, buf[..n].to_vec())
+            {
+                // The device re-sends what stays unacknowledged; the next ack covers it.
+                tracing::warn!(device, error = %e, "ack not sent");
+            }
+        }
+    }
+
+    fn reject(&self, device: &str, seq: Option<u64>, reason: Reason) {
+        let mut buf = [0u8; 64];
+        let payload = RejPayload {
+            seq,
+            reason: reason.as_str(),
+        };
+        if let Ok(n) = payload.encode(&mut buf) {
+            let topic = wire::topic(device, Channel::Rej);
+            if let Err(e) =
+                self.client
+                    .try_publish(topic.as_str(), QoS::AtLeastOnce, false, buf[..n].to_vec())
+            {
+                tracing::warn!(device, error = %e, "rejection notice not sent");
+            }
+        }
+    }
+}
+
+/// The client and its acknowledger; [`run`] drives it.
+pub struct Connection {
+    client: AsyncClient,
+    eventloop: rumqttc::EventLoop,
+    subscription: String,
+}
+
+impl Connection {
+    /// Sets up the client (it connects when [`run`] first polls).
+    pub fn new(broker: &Broker) -> Self {
+        let mut opts = MqttOptions::new(&broker.client_id, &broker.host, broker.port);
+        opts.set_keep_alive(Duration::from_secs(30));
+        opts.set_clean_session(false);
+        opts.set_manual_acks(true);
+        opts.set_inflight(1000);
+        opts.set_max_packet_size(64 * 1024, 64 * 1024);
+        if let Some((u, p)) = &broker.credentials {
+            opts.set_credentials(u, p);
+        }
+        let (client, eventloop) = AsyncClient::new(opts, 10_000);
+        Self {
+            client,
+            eventloop,
+            subscription: broker.subscription(),
+        }
+    }
+
+    /// The acknowledger that answers devices over this connection.
+    pub fn acknowledger(&self) -> Arc<MqttAcks> {
+        Arc::new(MqttAcks {
+            client: self.client.clone(),
+        })
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Receives events and feeds them to `ingest` until `shutdown` resolves, reconnecting with
+/// back-off. While the ingest queue is full this stops reading, which pushes back on the broker.
+///
+/// `ready` is told once the subscription is in place (or the broker kept it): from then on no
+/// device event is missed.
+pub async fn run(
+    mut conn: Connection,
+    ingest: Ingest,
+    shutdown: impl std::future::Future<Output = ()>,
+    ready: Option<tokio::sync::oneshot::Sender<()>>,
+) {
+    tokio::pin!(shutdown);
+    let mut ready = ready;
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let event = tokio::select! {
+            () = &mut shutdown => break,
+            e = conn.eventloop.poll() => e,
+        };
+        match event {
+            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                backoff = Duration::from_millis(100);
+                tracing::info!(
+                    session_present = ack.session_present,
+                    "connected to the MQTT broker"
+                );
+                if ack.session_present {
+                    if let Some(r) = ready.take() {
+                        let _ = r.send(());
+                    }
+                } else if let Err(e) = conn
+                    .client
+                    .subscribe(conn.subscription.as_str(), QoS::AtLeastOnce)
+                    .await
+                {
+                    tracing::error!(error = %e, "subscribing");
+                }
+            }
+            Ok(Event::Incoming(Packet::SubAck(_))) => {
+                tracing::info!(subscription = %conn.subscription, "subscribed");
+                if let Some(r) = ready.take() {
+                    let _ = r.send(());
+                }
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) => {
+                let client = conn.client.clone();
+                let publish = p.clone();
+                let submission = Submission {
+                    message: Message {
+                        topic: Some(p.topic.clone()),
+                        bytes: p.payload.to_vec(),
+                        received_ms: now_ms(),
+                    },
+                    reply: None,
+                    settled: Some(Box::new(move |o: &Outcome| {
+                        // Unsettled (ledger down): no PUBACK, so the broker delivers it again.
+                        if !matches!(o, Outcome::Unavailable(_)) {
+                            if let Err(e) = client.try_ack(&publish) {
+                                tracing::warn!(error = %e, "PUBACK not sent");
+                            }
+                        }
+                    })),
+                };
+                if ingest.enqueue(submission).await.is_err() {
+                    break;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "MQTT connection lost");
+                tokio::select! {
+                    () = &mut shutdown => break,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+    let _ = conn.client.disconnect().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_urls() {
+        let b = Broker::from_url("mqtt://127.0.0.1:1883", "i").unwrap();
+        assert_eq!(
+            (b.host.as_str(), b.port, b.credentials),
+            ("127.0.0.1", 1883, None)
+        );
+        let b = Broker::from_url("mqtt://ingest:pw@broker.local", "i").unwrap();
+        assert_eq!(b.port, 1883);
+        assert_eq!(b.credentials, Some(("ingest".into(), "pw".into())));
+        assert!(Broker::from_url("http://x", "i").is_err());
+        assert!(Broker::from_url("mqtt://x:notaport", "i").is_err());
+    }
+}
