@@ -22,6 +22,11 @@ struct Cli {
 enum Command {
     /// Run the whole system: ingest, ledger, web, gRPC and an embedded MQTT broker.
     Serve(Box<cmd::serve::Args>),
+    /// Register, rotate, revoke and list devices and operators (through the server).
+    #[command(subcommand)]
+    Device(cmd::device::DeviceCommand),
+    /// Send a signed event file to the server and wait until it is anchored.
+    Submit(cmd::device::SubmitArgs),
     /// Make an Ed25519 key for an operator (customs, a warehouse, an inspector).
     Keygen(cmd::keygen::Args),
     /// Sign an operator event (inspection, hold, clearance, handover …) into a COSE_Sign1 file.
@@ -37,6 +42,8 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(args) => cmd::serve::run(*args),
         Command::Keygen(args) => cmd::keygen::run(args),
+        Command::Device(cmd) => cmd::device::run(cmd),
+        Command::Submit(args) => cmd::device::submit(args),
         Command::Sign(args) => cmd::sign::run(*args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Verify(args) => cmd::verify::run(args),

@@ -1,0 +1,270 @@
+//! `provenance device …` and `provenance submit`: the registry and event submission through the
+//! server's admin API.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+use serde_json::{Value, json};
+
+/// Where the server is and how to prove you are its admin.
+#[derive(clap::Args, Clone)]
+pub struct ServerArgs {
+    /// The server's HTTP address.
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "http://127.0.0.1:8080",
+        env = "PROVENANCE_SERVER"
+    )]
+    server: String,
+    /// The admin token file (default: DIR/admin.token of --data).
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// The server's data directory, to find admin.token in.
+    #[arg(long, value_name = "DIR", default_value = "provenance-data")]
+    data: PathBuf,
+}
+
+impl ServerArgs {
+    fn token(&self) -> anyhow::Result<String> {
+        let path = self
+            .token_file
+            .clone()
+            .unwrap_or_else(|| self.data.join("admin.token"));
+        let t = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "reading the admin token {}; pass --token-file FILE or --data DIR (the directory \
+                 `provenance serve` uses)",
+                path.display()
+            )
+        })?;
+        Ok(t.trim().to_string())
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.server.trim_end_matches('/'))
+    }
+}
+
+/// Manage the registry of devices and operators.
+#[derive(clap::Subcommand)]
+pub enum DeviceCommand {
+    /// Register a device or operator key; prints its one-time MQTT password.
+    Register {
+        /// The ID: 1–64 characters of a-z 0-9 . _ -
+        #[arg(long)]
+        id: String,
+        /// station, tracker, carrier, inspector, customs or operator.
+        #[arg(long)]
+        role: String,
+        /// The organisation it belongs to.
+        #[arg(long)]
+        org: String,
+        /// Its Ed25519 public key, base64 (as `provenance keygen` prints it).
+        #[arg(long, value_name = "BASE64")]
+        public_key: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Replace a key (from the next log entry on).
+    Rotate {
+        /// The ID.
+        #[arg(long)]
+        id: String,
+        /// The new public key, base64.
+        #[arg(long, value_name = "BASE64")]
+        public_key: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Revoke: nothing it signs is accepted any more.
+    Revoke {
+        /// The ID.
+        #[arg(long)]
+        id: String,
+        /// Why (kept in the log).
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// List the registry.
+    List {
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+async fn answer(r: reqwest::Response) -> anyhow::Result<(reqwest::StatusCode, Value)> {
+    let status = r.status();
+    let body: Value = r.json().await.unwrap_or(Value::Null);
+    Ok((status, body))
+}
+
+fn fail(server: &str, status: reqwest::StatusCode, body: &Value) -> anyhow::Error {
+    let msg = body["error"].as_str().unwrap_or("no detail");
+    anyhow::anyhow!("the server at {server} answered {status}: {msg}")
+}
+
+fn connect_error(server: &str) -> impl Fn(reqwest::Error) -> anyhow::Error + '_ {
+    move |e| {
+        anyhow::anyhow!(
+            "cannot reach {server} ({e}); is `provenance serve` running? Pass --server URL if it \
+             listens elsewhere"
+        )
+    }
+}
+
+pub fn run(cmd: DeviceCommand) -> anyhow::Result<()> {
+    runtime()?.block_on(async {
+        let http = reqwest::Client::new();
+        match cmd {
+            DeviceCommand::Register {
+                id,
+                role,
+                org,
+                public_key,
+                server,
+            } => {
+                let token = server.token()?;
+                let r = http
+                    .post(server.url("/api/v1/devices"))
+                    .bearer_auth(token)
+                    .json(&json!({ "id": id, "role": role, "org": org, "public_key": public_key }))
+                    .send()
+                    .await
+                    .map_err(connect_error(&server.server))?;
+                let (status, body) = answer(r).await?;
+                if !status.is_success() {
+                    return Err(fail(&server.server, status, &body));
+                }
+                println!(
+                    "registered {} ({}, {}) at log index {}",
+                    id, role, org, body["log_index"]
+                );
+                println!(
+                    "mqtt_password {}",
+                    body["mqtt_password"].as_str().unwrap_or("")
+                );
+                eprintln!(
+                    "Keep the MQTT password now: the server keeps only its hash and cannot show it \
+                     again. The device logs in with username {id} and this password."
+                );
+            }
+            DeviceCommand::Rotate {
+                id,
+                public_key,
+                server,
+            } => {
+                let r = http
+                    .post(server.url(&format!("/api/v1/devices/{id}/rotate")))
+                    .bearer_auth(server.token()?)
+                    .json(&json!({ "public_key": public_key }))
+                    .send()
+                    .await
+                    .map_err(connect_error(&server.server))?;
+                let (status, body) = answer(r).await?;
+                if !status.is_success() {
+                    return Err(fail(&server.server, status, &body));
+                }
+                println!("rotated the key of {id} at log index {}", body["log_index"]);
+            }
+            DeviceCommand::Revoke { id, reason, server } => {
+                let r = http
+                    .post(server.url(&format!("/api/v1/devices/{id}/revoke")))
+                    .bearer_auth(server.token()?)
+                    .json(&json!({ "reason": reason }))
+                    .send()
+                    .await
+                    .map_err(connect_error(&server.server))?;
+                let (status, body) = answer(r).await?;
+                if !status.is_success() {
+                    return Err(fail(&server.server, status, &body));
+                }
+                println!("revoked {id} at log index {}", body["log_index"]);
+            }
+            DeviceCommand::List { server } => {
+                let r = http
+                    .get(server.url("/api/v1/devices"))
+                    .send()
+                    .await
+                    .map_err(connect_error(&server.server))?;
+                let (status, body) = answer(r).await?;
+                if !status.is_success() {
+                    return Err(fail(&server.server, status, &body));
+                }
+                println!(
+                    "{:<24} {:<10} {:<24} {:>10} {}",
+                    "ID", "ROLE", "ORGANISATION", "REGISTERED", "STATUS"
+                );
+                for d in body["devices"].as_array().into_iter().flatten() {
+                    let status = if !d["revoked_index"].is_null() {
+                        format!("revoked at {}", d["revoked_index"])
+                    } else if d["suspect"].as_bool() == Some(true) {
+                        "SUSPECT (equivocated)".to_string()
+                    } else {
+                        "active".to_string()
+                    };
+                    println!(
+                        "{:<24} {:<10} {:<24} {:>10} {}",
+                        d["id"].as_str().unwrap_or(""),
+                        d["role"].as_str().unwrap_or(""),
+                        d["org"].as_str().unwrap_or(""),
+                        d["registered_index"],
+                        status
+                    );
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Send a signed event (COSE_Sign1 file from `provenance sign`) and wait until it is anchored.
+#[derive(clap::Args)]
+#[command(after_help = "Example:\n  provenance submit inspected.cose --data ./provenance-data")]
+pub struct SubmitArgs {
+    /// The COSE_Sign1 file.
+    file: PathBuf,
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+pub fn submit(args: SubmitArgs) -> anyhow::Result<()> {
+    let bytes =
+        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    runtime()?.block_on(async {
+        let r = reqwest::Client::new()
+            .post(args.server.url("/api/v1/events"))
+            .bearer_auth(args.server.token()?)
+            .header("content-type", "application/cose")
+            .body(bytes)
+            .send()
+            .await
+            .map_err(connect_error(&args.server.server))?;
+        let (status, body) = answer(r).await?;
+        match body["status"].as_str() {
+            Some("anchored") => println!(
+                "anchored at log index {} (checkpoint size {})",
+                body["index"], body["checkpoint_size"]
+            ),
+            Some("duplicate") => println!(
+                "already anchored at log index {} (nothing changed)",
+                body["index"]
+            ),
+            Some("rejected") => bail!(
+                "rejected: {} ({}); the event is kept with this reason at GET /api/v1/rejections",
+                body["reason"].as_str().unwrap_or("?"),
+                body["detail"].as_str().unwrap_or("")
+            ),
+            _ => return Err(fail(&args.server.server, status, &body)),
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,165 @@
+//! An operator's day with the command line against a running server: make a key, register
+//! it, sign and submit an inspection, see duplicates and revocation handled.
+
+mod support;
+
+use support::{Server, provenance};
+
+fn run(args: &[&str]) -> (bool, String) {
+    let o = provenance().args(args).output().expect("runs");
+    (
+        o.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+#[test]
+fn register_sign_submit_revoke() {
+    let s = Server::start(&[]);
+    let data = s.dir.path().to_str().expect("utf-8").to_string();
+    let work = tempfile::tempdir().expect("tempdir");
+    let p = |n: &str| work.path().join(n).to_str().expect("utf-8").to_string();
+    let srv = ["--server", s.http.as_str(), "--data", data.as_str()];
+
+    let (ok, out) = run(&["keygen", "--out", &p("customs.key")]);
+    assert!(ok, "{out}");
+    let public = out.lines().next().expect("public key").trim().to_string();
+
+    let mut args = vec![
+        "device",
+        "register",
+        "--id",
+        "customs-rtm",
+        "--role",
+        "customs",
+        "--org",
+        "Dutch Customs",
+        "--public-key",
+        &public,
+    ];
+    args.extend_from_slice(&srv);
+    let (ok, out) = run(&args);
+    assert!(ok, "{out}");
+    assert!(out.contains("mqtt_password "), "{out}");
+    let (ok, out) = run(&[
+        "device",
+        "register",
+        "--id",
+        "customs-rtm",
+        "--role",
+        "customs",
+        "--org",
+        "x",
+        "--public-key",
+        &public,
+        "--server",
+        &s.http,
+        "--data",
+        &data,
+    ]);
+    assert!(!ok && out.contains("already registered"), "{out}");
+    let (ok, out) = run(&[
+        "device",
+        "register",
+        "--id",
+        "x",
+        "--role",
+        "customs",
+        "--org",
+        "x",
+        "--public-key",
+        &public,
+        "--server",
+        &s.http,
+        "--token-file",
+        &p("nope"),
+    ]);
+    assert!(!ok && out.contains("--token-file"), "{out}");
+
+    let item = "urn:epc:id:sscc:4012345.0000000017";
+    let (ok, out) = run(&[
+        "sign",
+        "--key",
+        &p("customs.key"),
+        "--device",
+        "customs-rtm",
+        "--seq",
+        "1",
+        "--kind",
+        "inspected",
+        "--item",
+        item,
+        "--doc",
+        "MRN-1",
+        "--out",
+        &p("1.cose"),
+    ]);
+    assert!(ok, "{out}");
+    let mut submit = vec!["submit", &p("1.cose")]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>();
+    submit.extend(srv.iter().map(|s| s.to_string()));
+    let submit_ref: Vec<&str> = submit.iter().map(String::as_str).collect();
+    let (ok, out) = run(&submit_ref);
+    assert!(ok && out.contains("anchored at log index 1"), "{out}");
+    let (ok, out) = run(&submit_ref);
+    assert!(
+        ok && out.contains("already anchored at log index 1"),
+        "{out}"
+    );
+
+    let (ok, out) = run(&["device", "list", "--server", &s.http]);
+    assert!(
+        ok && out.contains("customs-rtm")
+            && out.contains("Dutch Customs")
+            && out.contains("active"),
+        "{out}"
+    );
+
+    let (ok, out) = run(&[
+        "device",
+        "revoke",
+        "--id",
+        "customs-rtm",
+        "--reason",
+        "key lost",
+        "--server",
+        &s.http,
+        "--data",
+        &data,
+    ]);
+    assert!(ok, "{out}");
+    let (ok, out) = run(&[
+        "sign",
+        "--key",
+        &p("customs.key"),
+        "--device",
+        "customs-rtm",
+        "--seq",
+        "2",
+        "--prev-file",
+        &p("1.cose"),
+        "--kind",
+        "cleared",
+        "--item",
+        item,
+        "--out",
+        &p("2.cose"),
+    ]);
+    assert!(ok, "{out}");
+    let (ok, out) = run(&["submit", &p("2.cose"), "--server", &s.http, "--data", &data]);
+    assert!(!ok && out.contains("rejected: revoked"), "{out}");
+    let (_, out) = run(&["device", "list", "--server", &s.http]);
+    assert!(out.contains("revoked at"), "{out}");
+
+    let (ok, out) = run(&["device", "list", "--server", "http://127.0.0.1:9"]);
+    assert!(
+        !ok && out.contains("is `provenance serve` running?"),
+        "{out}"
+    );
+}
