@@ -200,8 +200,8 @@ pub fn run(cmd: DeviceCommand) -> anyhow::Result<()> {
                     return Err(fail(&server.server, status, &body));
                 }
                 println!(
-                    "{:<24} {:<10} {:<24} {:>10} {}",
-                    "ID", "ROLE", "ORGANISATION", "REGISTERED", "STATUS"
+                    "{:<24} {:<10} {:<24} {:>10} STATUS",
+                    "ID", "ROLE", "ORGANISATION", "REGISTERED"
                 );
                 for d in body["devices"].as_array().into_iter().flatten() {
                     let status = if !d["revoked_index"].is_null() {
