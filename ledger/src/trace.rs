@@ -349,13 +349,16 @@ impl Ledger {
         let mut found: HashMap<(String, i64), (i64, Vec<u8>)> = HashMap::new();
         for chunk in keys.chunks(2000) {
             let rows: Vec<(String, i64, i64, Vec<u8>)> = on_pool!(&self.index, p => {
-                let mut q = QueryBuilder::new("SELECT device, seq, idx, hash FROM events WHERE ");
-                for (i, (d, s)) in chunk.iter().enumerate() {
-                    if i > 0 {
-                        q.push(" OR ");
-                    }
-                    q.push("(device = ").push_bind(d.as_str()).push(" AND seq = ").push_bind(*s as i64).push(")");
-                }
+                // A join with a VALUES list walks the (device, seq) index once per key; a long
+                // OR chain would scan the table.
+                let mut q = QueryBuilder::new("WITH k(device, seq) AS (");
+                q.push_values(chunk.iter(), |mut b, (d, s)| {
+                    b.push_bind(d.as_str()).push_bind(*s as i64);
+                });
+                q.push(
+                    ") SELECT e.device, e.seq, e.idx, e.hash FROM k \
+                     JOIN events e ON e.device = k.device AND e.seq = k.seq",
+                );
                 q.build_query_as().fetch_all(p).await?
             });
             for (d, s, i, h) in rows {

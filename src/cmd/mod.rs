@@ -1,6 +1,7 @@
 //! One module per subcommand: its flags (`Args`) and what it does (`run`).
 
 pub mod bench;
+pub mod bench_pipeline;
 pub mod device;
 pub mod keygen;
 pub mod serve;

@@ -57,6 +57,10 @@ pub struct Args {
     /// The shared-subscription group; ingest processes of one deployment share it.
     #[arg(long, value_name = "NAME", default_value = "ingest")]
     mqtt_share_group: String,
+    /// MQTT connections the ingest shares its subscription over (more connections, more
+    /// events in flight between broker and ingest).
+    #[arg(long, default_value_t = 48, value_name = "N")]
+    mqtt_connections: usize,
     /// Events per ledger batch (one checkpoint each).
     #[arg(long, default_value_t = 1000)]
     batch: usize,
@@ -223,31 +227,48 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         }
     };
     broker_cfg.share_group = args.mqtt_share_group.clone();
-    let conn = Connection::new(&broker_cfg);
+    // Several connections in the share group: a broker lets each only so many unacknowledged
+    // messages in flight (rumqttd: 100), and PUBACK waits for anchoring.
+    let connections: Vec<Connection> = (0..args.mqtt_connections.max(1))
+        .map(|i| {
+            let mut b = broker_cfg.clone();
+            b.client_id = format!("{}-{i}", broker_cfg.client_id);
+            Connection::new(&b)
+        })
+        .collect();
     let config = IngestConfig {
         batch_max: args.batch,
         ..Default::default()
     };
-    let (ingest, ingest_task) = Ingest::start(ledger.clone(), conn.acknowledger(), config).await?;
+    let (ingest, ingest_task) =
+        Ingest::start(ledger.clone(), connections[0].acknowledger(), config).await?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let (ready_tx, ready_rx) = oneshot::channel();
-    let mqtt_task = tokio::spawn(mqtt::run(
-        conn,
-        ingest.clone(),
-        stopped(stop_rx.clone()),
-        Some(ready_tx),
-    ));
+    let mut mqtt_tasks = Vec::new();
+    let mut readiness = Vec::new();
+    for conn in connections {
+        let (ready_tx, ready_rx) = oneshot::channel();
+        readiness.push(ready_rx);
+        mqtt_tasks.push(tokio::spawn(mqtt::run(
+            conn,
+            ingest.clone(),
+            stopped(stop_rx.clone()),
+            Some(ready_tx),
+        )));
+    }
     // Serve nothing until no device event can be missed.
-    match tokio::time::timeout(std::time::Duration::from_secs(30), ready_rx).await {
-        Ok(Ok(())) => {}
-        _ => bail!(
-            "could not subscribe to {} at the MQTT broker {mqtt_where} within 30 s; is it              running, and does it accept the ingest's login?",
-            provenance_event::wire::INGEST_SUBSCRIPTION
-        ),
+    for ready_rx in readiness {
+        match tokio::time::timeout(std::time::Duration::from_secs(30), ready_rx).await {
+            Ok(Ok(())) => {}
+            _ => bail!(
+                "could not subscribe to {} at the MQTT broker {mqtt_where} within 30 s; is it \
+                 running, and does it accept the ingest's login?",
+                broker_cfg.subscription()
+            ),
+        }
     }
     let state = AppState {
         ledger: ledger.clone(),
@@ -289,7 +310,9 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     tokio::signal::ctrl_c().await?;
     eprintln!("stopping: finishing the batch in hand …");
     let _ = stop_tx.send(true);
-    let _ = mqtt_task.await;
+    for t in mqtt_tasks {
+        let _ = t.await;
+    }
     let _ = http_task.await;
     let _ = grpc_task.await;
     // The queue's senders are gone once the servers stop; the loop drains and ends.

@@ -1,0 +1,365 @@
+//! The end-to-end benchmark of issue #5: many devices publish pre-signed events over MQTT to a
+//! real `provenance serve` process; an event counts when the ack covering it arrives, which
+//! the server sends only after the event is in a durable signed checkpoint.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use base64::Engine as _;
+use ed25519_dalek::SigningKey;
+use provenance_event::wire::AckPayload;
+use provenance_event::{DeviceId, Draft, Epc, Kind, Quantity, message_hash, sign_event};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use tokio::sync::Mutex;
+
+/// What one run measured.
+pub struct PipelineResult {
+    pub events: u64,
+    pub devices: usize,
+    pub elapsed: Duration,
+    pub latencies: Vec<Duration>,
+    pub peak_rss_kib: Option<u64>,
+    pub backend: String,
+}
+
+impl PipelineResult {
+    pub fn rate(&self) -> f64 {
+        self.events as f64 / self.elapsed.as_secs_f64()
+    }
+
+    pub fn percentile(&self, p: f64) -> Duration {
+        let mut v = self.latencies.clone();
+        v.sort();
+        if v.is_empty() {
+            return Duration::ZERO;
+        }
+        let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+        v[i]
+    }
+}
+
+struct ServerProcess {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+    http: String,
+    mqtt: (String, u16),
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .arg("-INT")
+            .arg(self.child.id().to_string())
+            .status();
+        for _ in 0..200 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn start_server(
+    mqtt_url: Option<&str>,
+    database_url: Option<&str>,
+) -> anyhow::Result<ServerProcess> {
+    let dir = tempfile::tempdir()?;
+    let (h, m, g) = (free_port()?, free_port()?, free_port()?);
+    let mut cmd = std::process::Command::new(std::env::current_exe()?);
+    cmd.arg("serve")
+        .arg("--data")
+        .arg(dir.path())
+        .args(["--http-listen", &format!("127.0.0.1:{h}")])
+        .args(["--mqtt-listen", &format!("127.0.0.1:{m}")])
+        .args(["--grpc-listen", &format!("127.0.0.1:{g}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("serve.log"))?);
+    let mut mqtt = ("127.0.0.1".to_string(), m);
+    if let Some(url) = mqtt_url {
+        let run = std::process::id();
+        cmd.args(["--mqtt-url", url])
+            .args(["--mqtt-share-group", &format!("bench-{run}")])
+            .args([
+                "--mqtt-client-id",
+                &format!("provenance-bench-ingest-{run}"),
+            ]);
+        let hp = url.trim_start_matches("mqtt://");
+        let (host, port) = hp.rsplit_once(':').unwrap_or((hp, "1883"));
+        mqtt = (
+            host.to_string(),
+            port.parse().context("port of --mqtt-url")?,
+        );
+    }
+    if let Some(db) = database_url {
+        cmd.args(["--database-url", db]);
+    }
+    let child = cmd.spawn().context("starting provenance serve")?;
+    let s = ServerProcess {
+        child,
+        dir,
+        http: format!("http://127.0.0.1:{h}"),
+        mqtt,
+    };
+    for _ in 0..600 {
+        if let Ok(mut c) = std::net::TcpStream::connect(("127.0.0.1", h)) {
+            use std::io::{Read as _, Write as _};
+            let _ = c.write_all(b"GET /api/v1/checkpoint HTTP/1.0\r\n\r\n");
+            let mut head = [0u8; 12];
+            if c.read_exact(&mut head).is_ok() && head.ends_with(b"200") {
+                return Ok(s);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = std::fs::read_to_string(s.dir.path().join("serve.log")).unwrap_or_default();
+    bail!("provenance serve did not come up:\n{log}")
+}
+
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// Signs `per_device` events for each device, on every core, outside the measured time.
+fn presign(devices: &[(DeviceId, SigningKey)], per_device: u64, run: u64) -> Vec<Vec<Vec<u8>>> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let chunk = devices.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = devices
+            .chunks(chunk.max(1))
+            .enumerate()
+            .map(|(c, part)| {
+                s.spawn(move || {
+                    part.iter()
+                        .enumerate()
+                        .map(|(j, (id, key))| {
+                            let mut prev = [0u8; 32];
+                            (1..=per_device)
+                                .map(|seq| {
+                                    let n = ((c * chunk + j) as u64) * per_device + seq;
+                                    let items = [Epc::parse(&format!(
+                                        "urn:epc:id:sgtin:4012345.012345.b{run}x{n}"
+                                    ))
+                                    .expect("valid epc")];
+                                    let mut d = Draft::new(seq, prev, now, Kind::Measured, &items);
+                                    let _ = d.readings.set(Quantity::Voltage, 3_712);
+                                    let _ = d.readings.set(Quantity::Temperature, 23_250);
+                                    let mut buf = vec![0u8; 1024];
+                                    let len = sign_event(key, id, &d, &mut buf).expect("signs");
+                                    buf.truncate(len);
+                                    prev = message_hash(&buf);
+                                    buf
+                                })
+                                .collect::<Vec<_>>()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("signer thread"))
+            .collect()
+    })
+}
+
+/// Runs one pipeline measurement.
+pub async fn run(
+    devices: usize,
+    events: u64,
+    rate: Option<u64>,
+    mqtt_url: Option<&str>,
+    database_url: Option<&str>,
+) -> anyhow::Result<PipelineResult> {
+    let server = start_server(mqtt_url, database_url)?;
+    let token = std::fs::read_to_string(server.dir.path().join("admin.token"))?
+        .trim()
+        .to_string();
+    let run = u64::from(std::process::id());
+    let http = reqwest::Client::new();
+    let mut fleet = Vec::new();
+    let mut passwords = Vec::new();
+    for i in 0..devices {
+        let id = DeviceId::new(&format!("bench-{run}-{i}")).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut seed = [0u8; 32];
+        seed[..8].copy_from_slice(&(i as u64 + 1).to_le_bytes());
+        let key = SigningKey::from_bytes(&seed);
+        let body = serde_json::json!({
+            "id": id.as_str(), "role": "tracker", "org": "bench",
+            "public_key": base64::engine::general_purpose::STANDARD.encode(key.verifying_key().as_bytes()),
+        });
+        let r: serde_json::Value = http
+            .post(format!("{}/api/v1/devices", server.http))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await?
+            .json()
+            .await?;
+        passwords.push(r["mqtt_password"].as_str().unwrap_or_default().to_string());
+        fleet.push((id, key));
+    }
+    let per_device = events.div_ceil(devices as u64);
+    eprintln!(
+        "signing {} events for {devices} devices (outside the measured time) …",
+        per_device * devices as u64
+    );
+    let signed = presign(&fleet, per_device, run);
+    let total = per_device * devices as u64;
+
+    let latencies = Arc::new(Mutex::new(Vec::with_capacity(total as usize)));
+    let start = Arc::new(tokio::sync::OnceCell::<Instant>::new());
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::channel::<Instant>(devices);
+    // Every device subscribed to its acks (the barrier), then all start publishing at once (go).
+    let barrier = Arc::new(tokio::sync::Barrier::new(devices + 1));
+    let (go_tx, go_rx) = tokio::sync::watch::channel(false);
+    let per_device_rate = rate.map(|r| (r as f64 / devices as f64).max(1.0));
+    for (i, ((id, _), events)) in fleet.iter().zip(signed).enumerate() {
+        let mut opts = MqttOptions::new(id.as_str(), &server.mqtt.0, server.mqtt.1);
+        opts.set_keep_alive(Duration::from_secs(30));
+        opts.set_inflight(200);
+        if mqtt_url.is_none() {
+            opts.set_credentials(id.as_str(), &passwords[i]);
+        }
+        let (client, mut el) = AsyncClient::new(opts, 2000);
+        let topic = format!("prov/v1/dev/{id}/ev");
+        client
+            .subscribe(format!("prov/v1/dev/{id}/ack"), QoS::AtLeastOnce)
+            .await?;
+        let sent: Arc<Mutex<VecDeque<(u64, Instant)>>> = Arc::default();
+        let (lat, done, sent2, barrier2) = (
+            latencies.clone(),
+            done_tx.clone(),
+            sent.clone(),
+            barrier.clone(),
+        );
+        tokio::spawn(async move {
+            let mut subscribed = false;
+            while let Ok(ev) = el.poll().await {
+                match ev {
+                    Event::Incoming(Packet::SubAck(_)) if !subscribed => {
+                        subscribed = true;
+                        barrier2.wait().await;
+                    }
+                    Event::Incoming(Packet::Publish(p)) => {
+                        let Ok(ack) = AckPayload::decode(&p.payload) else {
+                            continue;
+                        };
+                        let now = Instant::now();
+                        let mut s = sent2.lock().await;
+                        let mut l = lat.lock().await;
+                        while s.front().is_some_and(|(seq, _)| *seq <= ack.seq) {
+                            if let Some((_, t)) = s.pop_front() {
+                                l.push(now - t);
+                            }
+                        }
+                        if ack.seq >= per_device {
+                            let _ = done.send(now).await;
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        });
+        let (mut go, start2) = (go_rx.clone(), start.clone());
+        tokio::spawn(async move {
+            if go.wait_for(|g| *g).await.is_err() {
+                return;
+            }
+            let t0 = *start2.get_or_init(|| async { Instant::now() }).await;
+            for (n, e) in events.into_iter().enumerate() {
+                if let Some(r) = per_device_rate {
+                    let due = t0 + Duration::from_secs_f64(n as f64 / r);
+                    tokio::time::sleep_until(due.into()).await;
+                }
+                sent.lock().await.push_back((n as u64 + 1, Instant::now()));
+                if client
+                    .publish(topic.as_str(), QoS::AtLeastOnce, false, e)
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        });
+    }
+    drop(done_tx);
+    let bar = indicatif::ProgressBar::new(devices as u64);
+    bar.set_style(indicatif::ProgressStyle::with_template(
+        "devices fully acknowledged {bar:40} {pos}/{len} {elapsed}",
+    )?);
+    barrier.wait().await;
+    let _ = start.get_or_init(|| async { Instant::now() }).await;
+    let _ = go_tx.send(true);
+    let mut last = Instant::now();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
+    for _ in 0..devices {
+        match tokio::time::timeout_at(deadline, done_rx.recv()).await {
+            Ok(Some(t)) => {
+                last = last.max(t);
+                bar.inc(1);
+            }
+            _ => {
+                let log = std::fs::read_to_string(server.dir.path().join("serve.log"))
+                    .unwrap_or_default();
+                bail!("not every event was acknowledged within 10 minutes; server log:\n{log}");
+            }
+        }
+    }
+    bar.finish_and_clear();
+    let t0 = start.get().copied().unwrap_or(last);
+    let peak = peak_rss_kib(server.child.id());
+    if std::env::var_os("PROVENANCE_BENCH_METRICS").is_some() {
+        let m = http
+            .get(format!("{}/metrics", server.http))
+            .send()
+            .await?
+            .text()
+            .await?;
+        eprintln!("{m}");
+    }
+    let latencies = std::mem::take(&mut *latencies.lock().await);
+    let backend = format!(
+        "{} + {}",
+        if mqtt_url.is_some() {
+            "external broker"
+        } else {
+            "embedded broker"
+        },
+        if database_url.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        }
+    );
+    drop(server);
+    Ok(PipelineResult {
+        events: total,
+        devices,
+        elapsed: last - t0,
+        latencies,
+        peak_rss_kib: peak,
+        backend,
+    })
+}
