@@ -191,7 +191,33 @@ pub async fn run(
     mqtt_url: Option<&str>,
     database_url: Option<&str>,
 ) -> anyhow::Result<PipelineResult> {
-    let server = start_server(mqtt_url, database_url)?;
+    // A PostgreSQL run gets a schema of its own, dropped afterwards: a benchmark must not
+    // touch a real log, and every run makes a new log key.
+    let schema = match database_url {
+        Some(url) if url.starts_with("postgres") => {
+            static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+            let name = format!(
+                "provenance_bench_{}_{}",
+                std::process::id(),
+                RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            );
+            let pool = sqlx::PgPool::connect(url)
+                .await
+                .context("connecting to PostgreSQL")?;
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}")))
+                .execute(&pool)
+                .await?;
+            let sep = if url.contains('?') { '&' } else { '?' };
+            Some((
+                pool,
+                name.clone(),
+                format!("{url}{sep}options=-c%20search_path%3D{name}"),
+            ))
+        }
+        _ => None,
+    };
+    let db_url = schema.as_ref().map(|(_, _, u)| u.as_str()).or(database_url);
+    let server = start_server(mqtt_url, db_url)?;
     let token = std::fs::read_to_string(server.dir.path().join("admin.token"))?
         .trim()
         .to_string();
@@ -247,11 +273,13 @@ pub async fn run(
             .subscribe(format!("prov/v1/dev/{id}/ack"), QoS::AtLeastOnce)
             .await?;
         let sent: Arc<Mutex<VecDeque<(u64, Instant)>>> = Arc::default();
-        let (lat, done, sent2, barrier2) = (
+        let acked = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (lat, done, sent2, barrier2, acked2) = (
             latencies.clone(),
             done_tx.clone(),
             sent.clone(),
             barrier.clone(),
+            acked.clone(),
         );
         tokio::spawn(async move {
             let mut subscribed = false;
@@ -266,6 +294,7 @@ pub async fn run(
                             continue;
                         };
                         let now = Instant::now();
+                        acked2.fetch_max(ack.seq, std::sync::atomic::Ordering::Relaxed);
                         let mut s = sent2.lock().await;
                         let mut l = lat.lock().await;
                         while s.front().is_some_and(|(seq, _)| *seq <= ack.seq) {
@@ -288,7 +317,8 @@ pub async fn run(
                 return;
             }
             let t0 = *start2.get_or_init(|| async { Instant::now() }).await;
-            for (n, e) in events.into_iter().enumerate() {
+            let events = Arc::new(events);
+            for (n, e) in events.iter().cloned().enumerate() {
                 if let Some(r) = per_device_rate {
                     let due = t0 + Duration::from_secs_f64(n as f64 / r);
                     tokio::time::sleep_until(due.into()).await;
@@ -301,6 +331,28 @@ pub async fn run(
                 {
                     break;
                 }
+            }
+            // Like a board: what stays unacknowledged is sent again (a broker may drop QoS 1
+            // messages for a slow subscriber; the duplicate rule absorbs the copies).
+            let mut last = 0;
+            loop {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                let now = acked.load(std::sync::atomic::Ordering::Relaxed);
+                if now >= per_device {
+                    break;
+                }
+                if now == last {
+                    for e in events.iter().skip(now as usize) {
+                        if client
+                            .publish(topic.as_str(), QoS::AtLeastOnce, false, e.clone())
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                }
+                last = now;
             }
         });
     }
@@ -354,6 +406,11 @@ pub async fn run(
         }
     );
     drop(server);
+    if let Some((pool, name, _)) = schema {
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {name} CASCADE")))
+            .execute(&pool)
+            .await;
+    }
     Ok(PipelineResult {
         events: total,
         devices,
