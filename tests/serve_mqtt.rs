@@ -278,3 +278,26 @@ impl Drop for EndSession {
         .join();
     }
 }
+
+/// A service manager's SIGTERM takes the same graceful path as Ctrl-C.
+#[test]
+fn sigterm_stops_cleanly() {
+    let mut s = Server::start(&[]);
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(s.child.id().to_string())
+        .status();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(Some(status)) = s.child.try_wait() {
+            assert!(status.success(), "{}", s.log());
+            assert!(s.log().contains("stopped."), "{}", s.log());
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

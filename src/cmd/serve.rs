@@ -307,7 +307,12 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     println!("  log key    {}", ledger.verifier());
     println!("Stop with Ctrl-C.");
 
-    tokio::signal::ctrl_c().await?;
+    // Ctrl-C, or SIGTERM from a service manager: both take the graceful path.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
     eprintln!("stopping: finishing the batch in hand …");
     let _ = stop_tx.send(true);
     for t in mqtt_tasks {
