@@ -459,16 +459,7 @@ async fn read_tiles(
     ids: &[TileId],
 ) -> Result<HashMap<TileId, Vec<Hash>>, LedgerError> {
     let mut out = HashMap::new();
-    let rows: Vec<(i64, i64, Vec<u8>)> = on_pool!(store, p => {
-        let mut q = sqlx::QueryBuilder::new("SELECT level, idx, hashes FROM tiles WHERE ");
-        for (i, id) in ids.iter().enumerate() {
-            if i > 0 {
-                q.push(" OR ");
-            }
-            q.push("(level = ").push_bind(i64::from(id.level)).push(" AND idx = ").push_bind(id.index as i64).push(")");
-        }
-        q.build_query_as().fetch_all(p).await?
-    });
+    let rows = crate::store::tile_rows(store, ids).await?;
     for (level, idx, bytes) in rows {
         let id = TileId {
             level: level as u8,

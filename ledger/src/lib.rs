@@ -26,7 +26,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use provenance_tlog::merkle::{self, Plan};
 use provenance_tlog::tile::{self, Edge, TileId};
 use provenance_tlog::{Checkpoint, Hash, ProofError, Signer, Verifier, leaf_hash};
-use sqlx::{QueryBuilder, Row as _};
+use sqlx::QueryBuilder;
 use tokio::sync::Mutex;
 
 pub use key::write_private;
@@ -551,29 +551,7 @@ impl Ledger {
         ids: &[TileId],
     ) -> Result<HashMap<TileId, Vec<Hash>>, LedgerError> {
         let mut out = HashMap::new();
-        if ids.is_empty() {
-            return Ok(out);
-        }
-        let mut unique = ids.to_vec();
-        unique.sort();
-        unique.dedup();
-        let rows = on_pool!(&self.store, p => {
-            let mut q = QueryBuilder::new("SELECT level, idx, hashes FROM tiles WHERE ");
-            for (i, id) in unique.iter().enumerate() {
-                if i > 0 {
-                    q.push(" OR ");
-                }
-                q.push("(level = ").push_bind(i64::from(id.level)).push(" AND idx = ").push_bind(id.index as i64).push(")");
-            }
-            q.build()
-                .fetch_all(p)
-                .await?
-                .into_iter()
-                .map(|r| -> Result<(i64, i64, Vec<u8>), sqlx::Error> {
-                    Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))
-                })
-                .collect::<Result<Vec<_>, _>>()?
-        });
+        let rows = store::tile_rows(&self.store, ids).await?;
         for (level, idx, bytes) in rows {
             let id = TileId {
                 level: u8::try_from(level)

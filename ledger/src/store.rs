@@ -93,6 +93,30 @@ impl Store {
     }
 }
 
+/// The stored bytes of the given tiles, as (level, index, bytes) rows; absent tiles have no
+/// row. The one query both the ledger and the audit read tiles with.
+pub(crate) async fn tile_rows(
+    store: &Store,
+    ids: &[provenance_tlog::tile::TileId],
+) -> Result<Vec<(i64, i64, Vec<u8>)>, LedgerError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut unique = ids.to_vec();
+    unique.sort();
+    unique.dedup();
+    Ok(on_pool!(store, p => {
+        let mut q = sqlx::QueryBuilder::new("SELECT level, idx, hashes FROM tiles WHERE ");
+        for (i, id) in unique.iter().enumerate() {
+            if i > 0 {
+                q.push(" OR ");
+            }
+            q.push("(level = ").push_bind(i64::from(id.level)).push(" AND idx = ").push_bind(id.index as i64).push(")");
+        }
+        q.build_query_as().fetch_all(p).await?
+    }))
+}
+
 /// The index database beside a SQLite log: `…/ledger.db` → `…/ledger-index.db`.
 pub fn index_url(url: &str) -> String {
     let (base, query) = url

@@ -121,6 +121,27 @@ fn connect_error(server: &str) -> impl Fn(reqwest::Error) -> anyhow::Error + '_ 
     }
 }
 
+/// POSTs `body` to an admin route and returns the answer, or an error that says what to do.
+async fn post_admin(
+    http: &reqwest::Client,
+    server: &ServerArgs,
+    path: &str,
+    body: &Value,
+) -> anyhow::Result<Value> {
+    let r = http
+        .post(server.url(path))
+        .bearer_auth(server.token()?)
+        .json(body)
+        .send()
+        .await
+        .map_err(connect_error(&server.server))?;
+    let (status, body) = answer(r).await?;
+    if !status.is_success() {
+        return Err(fail(&server.server, status, &body));
+    }
+    Ok(body)
+}
+
 pub fn run(cmd: DeviceCommand) -> anyhow::Result<()> {
     runtime()?.block_on(async {
         let http = reqwest::Client::new();
@@ -132,18 +153,8 @@ pub fn run(cmd: DeviceCommand) -> anyhow::Result<()> {
                 public_key,
                 server,
             } => {
-                let token = server.token()?;
-                let r = http
-                    .post(server.url("/api/v1/devices"))
-                    .bearer_auth(token)
-                    .json(&json!({ "id": id, "role": role, "org": org, "public_key": public_key }))
-                    .send()
-                    .await
-                    .map_err(connect_error(&server.server))?;
-                let (status, body) = answer(r).await?;
-                if !status.is_success() {
-                    return Err(fail(&server.server, status, &body));
-                }
+                let body = json!({ "id": id, "role": role, "org": org, "public_key": public_key });
+                let body = post_admin(&http, &server, "/api/v1/devices", &body).await?;
                 println!(
                     "registered {} ({}, {}) at log index {}",
                     id, role, org, body["log_index"]
@@ -162,31 +173,14 @@ pub fn run(cmd: DeviceCommand) -> anyhow::Result<()> {
                 public_key,
                 server,
             } => {
-                let r = http
-                    .post(server.url(&format!("/api/v1/devices/{id}/rotate")))
-                    .bearer_auth(server.token()?)
-                    .json(&json!({ "public_key": public_key }))
-                    .send()
-                    .await
-                    .map_err(connect_error(&server.server))?;
-                let (status, body) = answer(r).await?;
-                if !status.is_success() {
-                    return Err(fail(&server.server, status, &body));
-                }
+                let path = format!("/api/v1/devices/{id}/rotate");
+                let body =
+                    post_admin(&http, &server, &path, &json!({ "public_key": public_key })).await?;
                 println!("rotated the key of {id} at log index {}", body["log_index"]);
             }
             DeviceCommand::Revoke { id, reason, server } => {
-                let r = http
-                    .post(server.url(&format!("/api/v1/devices/{id}/revoke")))
-                    .bearer_auth(server.token()?)
-                    .json(&json!({ "reason": reason }))
-                    .send()
-                    .await
-                    .map_err(connect_error(&server.server))?;
-                let (status, body) = answer(r).await?;
-                if !status.is_success() {
-                    return Err(fail(&server.server, status, &body));
-                }
+                let path = format!("/api/v1/devices/{id}/revoke");
+                let body = post_admin(&http, &server, &path, &json!({ "reason": reason })).await?;
                 println!("revoked {id} at log index {}", body["log_index"]);
             }
             DeviceCommand::List { server } => {
