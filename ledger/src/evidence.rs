@@ -1,0 +1,158 @@
+//! Assembling the evidence bundle of an item (SPEC §7) at one checkpoint.
+//!
+//! What goes in, so that the offline verifier (`provenance_custody::verify`) can check
+//! everything with nothing but the log key:
+//!
+//! - every event of the item's trace (its own, and its containers' while it was inside);
+//! - every packing and unpacking entry between the item and each container on its path, so
+//!   the verifier can work out the container windows itself;
+//! - for each of those events, its signer's nearest earlier event (`chain_link`), so the
+//!   verifier can check `prev` or see a gap and whether `dropped` explains it;
+//! - the registry entries (registered, key rotated, revoked) of every signer, from the
+//!   `device_keys` and `devices` rows that record their log indexes;
+//! - for each, its inclusion proof to the one checkpoint, as a C2SP tlog proof.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use provenance_custody::bundle::{Bundle, BundleEntry, LogInfo, Purpose, TlogProof};
+
+use crate::store::on_pool;
+use crate::{Ledger, LedgerError, now_ms, to_i64};
+
+impl Ledger {
+    /// The evidence bundle of `item` (a canonical EPC URI) at the newest checkpoint.
+    pub async fn evidence(&self, item: &str) -> Result<Bundle, LedgerError> {
+        let checkpoint = self.latest_checkpoint().await;
+        let size = checkpoint.checkpoint.size;
+        // The trace reads the index, which trails the log by milliseconds.
+        self.wait_indexed(size).await?;
+        let trace = self.trace(item).await?;
+
+        let mut chosen: BTreeMap<u64, Purpose> = BTreeMap::new();
+        let mut signers: BTreeSet<String> = BTreeSet::new();
+        let mut links: Vec<(String, u64)> = Vec::new();
+        for e in trace.entries.iter().filter(|e| e.index < size) {
+            let purpose = match (e.kind, &e.inherited) {
+                (provenance_event::Kind::Packed | provenance_event::Kind::Unpacked, _) => {
+                    Purpose::Aggregation
+                }
+                (_, None) => Purpose::Event,
+                (_, Some(_)) => Purpose::ContainerEvent,
+            };
+            chosen.insert(e.index, purpose);
+            signers.insert(e.device.clone());
+            if e.seq > 1 {
+                links.push((e.device.clone(), e.seq));
+            }
+        }
+
+        // The packings that make each window, child by child along each path.
+        for w in &trace.containers {
+            let child = match w.via.len() {
+                0 | 1 => item.to_string(),
+                n => w.via[n - 2].clone(),
+            };
+            for (idx, device, seq) in self.aggregation_entries(&child, &w.container).await? {
+                if idx < size && !chosen.contains_key(&idx) {
+                    chosen.insert(idx, Purpose::Aggregation);
+                    signers.insert(device.clone());
+                    if seq > 1 {
+                        links.push((device, seq));
+                    }
+                }
+            }
+        }
+
+        // Each event's nearest earlier event of its signer.
+        for (device, seq) in links {
+            if let Some(idx) = self.predecessor(&device, seq).await? {
+                if idx < size {
+                    chosen.entry(idx).or_insert(Purpose::ChainLink);
+                }
+            }
+        }
+
+        // The registry history of every signer.
+        for device in &signers {
+            let Some(info) = self.device(device).await? else {
+                continue;
+            };
+            let keys = self.device_keys(device).await?;
+            for idx in keys
+                .iter()
+                .map(|(i, _)| *i)
+                .chain([info.registered_idx])
+                .chain(info.revoked_idx)
+            {
+                if idx < size {
+                    chosen.insert(idx, Purpose::Registry);
+                }
+            }
+        }
+
+        let mut entries = Vec::with_capacity(chosen.len());
+        for (index, purpose) in chosen {
+            let bytes = self.entry(index).await?.ok_or_else(|| {
+                LedgerError::Corrupt(format!("entry {index} below size {size} is missing"))
+            })?;
+            let hashes = self.inclusion_proof(index, size).await?;
+            entries.push(BundleEntry {
+                index,
+                purpose,
+                bytes,
+                proof: TlogProof {
+                    extra: None,
+                    index,
+                    hashes,
+                    checkpoint: checkpoint.note.clone(),
+                },
+            });
+        }
+        Ok(Bundle {
+            subject: item.to_string(),
+            log: LogInfo {
+                origin: self.origin.clone(),
+                key: self.verifier().to_string(),
+            },
+            checkpoint: checkpoint.note,
+            created_ms: Some(now_ms()),
+            entries,
+        })
+    }
+
+    /// The packing and unpacking entries of `child` into `parent`: (index, signer, seq).
+    async fn aggregation_entries(
+        &self,
+        child: &str,
+        parent: &str,
+    ) -> Result<Vec<(u64, String, u64)>, LedgerError> {
+        let rows: Vec<(i64, String, i64)> = on_pool!(&self.index, p => {
+            sqlx::query_as(
+                "SELECT a.idx, e.device, e.seq FROM aggregations a JOIN events e ON e.idx = a.idx \
+                 WHERE a.child = $1 AND a.parent = $2 ORDER BY a.idx",
+            )
+            .bind(child)
+            .bind(parent)
+            .fetch_all(p)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(i, d, s)| (i as u64, d, s as u64))
+            .collect())
+    }
+
+    /// The log index of `device`'s anchored event with the highest seq below `seq`.
+    async fn predecessor(&self, device: &str, seq: u64) -> Result<Option<u64>, LedgerError> {
+        let idx: Option<i64> = on_pool!(&self.index, p => {
+            sqlx::query_scalar(
+                "SELECT idx FROM events WHERE device = $1 AND seq < $2 ORDER BY seq DESC LIMIT 1",
+            )
+            .bind(device)
+            .bind(to_i64(seq)?)
+            .fetch_optional(p)
+            .await?
+        });
+        Ok(idx.map(|i| i as u64))
+    }
+}
