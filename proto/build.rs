@@ -2,7 +2,10 @@
 //! `protoc` on the machine, and keeps the descriptor set for server reflection.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["proto/provenance/v1/ledger.proto"];
+    let protos = [
+        "proto/provenance/v1/ledger.proto",
+        "proto/provenance/v1/admin.proto",
+    ];
     for p in &protos {
         println!("cargo:rerun-if-changed={p}");
     }

@@ -8,8 +8,12 @@
 //! - [`service`]: the batching loop: duplicates, anchoring, rejections, acknowledgements.
 //! - [`mqtt`]: the rumqttc client: shared subscription, PUBACK only once settled, ack/rej.
 //! - [`broker`]: the embedded rumqttd broker with per-device passwords.
+//! - [`admin`]: registry changes shared by the HTTP and gRPC surfaces.
+//! - [`secrets`]: the admin token and device passwords (only hashes are kept).
 
+pub mod admin;
 pub mod broker;
 pub mod mqtt;
+pub mod secrets;
 pub mod service;
 pub mod validate;

@@ -1,5 +1,6 @@
 //! Secrets: the admin token (a file of mode 0600 in the data directory) and device MQTT
-//! passwords (given once at registration; only their hash is kept).
+//! passwords (given once at registration; only their hash is kept). Shared by the HTTP and
+//! gRPC admin surfaces and the embedded broker's authentication hook.
 
 use sha2::{Digest, Sha256};
 

@@ -1,12 +1,18 @@
-//! The gRPC API of SPEC §2 (tonic): ledger reads and proofs, item traces and the registry,
-//! served with gRPC server reflection and the standard health service.
+//! The gRPC API of SPEC §2 (tonic): ledger reads and proofs, item traces and the registry
+//! (`Ledger`), operator event submission (`Submission`) and registry administration
+//! (`Registry`), served with gRPC server reflection and the standard health service.
 //!
 //! The `.proto` files in `proto/` are the contract; the code is generated at build time by
 //! protox (no `protoc` needed). This crate maps ledger results onto messages and ledger errors
-//! onto gRPC status codes, and holds no state of its own.
+//! onto gRPC status codes, and holds no state of its own. Writes need the admin token as
+//! metadata `authorization: Bearer <token>`, like the HTTP API's.
 
 use std::sync::Arc;
 
+use provenance_ingest::admin::{self, AdminError, Registrar};
+use provenance_ingest::service::{Ingest, Outcome};
+use provenance_ingest::validate::Message;
+use provenance_ingest::secrets;
 use provenance_ledger::trace::{self, ChainStatus as LedgerChain};
 use provenance_ledger::{Ledger, LedgerError};
 use tonic::{Request, Response, Status};
@@ -198,26 +204,175 @@ impl pb::ledger_server::Ledger for LedgerService {
             .await
             .map_err(status)?
             .into_iter()
-            .map(|d| pb::Device {
-                id: d.id,
-                role: d.role.name().to_string(),
-                org: d.org,
-                public_key: d.public_key.to_vec(),
-                registered_index: d.registered_idx,
-                key_index: d.key_idx,
-                revoked_index: d.revoked_idx,
-                suspect: d.suspect,
-            })
+            .map(device)
             .collect();
         Ok(Response::new(pb::ListDevicesResponse { devices }))
     }
 }
 
-/// Serves the API on `listener` until `shutdown` completes: the `Ledger` service, server
-/// reflection (v1 and v1alpha) and `grpc.health.v1.Health` reporting `provenance.v1.Ledger`
-/// as serving.
+/// What the write services need besides the ledger.
+#[derive(Clone)]
+pub struct Writes {
+    /// The ingest pipeline that submissions go through.
+    pub ingest: Ingest,
+    /// The admin token every write must carry.
+    pub admin_token: Arc<String>,
+}
+
+fn require_admin<T>(token: &str, req: &Request<T>) -> Result<(), Status> {
+    let given = req
+        .metadata()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if secrets::constant_time_eq(given.trim().as_bytes(), token.as_bytes()) {
+        Ok(())
+    } else {
+        Err(Status::unauthenticated(
+            "send metadata `authorization: Bearer <token>` with the token from DIR/admin.token",
+        ))
+    }
+}
+
+fn admin_status(e: AdminError) -> Status {
+    match e {
+        AdminError::Invalid(m) => Status::invalid_argument(m),
+        AdminError::Ledger(e) => status(e),
+        AdminError::Randomness(m) => Status::internal(m),
+    }
+}
+
+/// The `Submission` service: operator events through the SPEC §4 pipeline.
+#[derive(Clone)]
+pub struct SubmissionService {
+    writes: Writes,
+}
+
+#[tonic::async_trait]
+impl pb::submission_server::Submission for SubmissionService {
+    async fn submit_event(
+        &self,
+        req: Request<pb::SubmitEventRequest>,
+    ) -> Result<Response<pb::SubmitEventResponse>, Status> {
+        require_admin(&self.writes.admin_token, &req)?;
+        let received_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let outcome = self
+            .writes
+            .ingest
+            .submit(Message {
+                topic: None,
+                bytes: req.into_inner().event,
+                received_ms,
+            })
+            .await;
+        use pb::submit_event_response::Status as S;
+        let mut out = pb::SubmitEventResponse::default();
+        match outcome {
+            Outcome::Anchored {
+                index,
+                checkpoint_size,
+            } => {
+                out.set_status(S::Anchored);
+                out.index = Some(index);
+                out.checkpoint_size = Some(checkpoint_size);
+            }
+            Outcome::Duplicate { index } => {
+                out.set_status(S::Duplicate);
+                out.index = Some(index);
+            }
+            Outcome::Rejected(r) => {
+                out.set_status(S::Rejected);
+                out.reason = r.reason.as_str().to_string();
+                out.detail = r.detail;
+            }
+            Outcome::Unavailable(e) => {
+                return Err(Status::unavailable(format!("{e}; nothing was anchored, retry")));
+            }
+        }
+        Ok(Response::new(out))
+    }
+}
+
+/// The `Registry` service: registration, key rotation, revocation.
+#[derive(Clone)]
+pub struct RegistryService {
+    writes: Writes,
+    registrar: Registrar,
+}
+
+fn device(d: provenance_ledger::registry::DeviceInfo) -> pb::Device {
+    pb::Device {
+        id: d.id,
+        role: d.role.name().to_string(),
+        org: d.org,
+        public_key: d.public_key.to_vec(),
+        registered_index: d.registered_idx,
+        key_index: d.key_idx,
+        revoked_index: d.revoked_idx,
+        suspect: d.suspect,
+    }
+}
+
+#[tonic::async_trait]
+impl pb::registry_server::Registry for RegistryService {
+    async fn register_device(
+        &self,
+        req: Request<pb::RegisterDeviceRequest>,
+    ) -> Result<Response<pb::RegisterDeviceResponse>, Status> {
+        require_admin(&self.writes.admin_token, &req)?;
+        let r = req.into_inner();
+        let id = admin::device_id(&r.id).map_err(admin_status)?;
+        let role = admin::role(&r.role).map_err(admin_status)?;
+        let key = admin::public_key(&r.public_key).map_err(admin_status)?;
+        let done = self
+            .registrar
+            .register(&id, role, &r.org, key)
+            .await
+            .map_err(admin_status)?;
+        Ok(Response::new(pb::RegisterDeviceResponse {
+            device: Some(device(done.device)),
+            mqtt_password: done.mqtt_password,
+            log_index: done.log_index,
+        }))
+    }
+
+    async fn rotate_key(
+        &self,
+        req: Request<pb::RotateKeyRequest>,
+    ) -> Result<Response<pb::RegistryChange>, Status> {
+        require_admin(&self.writes.admin_token, &req)?;
+        let r = req.into_inner();
+        let id = admin::device_id(&r.id).map_err(admin_status)?;
+        let key = admin::public_key(&r.public_key).map_err(admin_status)?;
+        let log_index = self.registrar.rotate(&id, key).await.map_err(admin_status)?;
+        Ok(Response::new(pb::RegistryChange { id: r.id, log_index }))
+    }
+
+    async fn revoke_device(
+        &self,
+        req: Request<pb::RevokeDeviceRequest>,
+    ) -> Result<Response<pb::RegistryChange>, Status> {
+        require_admin(&self.writes.admin_token, &req)?;
+        let r = req.into_inner();
+        let id = admin::device_id(&r.id).map_err(admin_status)?;
+        let log_index = self
+            .registrar
+            .revoke(&id, r.reason.as_deref())
+            .await
+            .map_err(admin_status)?;
+        Ok(Response::new(pb::RegistryChange { id: r.id, log_index }))
+    }
+}
+
+/// Serves the API on `listener` until `shutdown` completes: the `Ledger` service, and with
+/// `writes` the `Submission` and `Registry` services, server reflection (v1 and v1alpha) and
+/// `grpc.health.v1.Health` reporting each service as serving.
 pub async fn serve(
     ledger: Arc<Ledger>,
+    writes: Option<Writes>,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
@@ -225,6 +380,14 @@ pub async fn serve(
     health_reporter
         .set_serving::<pb::ledger_server::LedgerServer<LedgerService>>()
         .await;
+    if writes.is_some() {
+        health_reporter
+            .set_serving::<pb::submission_server::SubmissionServer<SubmissionService>>()
+            .await;
+        health_reporter
+            .set_serving::<pb::registry_server::RegistryServer<RegistryService>>()
+            .await;
+    }
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -239,8 +402,21 @@ pub async fn serve(
     let mut router = tonic::transport::Server::builder()
         .add_service(health)
         .add_service(pb::ledger_server::LedgerServer::new(LedgerService::new(
-            ledger,
+            ledger.clone(),
         )));
+    if let Some(writes) = writes {
+        let registrar = Registrar::new(ledger, writes.ingest.clone());
+        router = router
+            .add_service(pb::submission_server::SubmissionServer::new(
+                SubmissionService {
+                    writes: writes.clone(),
+                },
+            ))
+            .add_service(pb::registry_server::RegistryServer::new(RegistryService {
+                writes,
+                registrar,
+            }));
+    }
     if let Ok(r) = reflection {
         router = router.add_service(r);
     }

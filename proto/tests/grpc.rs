@@ -68,7 +68,7 @@ async fn grpc_reads_proofs_trace_registry_health_and_reflection() {
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(provenance_proto::serve(ledger.clone(), listener, async {
+    let server = tokio::spawn(provenance_proto::serve(ledger.clone(), None, listener, async {
         let _ = stopped.await;
     }));
     let url = format!("http://{addr}");
@@ -235,6 +235,204 @@ async fn grpc_reads_proofs_trace_registry_health_and_reflection() {
         names.contains(&"grpc.health.v1.Health".to_string()),
         "{names:?}"
     );
+
+    let _ = stop.send(());
+    server.await.expect("join").expect("server");
+}
+
+fn with_token<T>(msg: T, token: &str) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(msg);
+    req.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("ascii"),
+    );
+    req
+}
+
+/// The write services: registry changes and operator events through the real ingest pipeline,
+/// all refused without the admin token.
+#[tokio::test]
+async fn grpc_registers_submits_rotates_and_revokes_with_the_admin_token() {
+    use pb::registry_client::RegistryClient;
+    use pb::submission_client::SubmissionClient;
+    use pb::submit_event_response::Status as S;
+    use provenance_ingest::service::{Config as IngestConfig, Ingest, NoAcks};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ledger = Arc::new(
+        Ledger::open(&Config {
+            database_url: format!("sqlite://{}", dir.path().join("ledger.db").display()),
+            key_file: dir.path().join("log.key"),
+            origin: "provenance.test/log".into(),
+        })
+        .await
+        .expect("open"),
+    );
+    let (ingest, _task) = Ingest::start(ledger.clone(), Arc::new(NoAcks), IngestConfig::default())
+        .await
+        .expect("ingest");
+    let token = "the-admin-token";
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(provenance_proto::serve(
+        ledger.clone(),
+        Some(provenance_proto::Writes {
+            ingest,
+            admin_token: Arc::new(token.into()),
+        }),
+        listener,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let mut registry = RegistryClient::connect(url.clone()).await.expect("connect");
+    let mut submission = SubmissionClient::connect(url).await.expect("connect");
+
+    let key = SigningKey::from_bytes(&[9; 32]);
+    let register = pb::RegisterDeviceRequest {
+        id: "customs-rtm".into(),
+        role: "customs".into(),
+        org: "Dutch Customs".into(),
+        public_key: key.verifying_key().to_bytes().to_vec(),
+    };
+    let e = registry
+        .register_device(register.clone())
+        .await
+        .expect_err("no token");
+    assert_eq!(e.code(), Code::Unauthenticated);
+    assert!(e.message().contains("admin.token"), "{}", e.message());
+    let e = registry
+        .register_device(with_token(register.clone(), "wrong"))
+        .await
+        .expect_err("wrong token");
+    assert_eq!(e.code(), Code::Unauthenticated);
+    let e = registry
+        .register_device(with_token(
+            pb::RegisterDeviceRequest {
+                role: "smuggler".into(),
+                ..register.clone()
+            },
+            token,
+        ))
+        .await
+        .expect_err("bad role");
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().contains("customs"), "{}", e.message());
+
+    let done = registry
+        .register_device(with_token(register.clone(), token))
+        .await
+        .expect("register")
+        .into_inner();
+    assert_eq!(done.log_index, 0);
+    assert!(done.mqtt_password.len() >= 32);
+    assert_eq!(done.device.as_ref().map(|d| d.role.as_str()), Some("customs"));
+    let again = registry
+        .register_device(with_token(register, token))
+        .await
+        .expect_err("IDs are never reused");
+    assert_eq!(again.code(), Code::FailedPrecondition);
+
+    // An inspection event, signed by the registered key, goes through SPEC §4 and is anchored.
+    let id = DeviceId::new("customs-rtm").expect("id");
+    let evs = events(&key, &id, 2);
+    let e = submission
+        .submit_event(pb::SubmitEventRequest {
+            event: evs[0].clone(),
+        })
+        .await
+        .expect_err("no token");
+    assert_eq!(e.code(), Code::Unauthenticated);
+    let first = submission
+        .submit_event(with_token(
+            pb::SubmitEventRequest {
+                event: evs[0].clone(),
+            },
+            token,
+        ))
+        .await
+        .expect("submit")
+        .into_inner();
+    assert_eq!(first.status(), S::Anchored);
+    assert_eq!((first.index, first.checkpoint_size), (Some(1), Some(2)));
+    let dup = submission
+        .submit_event(with_token(
+            pb::SubmitEventRequest {
+                event: evs[0].clone(),
+            },
+            token,
+        ))
+        .await
+        .expect("duplicate")
+        .into_inner();
+    assert_eq!((dup.status(), dup.index), (S::Duplicate, Some(1)));
+    let mut forged = evs[1].clone();
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    let bad = submission
+        .submit_event(with_token(pb::SubmitEventRequest { event: forged }, token))
+        .await
+        .expect("answered")
+        .into_inner();
+    assert_eq!((bad.status(), bad.reason.as_str()), (S::Rejected, "bad_signature"));
+    let rejections = ledger
+        .rejections(&provenance_ledger::rejections::RejectionQuery {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .expect("rejections");
+    assert_eq!(rejections.len(), 1, "the forged event is kept with its reason");
+
+    // Rotation: the old key no longer signs; revocation: nothing signs.
+    let new_key = SigningKey::from_bytes(&[10; 32]);
+    let rotated = registry
+        .rotate_key(with_token(
+            pb::RotateKeyRequest {
+                id: "customs-rtm".into(),
+                public_key: new_key.verifying_key().to_bytes().to_vec(),
+            },
+            token,
+        ))
+        .await
+        .expect("rotate")
+        .into_inner();
+    assert_eq!(rotated.log_index, 2);
+    let old = submission
+        .submit_event(with_token(
+            pb::SubmitEventRequest {
+                event: evs[1].clone(),
+            },
+            token,
+        ))
+        .await
+        .expect("answered")
+        .into_inner();
+    assert_eq!(old.reason, "bad_signature");
+    registry
+        .revoke_device(with_token(
+            pb::RevokeDeviceRequest {
+                id: "customs-rtm".into(),
+                reason: Some("badge lost".into()),
+            },
+            token,
+        ))
+        .await
+        .expect("revoke");
+    let after = submission
+        .submit_event(with_token(
+            pb::SubmitEventRequest {
+                event: events(&new_key, &id, 2)[1].clone(),
+            },
+            token,
+        ))
+        .await
+        .expect("answered")
+        .into_inner();
+    assert_eq!(after.reason, "revoked");
 
     let _ = stop.send(());
     server.await.expect("join").expect("server");

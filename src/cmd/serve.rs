@@ -270,10 +270,11 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             ),
         }
     }
+    let admin_token = Arc::new(token);
     let state = AppState {
         ledger: ledger.clone(),
         ingest: ingest.clone(),
-        admin_token: Arc::new(token),
+        admin_token: admin_token.clone(),
         metrics,
     };
     let http_addr = http.local_addr()?;
@@ -288,6 +289,10 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     let grpc_addr = grpc.local_addr()?;
     let grpc_task = tokio::spawn(provenance_proto::serve(
         ledger.clone(),
+        Some(provenance_proto::Writes {
+            ingest: ingest.clone(),
+            admin_token: admin_token.clone(),
+        }),
         grpc,
         stopped(stop_rx.clone()),
     ));

@@ -1,0 +1,126 @@
+//! Registry administration shared by the HTTP and gRPC surfaces: each change is a log entry
+//! signed by the log key (through the ledger), then the ingest's registry cache is reloaded so
+//! the next message is judged by the new state. Registration also issues the device's MQTT
+//! password; only its hash is kept.
+
+use std::sync::Arc;
+
+use provenance_event::DeviceId;
+use provenance_event::registry::Role;
+use provenance_ledger::registry::DeviceInfo;
+use provenance_ledger::{Ledger, LedgerError};
+
+use crate::secrets;
+use crate::service::Ingest;
+
+/// Why an administrative change failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// The request was wrong; the message says what to send instead.
+    #[error("{0}")]
+    Invalid(String),
+    /// The ledger refused or failed.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// The operating system gave no randomness for the password.
+    #[error("no randomness for the MQTT password: {0}")]
+    Randomness(String),
+}
+
+/// A registration's answer.
+#[derive(Debug)]
+pub struct Registered {
+    /// The registry row as it now stands.
+    pub device: DeviceInfo,
+    /// The device's MQTT password: shown once, never stored.
+    pub mqtt_password: String,
+    /// Log index of the registration entry.
+    pub log_index: u64,
+}
+
+/// Registers, rotates and revokes, keeping the ingest's view current.
+#[derive(Clone)]
+pub struct Registrar {
+    ledger: Arc<Ledger>,
+    ingest: Ingest,
+}
+
+/// Parses a device ID, saying what a valid one looks like.
+pub fn device_id(id: &str) -> Result<DeviceId, AdminError> {
+    DeviceId::new(id).map_err(|e| AdminError::Invalid(format!("id: {e}")))
+}
+
+/// Parses a role name, listing the valid ones.
+pub fn role(name: &str) -> Result<Role, AdminError> {
+    Role::from_name(name).ok_or_else(|| {
+        AdminError::Invalid(format!(
+            "role {name:?} is not one of station, tracker, carrier, inspector, customs, operator"
+        ))
+    })
+}
+
+/// Checks that `key` is a 32-byte Ed25519 public key.
+pub fn public_key(key: &[u8]) -> Result<[u8; 32], AdminError> {
+    <[u8; 32]>::try_from(key).map_err(|_| {
+        AdminError::Invalid(
+            "public_key must be a 32-byte Ed25519 key, base64 in JSON (`provenance keygen` prints one)"
+                .into(),
+        )
+    })
+}
+
+impl Registrar {
+    /// Administers the registry of `ledger`, as seen by `ingest`.
+    pub fn new(ledger: Arc<Ledger>, ingest: Ingest) -> Self {
+        Self { ledger, ingest }
+    }
+
+    /// Registers a device or operator and issues its MQTT password.
+    pub async fn register(
+        &self,
+        id: &DeviceId,
+        role: Role,
+        org: &str,
+        key: [u8; 32],
+    ) -> Result<Registered, AdminError> {
+        if org.trim().is_empty() {
+            return Err(AdminError::Invalid(
+                "org must name the organisation that operates the device".into(),
+            ));
+        }
+        // The password first: a failure here must not leave a registered device without one.
+        let password = secrets::new_secret().map_err(|e| AdminError::Randomness(e.to_string()))?;
+        let appended = self.ledger.register(id, role, org, key).await?;
+        self.ledger
+            .set_mqtt_password_hash(id.as_str(), &secrets::password_hash(&password))
+            .await?;
+        self.ingest.reload_registry(&self.ledger).await?;
+        let device = self.ledger.device(id.as_str()).await?.ok_or_else(|| {
+            AdminError::Invalid(format!("{id} was registered but cannot be read back"))
+        })?;
+        Ok(Registered {
+            device,
+            mqtt_password: password,
+            log_index: appended.first_index,
+        })
+    }
+
+    /// Makes `key` the device's current key; returns the log index of the rotation entry.
+    pub async fn rotate(&self, id: &DeviceId, key: [u8; 32]) -> Result<u64, AdminError> {
+        let appended = self.ledger.rotate_key(id, key).await?;
+        self.ingest.reload_registry(&self.ledger).await?;
+        Ok(appended.first_index)
+    }
+
+    /// Revokes the device from now on; returns the log index of the revocation entry.
+    pub async fn revoke(&self, id: &DeviceId, reason: Option<&str>) -> Result<u64, AdminError> {
+        let appended = self.ledger.revoke(id, reason).await?;
+        self.ingest.reload_registry(&self.ledger).await?;
+        Ok(appended.first_index)
+    }
+
+    /// The registry.
+    pub async fn devices(&self) -> Result<Vec<DeviceInfo>, AdminError> {
+        Ok(self.ledger.devices().await?)
+    }
+}
