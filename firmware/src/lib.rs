@@ -4,6 +4,16 @@
 //!
 //! It must never allocate, use `std`, or drop an event from flash before the ingest has
 //! acknowledged it. The event format itself lives in `provenance-event`.
-//!
-//! Status: the crate is laid out; its contents are issue #4.
 #![no_std]
+
+#[cfg(test)]
+extern crate std;
+
+pub mod flash;
+mod journal;
+mod queue;
+pub mod sim;
+pub mod store;
+
+pub use flash::{FlashError, Region};
+pub use store::{Layout, Pending, Reservation, Store, StoreError, StoreStatus};

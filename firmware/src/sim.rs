@@ -1,0 +1,225 @@
+//! Simulated parts shared by the tests, the link check and the host simulator: a NOR flash in
+//! RAM that can lose power in the middle of any write or erase.
+
+use embedded_storage::nor_flash::{
+    ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash, check_erase, check_read,
+    check_write,
+};
+
+/// A NOR flash of `SIZE` bytes in RAM with the semantics of the real thing: erase sets a
+/// 4 KiB sector to `0xFF`, a write (4-byte words) can only clear bits, and writing into bytes
+/// that were not erased is counted as a firmware bug ([`RamFlash::overwrites`]).
+///
+/// [`RamFlash::cut_power_at`] makes operation number `n` (counting writes and erases from 0)
+/// stop part way: a write completes some words and leaves the word in progress with only some
+/// of its bits programmed; an erase resets only a prefix of the sector. From then on every
+/// operation fails with [`RamFlashError::PowerCut`] until [`RamFlash::restore_power`], which is
+/// the reboot.
+pub struct RamFlash<const SIZE: usize> {
+    bytes: [u8; SIZE],
+    ops: u64,
+    cut_at: Option<u64>,
+    powered: bool,
+    overwrites: u64,
+}
+
+/// A failed [`RamFlash`] operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RamFlashError {
+    /// Power is off: the operation did not happen, or happened in part.
+    PowerCut,
+    /// Outside the flash.
+    OutOfBounds,
+    /// Not aligned to the write or erase size.
+    NotAligned,
+}
+
+impl NorFlashError for RamFlashError {
+    fn kind(&self) -> NorFlashErrorKind {
+        match self {
+            RamFlashError::PowerCut => NorFlashErrorKind::Other,
+            RamFlashError::OutOfBounds => NorFlashErrorKind::OutOfBounds,
+            RamFlashError::NotAligned => NorFlashErrorKind::NotAligned,
+        }
+    }
+}
+
+impl<const SIZE: usize> Default for RamFlash<SIZE> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const SIZE: usize> RamFlash<SIZE> {
+    /// A fully erased flash.
+    pub const fn new() -> Self {
+        Self {
+            bytes: [0xFF; SIZE],
+            ops: 0,
+            cut_at: None,
+            powered: true,
+            overwrites: 0,
+        }
+    }
+
+    /// Writes and erases performed so far (the numbering [`RamFlash::cut_power_at`] uses).
+    pub fn ops(&self) -> u64 {
+        self.ops
+    }
+
+    /// Power fails during operation number `op`.
+    pub fn cut_power_at(&mut self, op: u64) {
+        self.cut_at = Some(op);
+    }
+
+    /// Whether power is on.
+    pub fn powered(&self) -> bool {
+        self.powered
+    }
+
+    /// Power comes back (the board reboots); no cut is scheduled any more.
+    pub fn restore_power(&mut self) {
+        self.powered = true;
+        self.cut_at = None;
+    }
+
+    /// Bytes written that were not erased: always 0 unless the firmware has a bug.
+    pub fn overwrites(&self) -> u64 {
+        self.overwrites
+    }
+
+    /// The raw contents.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Counts an operation; `Some(seed)` when power fails during it.
+    fn begin(&mut self) -> Result<Option<u64>, RamFlashError> {
+        if !self.powered {
+            return Err(RamFlashError::PowerCut);
+        }
+        let op = self.ops;
+        self.ops += 1;
+        if self.cut_at == Some(op) {
+            self.powered = false;
+            // A deterministic "random" amount of progress, different for each op.
+            Ok(Some(op.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17)))
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+impl<const SIZE: usize> ErrorType for RamFlash<SIZE> {
+    type Error = RamFlashError;
+}
+
+impl<const SIZE: usize> ReadNorFlash for RamFlash<SIZE> {
+    const READ_SIZE: usize = 1;
+
+    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
+        if !self.powered {
+            return Err(RamFlashError::PowerCut);
+        }
+        check_read(self, offset, bytes.len()).map_err(|_| RamFlashError::OutOfBounds)?;
+        let at = offset as usize;
+        bytes.copy_from_slice(&self.bytes[at..at + bytes.len()]);
+        Ok(())
+    }
+
+    fn capacity(&self) -> usize {
+        SIZE
+    }
+}
+
+impl<const SIZE: usize> NorFlash for RamFlash<SIZE> {
+    const WRITE_SIZE: usize = 4;
+    const ERASE_SIZE: usize = 4096;
+
+    fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
+        check_erase(self, from, to).map_err(|e| match e.kind() {
+            NorFlashErrorKind::NotAligned => RamFlashError::NotAligned,
+            _ => RamFlashError::OutOfBounds,
+        })?;
+        let cut = self.begin()?;
+        let (from, to) = (from as usize, to as usize);
+        match cut {
+            None => self.bytes[from..to].fill(0xFF),
+            Some(seed) => {
+                // A cut erase leaves some prefix erased and the rest as it was.
+                let done = (seed % (to - from + 1) as u64) as usize;
+                self.bytes[from..from + done].fill(0xFF);
+                return Err(RamFlashError::PowerCut);
+            }
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
+        check_write(self, offset, bytes.len()).map_err(|e| match e.kind() {
+            NorFlashErrorKind::NotAligned => RamFlashError::NotAligned,
+            _ => RamFlashError::OutOfBounds,
+        })?;
+        let cut = self.begin()?;
+        let at = offset as usize;
+        let words = bytes.len() / Self::WRITE_SIZE;
+        let (full_words, torn) = match cut {
+            None => (words, None),
+            // The word in progress is one of the words of this write.
+            Some(seed) => ((seed % words.max(1) as u64) as usize, Some(seed)),
+        };
+        for (i, &b) in bytes[..full_words * Self::WRITE_SIZE].iter().enumerate() {
+            let cell = &mut self.bytes[at + i];
+            if *cell != 0xFF && b != 0xFF {
+                self.overwrites += 1;
+            }
+            *cell &= b;
+        }
+        if let Some(seed) = torn {
+            // The word in progress gets only some of its bits programmed.
+            let start = full_words * Self::WRITE_SIZE;
+            let end = (start + Self::WRITE_SIZE).min(bytes.len());
+            let mask = (seed >> 32) as u8 | 0x11;
+            for (cell, &b) in self.bytes[at + start..at + end]
+                .iter_mut()
+                .zip(&bytes[start..end])
+            {
+                *cell &= b | mask;
+            }
+            return Err(RamFlashError::PowerCut);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nor_semantics_and_power_cut() {
+        let mut f = RamFlash::<8192>::new();
+        f.write(0, &[0x0F, 0xF0, 0x00, 0xFF]).unwrap();
+        f.write(0, &[0xFF, 0xFF, 0xFF, 0x00]).unwrap();
+        assert_eq!(&f.as_bytes()[..4], &[0x0F, 0xF0, 0x00, 0x00]);
+        assert_eq!(f.overwrites(), 0);
+        f.write(0, &[0x00, 0xFF, 0xFF, 0xFF]).unwrap();
+        assert_eq!(
+            f.overwrites(),
+            1,
+            "writing into a programmed byte is counted"
+        );
+        assert_eq!(f.write(1, &[0; 4]), Err(RamFlashError::NotAligned));
+        f.erase(0, 4096).unwrap();
+        assert!(f.as_bytes()[..4096].iter().all(|&b| b == 0xFF));
+
+        f.cut_power_at(f.ops());
+        assert_eq!(f.write(0, &[0; 64]), Err(RamFlashError::PowerCut));
+        assert!(!f.powered());
+        assert_eq!(f.read(0, &mut [0; 4]), Err(RamFlashError::PowerCut));
+        f.restore_power();
+        let mut b = [0; 64];
+        f.read(0, &mut b).unwrap();
+        assert_ne!(b, [0; 64], "a cut write is incomplete");
+    }
+}
