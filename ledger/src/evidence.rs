@@ -11,6 +11,9 @@
 //! - the registry entries (registered, key rotated, revoked) of every signer, from the
 //!   `device_keys` and `devices` rows that record their log indexes;
 //! - for each, its inclusion proof to the one checkpoint, as a C2SP tlog proof.
+//!
+//! [`trace_events`] turns a trace into what the custody rules read, for views that judge a
+//! trace without a bundle (the JSON trace, the trace page).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -155,4 +158,59 @@ impl Ledger {
         });
         Ok(idx.map(|i| i as u64))
     }
+}
+
+/// The custody rules' view of a trace: each entry decoded, with its signer as the registry
+/// knows it (`registry`: every key holder, as [`Ledger::devices`] lists them). Entries that do
+/// not decode are left out (the log only holds validated events).
+pub fn trace_events(
+    trace: &crate::trace::Trace,
+    registry: &[crate::registry::DeviceInfo],
+) -> Vec<provenance_custody::TraceEvent> {
+    use provenance_custody::rules::{ChainStatus as Chain, Signer, TraceEvent, Window};
+    use provenance_event::{Event, SignedEvent};
+
+    use crate::trace::ChainStatus;
+
+    let holders: std::collections::HashMap<&str, &crate::registry::DeviceInfo> =
+        registry.iter().map(|d| (d.id.as_str(), d)).collect();
+    trace
+        .entries
+        .iter()
+        .filter_map(|e| {
+            let signed = SignedEvent::parse(&e.bytes).ok()?;
+            let event = Event::decode(signed.sign1().payload()).ok()?;
+            let holder = holders.get(e.device.as_str());
+            let signer = Signer {
+                id: e.device.clone(),
+                role: holder.map(|d| d.role.name().to_string()),
+                org: holder.map(|d| d.org.clone()),
+                registered_at: holder.map(|d| d.registered_idx),
+                revoked_at: holder.and_then(|d| d.revoked_idx),
+            };
+            let inherited = e.inherited.as_ref().map(|w| Window {
+                container: w.container.clone(),
+                from_ms: w.from_ms,
+                until_ms: w.until_ms,
+                via: w.via.clone(),
+            });
+            let chain = match e.chain {
+                ChainStatus::First => Chain::First,
+                ChainStatus::Linked => Chain::Linked,
+                ChainStatus::PrevMismatch => Chain::PrevMismatch,
+                ChainStatus::Gap {
+                    from,
+                    to,
+                    explained,
+                } => Chain::Gap {
+                    from,
+                    to,
+                    explained,
+                },
+            };
+            Some(TraceEvent::from_event(
+                e.index, &event, signer, inherited, chain,
+            ))
+        })
+        .collect()
 }

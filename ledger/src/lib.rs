@@ -12,7 +12,7 @@
 
 pub mod audit;
 pub mod derive;
-mod evidence;
+pub mod evidence;
 mod index;
 mod key;
 pub mod registry;

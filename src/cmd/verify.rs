@@ -1,4 +1,5 @@
-//! `provenance verify`: check a stored log against its checkpoints.
+//! `provenance verify`: check a stored log against its checkpoints (`--data`), or an evidence
+//! bundle offline (`--bundle FILE --log-key VKEY`).
 
 use std::path::PathBuf;
 
@@ -9,9 +10,14 @@ use provenance_tlog::{Signer, Verifier};
 
 use crate::layout::DataDir;
 
-/// Check a log's storage against every checkpoint it signed.
+/// Check a log's storage against every checkpoint it signed, or an evidence bundle offline.
 ///
-/// Reads every entry, rebuilds the Merkle tree, and compares it with every stored checkpoint
+/// With --bundle: checks an evidence file (from GET /api/v1/items/{id}/evidence) with nothing
+/// but the log's public key: the checkpoint signature, every inclusion proof, the registry,
+/// every event signature, the devices' hash chains and the chain of custody. Exit status 0
+/// when everything holds (warnings allowed), 1 when something fails, 2 for usage errors.
+///
+/// With --data: reads every entry, rebuilds the Merkle tree, and compares it with every stored checkpoint
 /// (whose signatures it checks with the log's public key), with the stored subtree hashes, and
 /// with any checkpoints you kept elsewhere (--checkpoint). Every event's signature is checked
 /// with the key its signer had at that point. Exit status 0 only when everything holds.
@@ -19,17 +25,30 @@ use crate::layout::DataDir;
 #[command(
     after_help = "Examples:\n  provenance verify --data ./provenance-data\n  \
     provenance verify --data ./provenance-data --checkpoint saved-checkpoint.txt\n  \
-    provenance verify --database-url postgres://db/prov --log-key 'name+1a2b3c4d+AbC…'"
+    provenance verify --database-url postgres://db/prov --log-key 'name+1a2b3c4d+AbC…'\n  \
+    provenance verify --bundle consignment.evidence.json --log-key log.vkey\n  \
+    provenance verify --bundle consignment.evidence.json --log-key log.vkey --json"
 )]
 pub struct Args {
     /// The data directory of `provenance serve` (holds ledger.db and log.key).
-    #[arg(long, value_name = "DIR", required_unless_present = "database_url")]
+    #[arg(long, value_name = "DIR", required_unless_present_any = ["database_url", "bundle"])]
     data: Option<PathBuf>,
+    /// An evidence bundle to check offline; needs --log-key.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["data", "database_url", "checkpoints"], requires = "log_key")]
+    bundle: Option<PathBuf>,
+    /// With --bundle: print the verdict as JSON for machines.
+    #[arg(long, requires = "bundle")]
+    json: bool,
+    /// With --bundle: the condition limits to judge against (battery: -20..60 °C; reefer:
+    /// 2..8 °C; both: shock up to 10 g).
+    #[arg(long, value_name = "PROFILE", default_value = "battery", value_parser = ["battery", "reefer"], requires = "bundle")]
+    limits: String,
     /// The log's database, if not DIR/ledger.db (e.g. postgres://…).
     #[arg(long, value_name = "URL")]
     database_url: Option<String>,
-    /// The log's public key (name+id+key, from GET /api/v1/log/key). Default: read from
-    /// DIR/log.key. Give it when you do not trust the data directory.
+    /// The log's public key (name+id+key, from GET /api/v1/log/key), or a file holding it.
+    /// Default with --data: read from DIR/log.key. Give it when you do not trust the data
+    /// directory.
     #[arg(long, value_name = "VKEY")]
     log_key: Option<String>,
     /// A signed checkpoint kept outside the database; the log must still agree with it.
@@ -38,6 +57,14 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(bundle) = &args.bundle {
+        return run_bundle(
+            bundle,
+            args.log_key.as_deref().unwrap_or_default(),
+            &args.limits,
+            args.json,
+        );
+    }
     let dir = args.data.as_deref().map(DataDir::new);
     let url = match (&args.database_url, &dir) {
         (Some(u), _) => u.clone(),
@@ -119,4 +146,221 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!("  {tag:<10} {f}");
     }
     std::process::exit(1);
+}
+
+/// Exit status for a command line that cannot be acted on (as clap's own usage errors).
+const USAGE: i32 = 2;
+
+fn usage(message: impl std::fmt::Display) -> ! {
+    eprintln!("error: {message}");
+    std::process::exit(USAGE);
+}
+
+/// The log key from `--log-key`: the key text itself, or a file holding it.
+fn log_key(arg: &str) -> Verifier {
+    let arg = arg.trim();
+    if let Ok(v) = Verifier::parse(arg) {
+        return v;
+    }
+    let path = std::path::Path::new(arg);
+    if path.is_file() {
+        let text = std::fs::read_to_string(path)
+            .unwrap_or_else(|e| usage(format_args!("--log-key {}: {e}", path.display())));
+        return Verifier::parse(text.trim()).unwrap_or_else(|e| {
+            usage(format_args!(
+                "--log-key {}: {e}; the file must hold name+1a2b3c4d+base64 \
+                 (GET /api/v1/log/key)",
+                path.display()
+            ))
+        });
+    }
+    usage(
+        "--log-key must be the log's verifier key (name+1a2b3c4d+base64, from GET \
+         /api/v1/log/key) or a file holding it",
+    )
+}
+
+/// `verify --bundle`: the offline verdict, for a customs officer or (`--json`) a machine.
+fn run_bundle(file: &std::path::Path, key: &str, limits: &str, json: bool) -> anyhow::Result<()> {
+    use provenance_custody::rules::{Limits, Verdict};
+    use provenance_custody::verify::verify_bundle;
+
+    let verifier = log_key(key);
+    let limits = Limits::by_name(limits).unwrap_or_default();
+    let bytes = std::fs::read(file)
+        .unwrap_or_else(|e| usage(format_args!("--bundle {}: {e}", file.display())));
+    let report = verify_bundle(&bytes, &verifier, &limits);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_report(file, &verifier, &report);
+    }
+    if report.verdict == Verdict::Fail {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+/// `2026-11-21 10:00 UTC`.
+fn when(ms: i64) -> String {
+    let t = provenance_custody::epcis::rfc3339(ms);
+    format!("{} {} UTC", &t[..10], &t[11..16])
+}
+
+fn print_report(
+    file: &std::path::Path,
+    verifier: &Verifier,
+    r: &provenance_custody::verify::Report,
+) {
+    use provenance_custody::rules::{Rule, Severity, Verdict};
+    use provenance_custody::verify::Step;
+
+    println!("EVIDENCE VERIFICATION");
+    println!("  file         {}", file.display());
+    if !r.subject.is_empty() {
+        let what = if r.subject.starts_with("urn:epc:id:sscc:") {
+            "consignment"
+        } else {
+            "item"
+        };
+        println!("  {what:<12} {}", r.subject);
+    }
+    println!("  log key      {verifier}");
+    if let Some(cp) = &r.checkpoint {
+        println!(
+            "  checkpoint   {} at {} entries, root {}",
+            cp.origin, cp.size, cp.root
+        );
+    }
+
+    if let Some(c) = &r.custody {
+        let j = &c.journey;
+        if let (Some(first), Some(last)) = (j.first_ms, j.last_ms) {
+            println!();
+            println!("JOURNEY");
+            println!(
+                "  {} events from {} to {}; {} GNSS fixes{}",
+                j.events,
+                when(first),
+                when(last),
+                j.fixes,
+                if j.containers.is_empty() {
+                    String::new()
+                } else {
+                    format!("; carried in {}", j.containers.join(", "))
+                }
+            );
+            if !j.places.is_empty() {
+                println!("  places: {}", j.places.join(" → "));
+            }
+            if !j.documents.is_empty() {
+                println!("  documents: {}", j.documents.join(", "));
+            }
+            let customs = if j.held {
+                "held by customs"
+            } else if j.cleared {
+                "cleared by customs"
+            } else {
+                "no customs clearance recorded"
+            };
+            println!("  customs: {customs}");
+            for t in &r.trace {
+                let via = t
+                    .via_container
+                    .as_deref()
+                    .map(|c| format!("  (via {c})"))
+                    .unwrap_or_default();
+                println!(
+                    "  {}  #{:<6} {:<15} {}{}",
+                    when(t.time_ms),
+                    t.index,
+                    t.kind,
+                    t.signer,
+                    via
+                );
+            }
+            println!();
+            println!("WHO HELD IT");
+            for p in &c.custody {
+                let until = p.until_ms.map(when).unwrap_or_else(|| "now".into());
+                println!("  {} → {}  {}", when(p.from_ms), until, p.holder);
+            }
+            let seal = match c.seal.state {
+                provenance_custody::rules::SealState::Unsealed => "never sealed",
+                provenance_custody::rules::SealState::Sealed => "sealed, not yet inspected",
+                provenance_custody::rules::SealState::Broken => "BROKEN before inspection",
+                provenance_custody::rules::SealState::Inspected => {
+                    "intact from sealing to inspection"
+                }
+            };
+            println!("  seal: {seal}");
+        }
+    }
+
+    println!();
+    println!("CHECKS");
+    for s in &r.sections {
+        let mark = if s.problems.is_empty() { "✔" } else { "✘" };
+        println!("  {mark} {}: {}", s.step.title(), s.checked);
+        if s.step == Step::Custody {
+            continue;
+        }
+        for p in &s.problems {
+            let mut at = Vec::new();
+            if let Some(i) = p.index {
+                at.push(format!("log index {i}"));
+            }
+            if let Some(d) = &p.device {
+                at.push(format!("device {d}"));
+            }
+            if let Some(q) = p.seq {
+                at.push(format!("seq {q}"));
+            }
+            let at = if at.is_empty() {
+                String::new()
+            } else {
+                format!("[{}] ", at.join(", "))
+            };
+            println!("      ✘ {at}{}", p.message);
+        }
+    }
+    if let Some(c) = &r.custody {
+        // Chain and registry findings are listed under their checks above.
+        let shown: Vec<_> = c
+            .findings
+            .iter()
+            .filter(|f| {
+                !matches!(
+                    f.rule,
+                    Rule::ChainBreak { .. } | Rule::Unregistered { .. } | Rule::Revoked { .. }
+                )
+            })
+            .collect();
+        if !shown.is_empty() {
+            println!();
+            println!("CUSTODY FINDINGS ({} limits)", c.limits.profile);
+            for f in shown {
+                let mark = match f.severity {
+                    Severity::Info => "·",
+                    Severity::Warning => "!",
+                    Severity::Failure => "✘",
+                };
+                println!("  {mark} {}", f.message);
+            }
+        }
+    }
+
+    println!();
+    let problems = r.problems().count();
+    match r.verdict {
+        Verdict::Pass => println!(
+            "VERDICT  ✔ PASS: every signature, proof, registration, chain and custody rule holds"
+        ),
+        Verdict::Warnings => println!(
+            "VERDICT  ✔ PASS WITH WARNINGS: everything verifies; read the findings marked !"
+        ),
+        Verdict::Fail => {
+            println!("VERDICT  ✘ FAIL: {problems} problem(s); see the lines marked ✘ above")
+        }
+    }
 }

@@ -94,6 +94,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/proofs/inclusion", get(inclusion))
         .route("/api/v1/proofs/consistency", get(consistency))
         .route("/api/v1/items/{id}/trace", get(trace))
+        .route(
+            "/api/v1/items/{id}/evidence",
+            get(crate::evidence::evidence),
+        )
+        .route("/api/v1/items/{id}/epcis", get(crate::epcis::epcis))
         .route("/api/v1/rejections", get(rejections))
         .route("/api/v1/devices", get(devices).post(register))
         .route("/api/v1/devices/{id}/rotate", post(rotate))
@@ -233,12 +238,10 @@ async fn trace(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<J
         ))
     })?;
     let t = s.ledger.trace(&epc.to_string()).await?;
-    let devices: std::collections::HashMap<String, (String, String)> = s
-        .ledger
-        .devices()
-        .await?
-        .into_iter()
-        .map(|d| (d.id, (d.role.name().to_string(), d.org)))
+    let registry = s.ledger.devices().await?;
+    let devices: std::collections::HashMap<String, (String, String)> = registry
+        .iter()
+        .map(|d| (d.id.clone(), (d.role.name().to_string(), d.org.clone())))
         .collect();
     let events: Vec<Value> = t
         .entries
@@ -263,6 +266,7 @@ async fn trace(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<J
             "container": w.container, "from_ms": w.from_ms, "until_ms": w.until_ms, "via": w.via,
         })).collect::<Vec<_>>(),
         "events": events,
+        "findings": crate::evidence::custody(&t, &registry),
         "checkpoint": s.ledger.latest_checkpoint().await.note,
     })))
 }

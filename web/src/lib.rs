@@ -6,6 +6,8 @@
 
 pub mod api;
 pub mod auth;
+pub mod epcis;
+pub mod evidence;
 pub mod site;
 
 pub use api::{AppState, router};

@@ -1,0 +1,66 @@
+//! The customs side of the HTTP API: the evidence bundle of an item (SPEC §7) as a download,
+//! and the chain-of-custody findings that the JSON trace and the trace page show.
+
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use provenance_custody::rules::{CustodyReport, Limits, assess};
+use provenance_event::Epc;
+use provenance_ledger::evidence::trace_events;
+use provenance_ledger::registry::DeviceInfo;
+use provenance_ledger::trace::Trace;
+use serde_json::json;
+
+use crate::api::{ApiError, AppState};
+
+/// An item ID from the path as a canonical EPC URI, or a 400 answer that says what to send.
+pub(crate) fn item(id: &str, route: &str) -> Result<String, Box<Response>> {
+    Epc::parse(id).map(|e| e.to_string()).map_err(|e| {
+        Box::new(
+            (
+                StatusCode::BAD_REQUEST,
+                axum::Json(json!({
+                    "error": format!(
+                        "{id:?} is not an EPC URI ({e}); e.g. \
+                         /api/v1/items/urn:epc:id:sscc:4012345.0000000017/{route}"
+                    )
+                })),
+            )
+                .into_response(),
+        )
+    })
+}
+
+/// The custody report of a trace, with signers as the registry knows them now.
+pub fn custody(trace: &Trace, registry: &[DeviceInfo]) -> CustodyReport {
+    assess(
+        &trace.item,
+        &trace_events(trace, registry),
+        &Limits::default(),
+    )
+}
+
+/// `GET /api/v1/items/{id}/evidence`: the bundle as a JSON attachment.
+pub async fn evidence(State(s): State<AppState>, Path(id): Path<String>) -> Response {
+    let item = match item(&id, "evidence") {
+        Ok(i) => i,
+        Err(r) => return *r,
+    };
+    match s.ledger.evidence(&item).await {
+        Ok(bundle) => {
+            let file = format!(
+                "attachment; filename=\"{}.evidence.json\"",
+                provenance_custody::epcis::file_stem(&item)
+            );
+            (
+                [
+                    (header::CONTENT_TYPE, "application/json".to_string()),
+                    (header::CONTENT_DISPOSITION, file),
+                ],
+                bundle.to_json(),
+            )
+                .into_response()
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
