@@ -11,6 +11,7 @@ extern crate std;
 
 pub mod flash;
 mod journal;
+pub mod mqtt;
 mod queue;
 pub mod sim;
 pub mod store;
