@@ -13,7 +13,7 @@ use provenance_ledger::rejections::Rejected;
 use provenance_ledger::{Ledger, LedgerError};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::validate::{Holder, Message, Reason, Rejection, check_batch};
+use crate::validate::{Holder, Message, Reason, Rejection, Valid, check_batch};
 
 /// Tuning of the loop.
 #[derive(Debug, Clone)]
@@ -233,6 +233,15 @@ fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// A batch after steps 1–4, on its way to step 5 and anchoring.
+struct Checked {
+    batch: Vec<Submission>,
+    results: Vec<Result<Valid, Rejection>>,
+}
+
+/// Two stages joined by a one-batch channel: while the ledger anchors batch n, batch n + 1 is
+/// being validated, so signature checking and the durable commit overlap. Step 5 and anchoring
+/// stay strictly in batch order in the second stage.
 async fn run(
     ledger: Arc<Ledger>,
     acks: Arc<dyn Acknowledger>,
@@ -241,30 +250,46 @@ async fn run(
     registry: Arc<RwLock<RegistryCache>>,
     depth: Arc<std::sync::atomic::AtomicUsize>,
 ) {
-    let mut ack_state: HashMap<String, AckState> = HashMap::new();
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        let deadline = tokio::time::Instant::now() + config.batch_wait;
-        while batch.len() < config.batch_max {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(s)) => batch.push(s),
-                _ => break,
+    let (checked_tx, mut checked_rx) = mpsc::channel::<Checked>(1);
+    let validator = tokio::spawn({
+        let ledger = ledger.clone();
+        async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                let deadline = tokio::time::Instant::now() + config.batch_wait;
+                while batch.len() < config.batch_max {
+                    match tokio::time::timeout_at(deadline, rx.recv()).await {
+                        Ok(Some(s)) => batch.push(s),
+                        _ => break,
+                    }
+                }
+                depth.fetch_sub(batch.len(), std::sync::atomic::Ordering::Relaxed);
+                metrics::histogram!("provenance_ingest_batch_size").record(batch.len() as f64);
+                let Some(results) = validate(&ledger, &registry, &batch).await else {
+                    settle_all(batch, &Outcome::Unavailable("validation failed".into()));
+                    continue;
+                };
+                if let Err(e) = checked_tx.send(Checked { batch, results }).await {
+                    settle_all(e.0.batch, &Outcome::Unavailable("ingest stopped".into()));
+                    break;
+                }
             }
         }
-        depth.fetch_sub(batch.len(), std::sync::atomic::Ordering::Relaxed);
-        metrics::histogram!("provenance_ingest_batch_size").record(batch.len() as f64);
-        process(&ledger, &*acks, &registry, &mut ack_state, batch).await;
+    });
+    let mut ack_state: HashMap<String, AckState> = HashMap::new();
+    while let Some(c) = checked_rx.recv().await {
+        process(&ledger, &*acks, &mut ack_state, c).await;
     }
+    let _ = validator.await;
 }
 
-async fn process(
+/// Steps 1–4 for a batch, off the runtime's threads; large batches are split over the cores
+/// (one hand-over per chunk, not per message).
+async fn validate(
     ledger: &Ledger,
-    acks: &dyn Acknowledger,
     registry: &Arc<RwLock<RegistryCache>>,
-    ack_state: &mut HashMap<String, AckState>,
-    batch: Vec<Submission>,
-) {
-    let messages: Vec<Message> = batch.iter().map(|s| s.message.clone()).collect();
+    batch: &[Submission],
+) -> Option<Vec<Result<Valid, Rejection>>> {
     // A signer nobody has heard of may have registered through another process: reload once
     // a second at most before calling it unknown.
     let stale = registry
@@ -275,22 +300,58 @@ async fn process(
     if stale {
         let _ = load_registry(ledger, registry).await;
     }
-    let snapshot: HashMap<String, Holder> = registry
-        .read()
-        .map(|c| c.holders.clone())
-        .unwrap_or_default();
+    let snapshot: Arc<HashMap<String, Holder>> = Arc::new(
+        registry
+            .read()
+            .map(|c| c.holders.clone())
+            .unwrap_or_default(),
+    );
     let now = now_ms();
-    let checked = match tokio::task::spawn_blocking(move || {
-        check_batch(&messages, &|id: &str| snapshot.get(id).copied(), now)
-    })
-    .await
-    {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "validation thread failed");
-            return settle_all(batch, &Outcome::Unavailable("validation failed".into()));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = batch.len().div_ceil(cores).max(MIN_CHUNK);
+    let mut tasks = Vec::new();
+    for part in batch.chunks(chunk) {
+        let messages: Vec<Message> = part.iter().map(|s| s.message.clone()).collect();
+        let snapshot = snapshot.clone();
+        tasks.push(tokio::task::spawn_blocking(move || {
+            check_batch(&messages, &|id: &str| snapshot.get(id).copied(), now)
+        }));
+    }
+    let mut results = Vec::with_capacity(batch.len());
+    for t in tasks {
+        match t.await {
+            Ok(part) => results.extend(part),
+            Err(e) => {
+                tracing::error!(error = %e, "validation thread failed");
+                return None;
+            }
         }
-    };
+    }
+    Some(results)
+}
+
+/// Below this many messages a batch is not worth splitting across threads.
+const MIN_CHUNK: usize = 128;
+
+async fn process(
+    ledger: &Ledger,
+    acks: &dyn Acknowledger,
+    ack_state: &mut HashMap<String, AckState>,
+    checked: Checked,
+) {
+    let Checked {
+        batch,
+        results: checked,
+    } = checked;
+    // Signer, seq and dropped count of each valid message, for the acknowledgements.
+    let signers: Vec<Option<(String, u64, Option<u64>)>> = checked
+        .iter()
+        .map(|c| {
+            c.as_ref()
+                .ok()
+                .map(|v| (v.device.clone(), v.seq, v.dropped))
+        })
+        .collect();
 
     // Step 5: duplicates and equivocation, against the log and within the batch.
     let mut outcomes: Vec<Option<Outcome>> = vec![None; batch.len()];
@@ -427,31 +488,31 @@ async fn process(
     };
     let mut touched: BTreeSet<String> = BTreeSet::new();
     // A device first seen by this process starts from what the log already settled for it.
-    for s in &batch {
+    for (s, signer) in batch.iter().zip(&signers) {
         if s.message.topic.is_none() {
             continue;
         }
-        if let Some((device, _, _)) = peek(&s.message.bytes) {
-            if let std::collections::hash_map::Entry::Vacant(v) = ack_state.entry(device) {
-                let st = load_ack_state(ledger, v.key()).await;
-                v.insert(st);
+        if let Some((device, _, _)) = signer {
+            if !ack_state.contains_key(device) {
+                let st = load_ack_state(ledger, device).await;
+                ack_state.insert(device.clone(), st);
             }
         }
     }
-    for (o, s) in outcomes.iter().zip(&batch) {
+    for ((o, s), signer) in outcomes.iter().zip(&batch).zip(&signers) {
         let Some(o) = o else { continue };
         if s.message.topic.is_none() {
             continue; // API submissions are answered directly, not over MQTT.
         }
         match o {
             Outcome::Anchored { .. } | Outcome::Duplicate { .. } => {
-                if let Some((device, seq, dropped)) = peek(&s.message.bytes) {
+                if let Some((device, seq, dropped)) = signer {
                     let st = ack_state.entry(device.clone()).or_default();
                     if let Some(d) = dropped {
-                        st.dropped(d, seq);
+                        st.dropped(*d, *seq);
                     }
-                    st.settle(seq);
-                    touched.insert(device);
+                    st.settle(*seq);
+                    touched.insert(device.clone());
                 }
             }
             Outcome::Rejected(r) => {
@@ -546,13 +607,6 @@ fn equivocation(device: &str, seq: u64) -> Outcome {
         device: Some(device.to_string()),
         seq: Some(seq),
     })
-}
-
-/// Signer, seq and dropped count of a message already validated.
-fn peek(bytes: &[u8]) -> Option<(String, u64, Option<u64>)> {
-    let s = provenance_event::SignedEvent::parse(bytes).ok()?;
-    let e = provenance_event::Event::decode(s.sign1().payload()).ok()?;
-    Some((s.device().as_str().to_string(), e.seq, e.dropped))
 }
 
 fn settle_all(batch: Vec<Submission>, outcome: &Outcome) {

@@ -108,6 +108,8 @@ pub struct Valid {
     pub seq: u64,
     /// SHA-256 of the message.
     pub hash: [u8; 32],
+    /// Events the device says it discarded unacknowledged (SPEC §3 key 12).
+    pub dropped: Option<u64>,
 }
 
 /// A message that failed, with the first reason in SPEC §4's order.
@@ -239,6 +241,7 @@ pub fn check_batch(
                             device,
                             seq: v.event().seq,
                             hash: v.hash(),
+                            dropped: v.event().dropped,
                         }),
                     },
                 }
