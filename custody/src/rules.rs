@@ -550,7 +550,8 @@ pub fn assess(subject: &str, events: &[TraceEvent], limits: &Limits) -> CustodyR
     let seal = seal_rules(events, &mut f);
     gap_rules(events, limits, &mut f);
     excursion_rules(events, limits, &mut f);
-    // One order for every view: by the first log index involved, then by severity.
+    // One order for every view: where in the trace it happened (its last event), then by
+    // severity.
     let order: std::collections::HashMap<u64, usize> = events
         .iter()
         .enumerate()
@@ -560,7 +561,7 @@ pub fn assess(subject: &str, events: &[TraceEvent], limits: &Limits) -> CustodyR
     findings.sort_by_key(|x| {
         (
             x.indexes
-                .first()
+                .last()
                 .and_then(|i| order.get(i))
                 .copied()
                 .unwrap_or(usize::MAX),

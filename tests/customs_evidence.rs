@@ -1,0 +1,700 @@
+//! Customs end to end: a consignment's journey is signed by a plant station, a tracker,
+//! customs and a warehouse and submitted to a real `provenance serve` over HTTP; its evidence
+//! bundle is downloaded and checked offline by `provenance verify --bundle` with the key from
+//! `/api/v1/log/key`; then the bundle is tampered with in every way SPEC §7 names, and a
+//! journey that breaks custody (a seal broken in transit, a handover by someone who did not
+//! hold the container) verifies cryptographically but fails. The EPCIS export of the journey
+//! validates against GS1's schema with Python's `jsonschema`.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use provenance_event::ed25519_dalek::SigningKey;
+use provenance_event::{DeviceId, Draft, Epc, Kind, Location, Quantity, sign_event};
+use serde_json::{Value, json};
+use support::{Server, external, provenance, python_with, root};
+
+const CELL: &str = "urn:epc:id:sgtin:4012345.012345.1001";
+const SSCC: &str = "urn:epc:id:sscc:4012345.0000000017";
+const PLANT: &str = "urn:epc:id:pgln:4012345.00001";
+const CARRIER: &str = "urn:epc:id:pgln:4012345.00002";
+const CUSTOMS: &str = "urn:epc:id:pgln:4012345.00003";
+const WAREHOUSE: &str = "urn:epc:id:pgln:4012345.00004";
+const PORT: &str = "urn:epc:id:sgln:4012345.00005.0";
+const HOUR: i64 = 3_600_000;
+
+/// A key holder that signs events as a board or an operator would, keeping its chain.
+struct Signer {
+    id: DeviceId,
+    key: SigningKey,
+    seq: u64,
+    prev: [u8; 32],
+}
+
+/// The optional fields of an event.
+#[derive(Default, Clone, Copy)]
+struct With<'a> {
+    parent: Option<&'a str>,
+    party: Option<&'a str>,
+    fix: Option<(i32, i32)>,
+    place: Option<&'a str>,
+    readings: &'a [(Quantity, i64)],
+    doc: Option<&'a str>,
+}
+
+impl Signer {
+    fn new(id: &str, seed: u8) -> Self {
+        Self {
+            id: DeviceId::new(id).expect("id"),
+            key: SigningKey::from_bytes(&[seed; 32]),
+            seq: 0,
+            prev: [0; 32],
+        }
+    }
+
+    fn sign(&mut self, kind: Kind, items: &[&str], time: i64, w: With<'_>) -> Vec<u8> {
+        self.seq += 1;
+        let items: Vec<Epc> = items.iter().map(|s| Epc::parse(s).expect("epc")).collect();
+        let parent = w.parent.map(|p| Epc::parse(p).expect("epc"));
+        let party = w.party.map(|p| Epc::parse(p).expect("epc"));
+        let location = (w.fix.is_some() || w.place.is_some()).then(|| Location {
+            lat_lon: w.fix,
+            sgln: w.place.map(|p| Epc::parse(p).expect("sgln")),
+        });
+        let mut d = Draft::new(self.seq, self.prev, time, kind, &items);
+        d.parent = parent.as_ref();
+        d.party = party.as_ref();
+        d.location = location.as_ref();
+        d.doc = w.doc;
+        for (q, v) in w.readings {
+            d.readings.set(*q, *v).expect("range");
+        }
+        let mut buf = vec![0u8; 4096];
+        let n = sign_event(&self.key, &self.id, &d, &mut buf).expect("sign");
+        buf.truncate(n);
+        self.prev = provenance_event::message_hash(&buf);
+        buf
+    }
+}
+
+struct Site {
+    server: Server,
+    http: reqwest::Client,
+    station: Signer,
+    tracker: Signer,
+    customs: Signer,
+    warehouse: Signer,
+    t0: i64,
+}
+
+impl Site {
+    async fn start() -> Self {
+        let server = Server::start(&[]);
+        let http = reqwest::Client::new();
+        let t0 = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis() as i64
+            - 72 * HOUR;
+        let site = Self {
+            server,
+            http,
+            station: Signer::new("station-1", 1),
+            tracker: Signer::new("tracker-7", 2),
+            customs: Signer::new("customs-rtm", 3),
+            warehouse: Signer::new("wh-op", 4),
+            t0,
+        };
+        for (s, role, org) in [
+            (&site.station, "station", format!("Acme Cells {PLANT}")),
+            (
+                &site.tracker,
+                "tracker",
+                format!("Blue Sea Lines {CARRIER}"),
+            ),
+            (&site.customs, "customs", format!("Dutch Customs {CUSTOMS}")),
+            (
+                &site.warehouse,
+                "operator",
+                format!("Euro Warehouse {WAREHOUSE}"),
+            ),
+        ] {
+            let r = site
+                .http
+                .post(format!("{}/api/v1/devices", site.server.http))
+                .bearer_auth(site.server.token())
+                .json(&json!({
+                    "id": s.id.as_str(), "role": role, "org": org,
+                    "public_key": B64.encode(s.key.verifying_key().to_bytes()),
+                }))
+                .send()
+                .await
+                .expect("register");
+            assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+        }
+        site
+    }
+
+    async fn submit(&self, event: Vec<u8>) -> u64 {
+        let r = self
+            .http
+            .post(format!("{}/api/v1/events", self.server.http))
+            .bearer_auth(self.server.token())
+            .header("content-type", "application/cose")
+            .body(event)
+            .send()
+            .await
+            .expect("submit");
+        let status = r.status();
+        let body: Value = r.json().await.expect("json");
+        assert_eq!(status, 201, "{body}");
+        body["index"].as_u64().expect("index")
+    }
+
+    fn at(&self, hours: i64) -> i64 {
+        self.t0 + hours * HOUR
+    }
+
+    /// Commissioned, packed, sealed, handed to the carrier, departed, located, an excursion
+    /// within limits, arrived, inspected, held, cleared, handed to the warehouse, arrived.
+    async fn journey(&mut self) -> Vec<u64> {
+        let no = With::default();
+        let mut ev = vec![
+            self.station
+                .sign(Kind::Commissioned, &[CELL], self.at(0), no),
+            self.station
+                .sign(Kind::Commissioned, &[SSCC], self.at(0), no),
+            self.station.sign(
+                Kind::Packed,
+                &[CELL],
+                self.at(1),
+                With {
+                    parent: Some(SSCC),
+                    ..no
+                },
+            ),
+            self.station.sign(
+                Kind::Sealed,
+                &[SSCC],
+                self.at(2),
+                With {
+                    readings: &[(Quantity::SealClosed, 1)],
+                    ..no
+                },
+            ),
+            self.station.sign(
+                Kind::HandedOver,
+                &[SSCC],
+                self.at(3),
+                With {
+                    party: Some(CARRIER),
+                    doc: Some("BOL-2026-0042"),
+                    ..no
+                },
+            ),
+            self.tracker.sign(
+                Kind::Departed,
+                &[SSCC],
+                self.at(4),
+                With {
+                    fix: Some((519_000_000, 44_000_000)),
+                    ..no
+                },
+            ),
+            self.tracker.sign(
+                Kind::Located,
+                &[SSCC],
+                self.at(10),
+                With {
+                    fix: Some((523_000_000, 38_000_000)),
+                    readings: &[(Quantity::Temperature, 24_000)],
+                    ..no
+                },
+            ),
+            self.tracker.sign(
+                Kind::Excursion,
+                &[SSCC],
+                self.at(14),
+                With {
+                    fix: Some((530_000_000, 30_000_000)),
+                    readings: &[(Quantity::Temperature, 45_500), (Quantity::Shock, 3_000)],
+                    ..no
+                },
+            ),
+            self.tracker.sign(
+                Kind::Located,
+                &[SSCC],
+                self.at(20),
+                With {
+                    fix: Some((535_000_000, 25_000_000)),
+                    readings: &[(Quantity::Humidity, 550)],
+                    ..no
+                },
+            ),
+            self.tracker.sign(
+                Kind::Arrived,
+                &[SSCC],
+                self.at(26),
+                With {
+                    fix: Some((539_000_000, 20_000_000)),
+                    place: Some(PORT),
+                    ..no
+                },
+            ),
+            self.customs.sign(
+                Kind::Inspected,
+                &[SSCC],
+                self.at(28),
+                With {
+                    place: Some(PORT),
+                    doc: Some("MRN-26NL0000000000042"),
+                    ..no
+                },
+            ),
+            self.customs.sign(Kind::Held, &[SSCC], self.at(29), no),
+            self.customs.sign(
+                Kind::Cleared,
+                &[SSCC],
+                self.at(30),
+                With {
+                    doc: Some("MRN-26NL0000000000042"),
+                    ..no
+                },
+            ),
+            self.tracker.sign(
+                Kind::HandedOver,
+                &[SSCC],
+                self.at(31),
+                With {
+                    party: Some(WAREHOUSE),
+                    ..no
+                },
+            ),
+            self.warehouse.sign(
+                Kind::Arrived,
+                &[SSCC],
+                self.at(33),
+                With {
+                    place: Some("urn:epc:id:sgln:4012345.00004.1"),
+                    ..no
+                },
+            ),
+        ];
+        let mut indexes = vec![];
+        for e in ev.drain(..) {
+            indexes.push(self.submit(e).await);
+        }
+        indexes
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.server.http))
+            .send()
+            .await
+            .expect("get");
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        r
+    }
+
+    /// The evidence bundle of `item`, and the log key, saved in `dir`.
+    async fn download(&self, item: &str, dir: &Path) -> (Value, PathBuf) {
+        let r = self.get(&format!("/api/v1/items/{item}/evidence")).await;
+        let disposition = r
+            .headers()
+            .get("content-disposition")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            disposition.starts_with("attachment; filename=")
+                && disposition.contains(".evidence.json"),
+            "{disposition}"
+        );
+        let bundle: Value = r.json().await.expect("json");
+        let key = self.get("/api/v1/log/key").await.text().await.expect("key");
+        let key_file = dir.join("log.vkey");
+        std::fs::write(&key_file, key).expect("write key");
+        (bundle, key_file)
+    }
+}
+
+/// Runs `provenance verify --bundle` on `bundle`; returns the exit code and the output.
+fn verify(dir: &Path, name: &str, bundle: &Value, key: &Path, extra: &[&str]) -> (i32, String) {
+    let file = dir.join(name);
+    std::fs::write(&file, serde_json::to_vec_pretty(bundle).expect("json")).expect("write");
+    let o = provenance()
+        .args(["verify", "--bundle"])
+        .arg(&file)
+        .arg("--log-key")
+        .arg(key)
+        .args(extra)
+        .output()
+        .expect("verify runs");
+    (
+        o.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+fn entry_mut(bundle: &mut Value, index: u64) -> &mut Value {
+    bundle["entries"]
+        .as_array_mut()
+        .expect("entries")
+        .iter_mut()
+        .find(|e| e["index"] == index)
+        .expect("entry in bundle")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consignment_verifies_offline_and_every_tampering_is_named() {
+    let mut site = Site::start().await;
+    let idx = site.journey().await;
+    let work = tempfile::tempdir().expect("tempdir");
+    let dir = work.path();
+    let (bundle, key) = site.download(SSCC, dir).await;
+    assert_eq!(bundle["format"], "provenance-evidence/v1");
+    assert!(
+        bundle["entries"][0]["proof"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("c2sp.org/tlog-proof@v1\nindex "))
+    );
+
+    let (code, out) = verify(dir, "good.json", &bundle, &key, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("PASS WITH WARNINGS"), "{out}");
+    assert!(
+        out.contains("consignment  urn:epc:id:sscc:4012345.0000000017"),
+        "{out}"
+    );
+    assert!(out.contains("intact from sealing to inspection"), "{out}");
+    assert!(out.contains("Euro Warehouse"), "{out}");
+    println!("{out}");
+    let (code, out) = verify(dir, "good.json", &bundle, &key, &["--json"]);
+    assert_eq!(code, 0, "{out}");
+    let report: Value = serde_json::from_str(&out).expect("json report");
+    assert_eq!(report["verdict"], "warnings");
+    // The container's trace: all but the cell's own commissioning.
+    assert_eq!(report["trace"].as_array().map(Vec::len), Some(14));
+    // The key may be given as text too; a cold-chain profile fails the 45.5 °C excursion.
+    let key_text = std::fs::read_to_string(&key).expect("key");
+    let (code, out) = verify(
+        dir,
+        "good.json",
+        &bundle,
+        Path::new(key_text.trim()),
+        &["--limits", "reefer"],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("45.5 °C is outside 2.0…8.0 °C"), "{out}");
+
+    // The cell inherits the container's journey.
+    let (cell, _) = site.download(CELL, dir).await;
+    let (code, out) = verify(dir, "cell.json", &cell, &key, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("(via urn:epc:id:sscc:4012345.0000000017)"),
+        "{out}"
+    );
+
+    // The JSON trace carries the same findings.
+    let trace: Value = site
+        .get(&format!("/api/v1/items/{SSCC}/trace"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        trace["findings"]["verdict"], "warnings",
+        "{}",
+        trace["findings"]
+    );
+    assert_eq!(
+        trace["findings"]["custody"].as_array().map(Vec::len),
+        Some(3)
+    );
+
+    // An entry byte.
+    let located = idx[6];
+    let mut b = bundle.clone();
+    let e = entry_mut(&mut b, located);
+    let mut bytes = B64.decode(e["entry"].as_str().expect("b64")).expect("b64");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    e["entry"] = B64.encode(&bytes).into();
+    let (code, out) = verify(dir, "byte.json", &b, &key, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!("entry {located}: not in the log")),
+        "{out}"
+    );
+
+    // A proof hash.
+    let mut b = bundle.clone();
+    let e = entry_mut(&mut b, idx[9]);
+    let proof = e["proof"].as_str().expect("proof").to_string();
+    let mut lines: Vec<String> = proof.split('\n').map(str::to_string).collect();
+    let h = B64.decode(&lines[2]).expect("hash");
+    lines[2] = B64.encode(h.iter().map(|b| b ^ 0xff).collect::<Vec<u8>>());
+    e["proof"] = lines.join("\n").into();
+    let (code, out) = verify(dir, "proof.json", &b, &key, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!("entry {}: not in the log", idx[9])),
+        "{out}"
+    );
+
+    // The checkpoint (its tree size).
+    let mut b = bundle.clone();
+    let cp = b["checkpoint"].as_str().expect("checkpoint").to_string();
+    let mut lines: Vec<&str> = cp.split('\n').collect();
+    let size: u64 = lines[1].parse().expect("size");
+    let bigger = (size + 1).to_string();
+    lines[1] = &bigger;
+    b["checkpoint"] = lines.join("\n").into();
+    let (code, out) = verify(dir, "checkpoint.json", &b, &key, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("✘ Log checkpoint"), "{out}");
+    assert!(out.contains("not signed by the log key"), "{out}");
+
+    // An event removed (the tracker's first fix after departure).
+    let mut b = bundle.clone();
+    b["entries"]
+        .as_array_mut()
+        .expect("entries")
+        .retain(|e| e["index"] != located);
+    let (code, out) = verify(dir, "removed.json", &b, &key, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("device tracker-7, seq 3]") && out.contains("an event is missing"),
+        "{out}"
+    );
+
+    // A forged clearance signed by a key the registry never saw.
+    let mut forger = Signer::new("customs-fake", 9);
+    let forged = forger.sign(Kind::Cleared, &[SSCC], site.at(30), With::default());
+    let mut b = bundle.clone();
+    let template = entry_mut(&mut b, idx[12]).clone();
+    let mut fake = template;
+    fake["index"] = json!(size + 5);
+    fake["entry"] = B64.encode(&forged).into();
+    b["entries"].as_array_mut().expect("entries").push(fake);
+    let (code, out) = verify(dir, "forged.json", &b, &key, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("signed by customs-fake, which has no registration"),
+        "{out}"
+    );
+    // The same forgery under the name of the real customs key.
+    let mut impostor = Signer::new("customs-rtm", 9);
+    impostor.seq = 2;
+    impostor.prev = site.customs.prev;
+    let forged = impostor.sign(Kind::Cleared, &[SSCC], site.at(30), With::default());
+    let mut b = bundle.clone();
+    entry_mut(&mut b, idx[12])["entry"] = B64.encode(&forged).into();
+    let (code, out) = verify(dir, "impostor.json", &b, &key, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("the signature is not customs-rtm's"), "{out}");
+
+    // Usage errors are not verdicts.
+    let (code, out) = verify(dir, "good.json", &bundle, Path::new("not-a-key"), &[]);
+    assert_eq!(code, 2, "{out}");
+    let (code, out) = verify(dir, "garbage.json", &json!({"x": 1}), &key, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("not an evidence bundle"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_custody_verifies_cryptographically_but_fails() {
+    let mut site = Site::start().await;
+    let no = With::default();
+    let events = vec![
+        site.station
+            .sign(Kind::Commissioned, &[SSCC], site.at(0), no),
+        site.station.sign(Kind::Sealed, &[SSCC], site.at(1), no),
+        site.station.sign(
+            Kind::HandedOver,
+            &[SSCC],
+            site.at(2),
+            With {
+                party: Some(CARRIER),
+                ..no
+            },
+        ),
+        site.tracker.sign(Kind::Departed, &[SSCC], site.at(3), no),
+        // The seal loop opens in transit, before any inspection.
+        site.tracker.sign(
+            Kind::SealBroken,
+            &[SSCC],
+            site.at(5),
+            With {
+                readings: &[(Quantity::SealClosed, 0)],
+                ..no
+            },
+        ),
+        site.tracker.sign(Kind::Arrived, &[SSCC], site.at(8), no),
+        site.customs.sign(Kind::Inspected, &[SSCC], site.at(9), no),
+        // The warehouse signs the handover to itself, but the carrier holds the container.
+        site.warehouse.sign(
+            Kind::HandedOver,
+            &[SSCC],
+            site.at(10),
+            With {
+                party: Some(WAREHOUSE),
+                ..no
+            },
+        ),
+    ];
+    for e in events {
+        site.submit(e).await;
+    }
+    let work = tempfile::tempdir().expect("tempdir");
+    let (bundle, key) = site.download(SSCC, work.path()).await;
+    let (code, out) = verify(work.path(), "custody.json", &bundle, &key, &[]);
+    assert_eq!(code, 1, "{out}");
+    for check in [
+        "✔ Log checkpoint",
+        "✔ Inclusion in the log",
+        "✔ Device and operator registry",
+        "✔ Event signatures",
+        "✔ Device hash chains",
+        "✘ Chain of custody",
+    ] {
+        assert!(out.contains(check), "{check}: {out}");
+    }
+    assert!(out.contains("before any inspection"), "{out}");
+    assert!(
+        out.contains(
+            "is signed by wh-op (Euro Warehouse urn:epc:id:pgln:4012345.00004), but Blue Sea Lines"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("seal: BROKEN before inspection"), "{out}");
+    println!("{out}");
+}
+
+/// Validates JSON documents against GS1's EPCIS 2.0 schema with Python's `jsonschema`.
+fn validate_epcis(python: &Path, files: &[PathBuf]) -> Value {
+    let schema = root().join("../shared/testdata/epcis/schema/EPCIS-JSON-Schema.json");
+    let o = Command::new(python)
+        .arg(root().join("tests/python/epcis_validate.py"))
+        .arg(&schema)
+        .args(files)
+        .output()
+        .expect("python runs");
+    let out = String::from_utf8_lossy(&o.stdout);
+    serde_json::from_str(out.trim()).unwrap_or_else(|_| {
+        panic!(
+            "validator output: {out}\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        )
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_epcis_export_validates_against_gs1_schema() {
+    let Some(python) = external("python with jsonschema", python_with("jsonschema")) else {
+        return;
+    };
+    // The harness first: every example GS1 ships is valid.
+    let mut examples = vec![];
+    let mut dirs = vec![root().join("../shared/testdata/epcis/examples")];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).expect("examples") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "jsonld") {
+                examples.push(p);
+            }
+        }
+    }
+    assert_eq!(examples.len(), 47);
+    let report = validate_epcis(&python, &examples);
+    assert_eq!(report["invalid"], json!({}), "{report}");
+    assert_eq!(report["valid"], 47);
+
+    let mut site = Site::start().await;
+    site.journey().await;
+    let work = tempfile::tempdir().expect("tempdir");
+    let mut files = vec![];
+    for item in [SSCC, CELL] {
+        let r = site.get(&format!("/api/v1/items/{item}/epcis")).await;
+        let ct = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        assert_eq!(ct, "application/ld+json");
+        let doc: Value = r.json().await.expect("json");
+        let events = doc["epcisBody"]["eventList"].as_array().expect("events");
+        let steps: Vec<&str> = events
+            .iter()
+            .filter_map(|e| e["bizStep"].as_str())
+            .collect();
+        if item == SSCC {
+            assert_eq!(
+                steps,
+                [
+                    "commissioning",
+                    "packing",
+                    "loading",
+                    "shipping",
+                    "departing",
+                    "transporting",
+                    "sensor_reporting",
+                    "transporting",
+                    "arriving",
+                    "inspecting",
+                    "holding",
+                    "accepting",
+                    "shipping",
+                    "arriving"
+                ]
+            );
+            let packed = &events[1];
+            assert_eq!(packed["type"], "AggregationEvent");
+            assert_eq!(packed["parentID"], SSCC);
+            assert_eq!(packed["childEPCs"], json!([CELL]));
+            let excursion = &events[6];
+            let report = &excursion["sensorElementList"][0]["sensorReport"];
+            assert_eq!(report[0]["type"], "Temperature");
+            assert_eq!(report[0]["uom"], "CEL");
+            assert_eq!(report[0]["value"], 45.5);
+            assert_eq!(events[3]["destinationList"][0]["destination"], CARRIER);
+            assert!(
+                events[3]["bizTransactionList"][0]["bizTransaction"]
+                    .as_str()
+                    .is_some_and(|s| s.ends_with("BOL-2026-0042"))
+            );
+            assert_eq!(events[8]["bizLocation"]["id"], PORT);
+            assert!(
+                events[8]["readPoint"]["id"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with("geo:"))
+            );
+            assert!(events.iter().all(|e| {
+                e["eventID"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with("ni:///sha-256;"))
+                    && e["prov:logIndex"].is_u64()
+            }));
+        }
+        let file = work.path().join(format!("{}.jsonld", files.len()));
+        std::fs::write(&file, serde_json::to_vec_pretty(&doc).expect("json")).expect("write");
+        files.push(file);
+    }
+    let report = validate_epcis(&python, &files);
+    assert_eq!(report["invalid"], json!({}), "{report}");
+    assert_eq!(report["valid"], 2);
+}
