@@ -9,6 +9,7 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod drivers;
 pub mod flash;
 mod journal;
 pub mod mqtt;

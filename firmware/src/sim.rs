@@ -192,6 +192,76 @@ impl<const SIZE: usize> NorFlash for RamFlash<SIZE> {
     }
 }
 
+/// A UART receive line in RAM: the simulator (or a test) pushes bytes, the firmware reads them
+/// through `embedded-io`. Holds up to `N` bytes; what does not fit is lost, as on a real UART
+/// whose FIFO overflows.
+pub struct SimUart<const N: usize> {
+    bytes: heapless::Deque<u8, N>,
+    /// Bytes lost to overflow.
+    pub overflowed: u64,
+}
+
+impl<const N: usize> Default for SimUart<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> SimUart<N> {
+    /// An empty line.
+    pub const fn new() -> Self {
+        Self {
+            bytes: heapless::Deque::new(),
+            overflowed: 0,
+        }
+    }
+
+    /// Bytes arrive on the line.
+    pub fn push(&mut self, data: &[u8]) {
+        for &b in data {
+            if self.bytes.push_back(b).is_err() {
+                self.overflowed += 1;
+            }
+        }
+    }
+
+    /// Bytes waiting.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Whether nothing is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+}
+
+impl<const N: usize> embedded_io::ErrorType for SimUart<N> {
+    type Error = core::convert::Infallible;
+}
+
+impl<const N: usize> embedded_io::Read for SimUart<N> {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+        let mut n = 0;
+        while n < buf.len() {
+            match self.bytes.pop_front() {
+                Some(b) => {
+                    buf[n] = b;
+                    n += 1;
+                }
+                None => break,
+            }
+        }
+        Ok(n)
+    }
+}
+
+impl<const N: usize> embedded_io::ReadReady for SimUart<N> {
+    fn read_ready(&mut self) -> Result<bool, Self::Error> {
+        Ok(!self.bytes.is_empty())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
