@@ -194,6 +194,27 @@ impl pb::ledger_server::Ledger for LedgerService {
         }))
     }
 
+    async fn get_evidence(
+        &self,
+        req: Request<pb::GetEvidenceRequest>,
+    ) -> Result<Response<pb::Evidence>, Status> {
+        let item = provenance_event::Epc::parse(&req.into_inner().item)
+            .map_err(|e| Status::invalid_argument(format!("item must be an EPC URI: {e}")))?
+            .to_string();
+        let bundle = self.ledger.evidence(&item).await.map_err(status)?;
+        // The note's text is the checkpoint body the ledger just signed.
+        let tree_size = provenance_tlog::note::parse(bundle.checkpoint.as_bytes())
+            .ok()
+            .and_then(|(text, _)| provenance_tlog::Checkpoint::parse_body(text).ok())
+            .map_or(0, |c| c.size);
+        Ok(Response::new(pb::Evidence {
+            item,
+            format: provenance_custody::bundle::FORMAT.to_string(),
+            tree_size,
+            bundle: bundle.to_json().into_bytes(),
+        }))
+    }
+
     async fn list_devices(
         &self,
         _: Request<pb::ListDevicesRequest>,
