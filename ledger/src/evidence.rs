@@ -31,6 +31,12 @@ impl Ledger {
         self.wait_indexed(size).await?;
         let trace = self.trace(item).await?;
 
+        // The trace holds the bytes of most entries already.
+        let mut known: std::collections::HashMap<u64, Vec<u8>> = trace
+            .entries
+            .iter()
+            .map(|e| (e.index, e.bytes.clone()))
+            .collect();
         let mut chosen: BTreeMap<u64, Purpose> = BTreeMap::new();
         let mut signers: BTreeSet<String> = BTreeSet::new();
         let mut links: Vec<(String, u64)> = Vec::new();
@@ -95,9 +101,12 @@ impl Ledger {
 
         let mut entries = Vec::with_capacity(chosen.len());
         for (index, purpose) in chosen {
-            let bytes = self.entry(index).await?.ok_or_else(|| {
-                LedgerError::Corrupt(format!("entry {index} below size {size} is missing"))
-            })?;
+            let bytes = match known.remove(&index) {
+                Some(b) => b,
+                None => self.entry(index).await?.ok_or_else(|| {
+                    LedgerError::Corrupt(format!("entry {index} below size {size} is missing"))
+                })?,
+            };
             let hashes = self.inclusion_proof(index, size).await?;
             entries.push(BundleEntry {
                 index,
