@@ -148,11 +148,7 @@ fn verify_data(s: &mut Server) {
         .arg(s.dir.path())
         .output()
         .expect("verify");
-    assert!(
-        o.status.success(),
-        "{}",
-        String::from_utf8_lossy(&o.stdout)
-    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
 }
 
 /// Mosquitto is restarted while a device publishes: the ingest reconnects (its session and the
@@ -193,7 +189,10 @@ async fn a_broker_restart_loses_nothing_and_duplicates_nothing() {
         at_restart < N,
         "the restart should fall in the middle of the run"
     );
-    assert!(report.connections >= 2, "the device reconnected: {report:?}");
+    assert!(
+        report.connections >= 2,
+        "the device reconnected: {report:?}"
+    );
     assert_eq!(
         tree_size(&http, &s).await,
         1 + N,
@@ -208,7 +207,7 @@ async fn a_broker_restart_loses_nothing_and_duplicates_nothing() {
 }
 
 /// A broker that drops QoS 1 messages for a slow subscriber (Mosquitto's `max_queued_messages`,
-/// here 10 instead of 1000, and one ingest connection with 5 in flight): the devices' re-send of
+/// here 100 instead of 1000, and one ingest connection with 5 in flight): the devices' re-send of
 /// unacknowledged events recovers every dropped one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_the_broker_drops_are_recovered_by_the_devices_resend() {
@@ -218,7 +217,7 @@ async fn messages_the_broker_drops_are_recovered_by_the_devices_resend() {
     let broker = Mosquitto::start(
         &bin,
         &[
-            "max_queued_messages 10",
+            "max_queued_messages 100",
             "max_inflight_messages 5",
             "log_type all",
         ],
@@ -246,10 +245,20 @@ async fn messages_the_broker_drops_are_recovered_by_the_devices_resend() {
     assert!(
         broker.log().contains("dropped"),
         "the broker should have dropped messages for the slow subscriber:\n{}",
-        broker.log().lines().rev().take(30).collect::<Vec<_>>().join("\n")
+        broker
+            .log()
+            .lines()
+            .rev()
+            .take(30)
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     assert!(resent > 0, "recovery needs re-sends");
-    assert_eq!(tree_size(&http, &s).await, 4 + 4 * N, "each event exactly once");
+    assert_eq!(
+        tree_size(&http, &s).await,
+        4 + 4 * N,
+        "each event exactly once"
+    );
     let rej: Value = http
         .get(format!("{}/api/v1/rejections", s.http))
         .send()

@@ -186,11 +186,10 @@ pub async fn run(
                     session_present = ack.session_present,
                     "connected to the MQTT broker"
                 );
-                if ack.session_present {
-                    if let Some(r) = ready.take() {
-                        let _ = r.send(());
-                    }
-                } else if let Err(e) = conn
+                // Subscribe even when the broker says it kept the session: Mosquitto restores
+                // a persistent session after a restart without its shared subscriptions, and
+                // subscribing again to the same filter changes nothing where it did keep them.
+                if let Err(e) = conn
                     .client
                     .subscribe(conn.subscription.as_str(), QoS::AtLeastOnce)
                     .await

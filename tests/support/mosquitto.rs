@@ -25,6 +25,13 @@ impl Mosquitto {
     /// Starts one on a free port with `extra` configuration lines, persisting to its directory.
     pub fn start(bin: &std::path::Path, extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
+        // Started as root, Mosquitto drops to its own user, which must be able to write its
+        // log and persistence file here.
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))
+                .expect("chmod");
+        }
         let port = super::free_port();
         let conf = dir.path().join("mosquitto.conf");
         let mut text = format!(
@@ -58,7 +65,11 @@ impl Mosquitto {
             .expect("mosquitto starts");
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "mosquitto did not listen:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "mosquitto did not listen:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         child

@@ -11,8 +11,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use provenance_event::registry::Role;
-use provenance_event::{DeviceId, Epc, Event, SignedEvent};
+use provenance_event::{Epc, Event, SignedEvent};
+use provenance_ingest::admin::{self, AdminError, Registrar};
 use provenance_ingest::service::{Ingest, Outcome};
 use provenance_ingest::validate::Message;
 use provenance_ledger::rejections::RejectionQuery;
@@ -337,10 +337,24 @@ struct Registration {
 }
 
 fn parse_key(b64: &str) -> ApiResult<[u8; 32]> {
-    B64.decode(b64.trim())
-        .ok()
-        .and_then(|k| <[u8; 32]>::try_from(k.as_slice()).ok())
-        .ok_or_else(|| bad("public_key must be the base64 of a 32-byte Ed25519 key (`provenance keygen` prints one)"))
+    let bytes = B64.decode(b64.trim()).map_err(|_| {
+        bad("public_key must be the base64 of a 32-byte Ed25519 key (`provenance keygen` prints one)")
+    })?;
+    Ok(admin::public_key(&bytes)?)
+}
+
+impl From<AdminError> for ApiError {
+    fn from(e: AdminError) -> Self {
+        match e {
+            AdminError::Invalid(m) => bad(m),
+            AdminError::Ledger(e) => e.into(),
+            AdminError::Randomness(m) => ApiError(StatusCode::INTERNAL_SERVER_ERROR, m),
+        }
+    }
+}
+
+fn registrar(s: &AppState) -> Registrar {
+    Registrar::new(s.ledger.clone(), s.ingest.clone())
 }
 
 async fn register(
@@ -349,34 +363,13 @@ async fn register(
     Json(r): Json<Registration>,
 ) -> ApiResult<impl IntoResponse> {
     require_admin(&s, &headers)?;
-    let id = DeviceId::new(&r.id).map_err(|e| bad(format!("id: {e}")))?;
-    let role = Role::from_name(&r.role).ok_or_else(|| {
-        bad(format!(
-            "role {:?} is not one of station, tracker, carrier, inspector, customs, operator",
-            r.role
-        ))
-    })?;
+    let id = admin::device_id(&r.id)?;
+    let role = admin::role(&r.role)?;
     let key = parse_key(&r.public_key)?;
-    let appended = s.ledger.register(&id, role, &r.org, key).await?;
-    let password = auth::new_secret().map_err(|e| {
-        ApiError(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("no randomness: {e}"),
-        )
-    })?;
-    s.ledger
-        .set_mqtt_password_hash(id.as_str(), &auth::password_hash(&password))
-        .await?;
-    s.ingest.reload_registry(&s.ledger).await?;
-    let d = s.ledger.device(id.as_str()).await?.ok_or_else(|| {
-        ApiError(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "registered but not found".into(),
-        )
-    })?;
-    let mut body = device_json(&d);
-    body["mqtt_password"] = json!(password);
-    body["log_index"] = json!(appended.first_index);
+    let done = registrar(&s).register(&id, role, &r.org, key).await?;
+    let mut body = device_json(&done.device);
+    body["mqtt_password"] = json!(done.mqtt_password);
+    body["log_index"] = json!(done.log_index);
     Ok((StatusCode::CREATED, Json(body)))
 }
 
@@ -392,12 +385,9 @@ async fn rotate(
     Json(r): Json<Rotation>,
 ) -> ApiResult<Json<Value>> {
     require_admin(&s, &headers)?;
-    let id = DeviceId::new(&id).map_err(|e| bad(format!("id: {e}")))?;
-    let appended = s.ledger.rotate_key(&id, parse_key(&r.public_key)?).await?;
-    s.ingest.reload_registry(&s.ledger).await?;
-    Ok(Json(
-        json!({ "id": id.as_str(), "log_index": appended.first_index }),
-    ))
+    let id = admin::device_id(&id)?;
+    let index = registrar(&s).rotate(&id, parse_key(&r.public_key)?).await?;
+    Ok(Json(json!({ "id": id.as_str(), "log_index": index })))
 }
 
 #[derive(Deserialize, Default)]
@@ -412,13 +402,10 @@ async fn revoke(
     body: Option<Json<Revocation>>,
 ) -> ApiResult<Json<Value>> {
     require_admin(&s, &headers)?;
-    let id = DeviceId::new(&id).map_err(|e| bad(format!("id: {e}")))?;
+    let id = admin::device_id(&id)?;
     let reason = body.and_then(|b| b.0.reason);
-    let appended = s.ledger.revoke(&id, reason.as_deref()).await?;
-    s.ingest.reload_registry(&s.ledger).await?;
-    Ok(Json(
-        json!({ "id": id.as_str(), "log_index": appended.first_index }),
-    ))
+    let index = registrar(&s).revoke(&id, reason.as_deref()).await?;
+    Ok(Json(json!({ "id": id.as_str(), "log_index": index })))
 }
 
 async fn submit(
