@@ -269,6 +269,13 @@ impl Session {
         );
     }
 
+    /// Opening the transport failed: schedules the next attempt with back-off.
+    pub fn connect_failed(&mut self, now_ms: u64) {
+        self.stats.connects += 1;
+        self.enter(LinkState::Closing, now_ms);
+        self.disconnected(now_ms);
+    }
+
     /// Sends DISCONNECT and asks for the transport to be closed (a clean shutdown).
     pub fn close(&mut self, now_ms: u64) {
         if matches!(
