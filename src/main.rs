@@ -31,7 +31,7 @@ enum Command {
     Keygen(cmd::keygen::Args),
     /// Sign an operator event (inspection, hold, clearance, handover …) into a COSE_Sign1 file.
     Sign(Box<cmd::sign::Args>),
-    /// Check a log's storage against its signed checkpoints; exit 0 only if all holds.
+    /// Check a log's storage (--data) or an evidence bundle offline (--bundle); exit 0 only if all holds.
     Verify(cmd::verify::Args),
     /// Measure ledger performance against this machine's own limits, printed as a table.
     Bench(cmd::bench::Args),
