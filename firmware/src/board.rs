@@ -122,7 +122,7 @@ pub struct Report {
 /// }
 /// let out = board.net_transmit();   // CONNECT: write these bytes to the socket …
 /// let n = out.len();
-/// board.net_transmitted(n);         // … and say how many went
+/// board.net_transmitted(n, now).unwrap(); // … and say how many went
 /// // bytes from the socket: board.net_receive(&bytes, now)?; on close: board.net_disconnected(now)
 /// ```
 pub struct Board<F, K, S, P> {
