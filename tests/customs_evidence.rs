@@ -371,6 +371,10 @@ async fn a_consignment_verifies_offline_and_every_tampering_is_named() {
 
     let (code, out) = verify(dir, "good.json", &bundle, &key, &[]);
     assert_eq!(code, 0, "{out}");
+    // A real bundle makes a good fuzzing seed (fuzz/seeds/bundle_parse).
+    if let Some(path) = std::env::var_os("PROVENANCE_KEEP_BUNDLE") {
+        std::fs::copy(dir.join("good.json"), path).expect("keep the bundle");
+    }
     assert!(out.contains("PASS WITH WARNINGS"), "{out}");
     assert!(
         out.contains("consignment  urn:epc:id:sscc:4012345.0000000017"),

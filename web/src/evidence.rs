@@ -64,3 +64,19 @@ pub async fn evidence(State(s): State<AppState>, Path(id): Path<String>) -> Resp
         Err(e) => ApiError::from(e).into_response(),
     }
 }
+
+/// The full offline verdict of an item's evidence bundle, as `provenance verify --bundle`
+/// gives it: what the customs view shows. The bundle is checked with the log's own key, so
+/// the answer is what anyone holding that key would get from the downloaded file.
+pub async fn verdict(
+    ledger: &provenance_ledger::Ledger,
+    item: &str,
+    limits: &Limits,
+) -> Result<provenance_custody::verify::Report, provenance_ledger::LedgerError> {
+    let bundle = ledger.evidence(item).await?;
+    Ok(provenance_custody::verify::verify_bundle(
+        bundle.to_json().as_bytes(),
+        ledger.verifier(),
+        limits,
+    ))
+}
