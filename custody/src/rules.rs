@@ -15,7 +15,9 @@
 //! registry knows organisations by name; an organisation is identified with a GS1 party when
 //! its registered name contains that party's GLN as an EPC URI (for example `"Blue Sea Lines
 //! urn:epc:id:pgln:4012345.00002"`). A PGLN and an SGLN match when company prefix and
-//! reference agree: a company's locations belong to it.
+//! reference agree: a company's locations belong to it. When the holder is known only as a
+//! party and the signer's organisation names no GLN, the registry cannot tell whether they
+//! are the same: that handover is a warning, not a failure.
 //!
 //! # Limits
 //!
@@ -277,6 +279,16 @@ pub enum Rule {
         /// Whom it was handed to.
         to: String,
     },
+    /// A handover whose signer the registry cannot tie to the holder (its organisation names
+    /// no GLN).
+    HandoverUnverifiable {
+        /// The signer's organisation (or ID).
+        signer: String,
+        /// Who held the item.
+        holder: String,
+        /// Whom it was handed to.
+        to: String,
+    },
     /// The seal held from sealing to inspection.
     SealIntact,
     /// The seal was broken while sealed and before any inspection.
@@ -477,18 +489,23 @@ impl Holder {
         }
     }
 
-    /// Whether `signer` speaks for this holder.
-    fn is(&self, signer: &Signer) -> bool {
+    /// Whether `signer` speaks for this holder. `None` when the registry cannot tell: the
+    /// holder is known only as a GS1 party and the signer's organisation names no GLN.
+    fn is(&self, signer: &Signer) -> Option<bool> {
         let Some(org) = &signer.org else {
-            return false;
+            return Some(false);
         };
         if self.org.as_deref() == Some(org.as_str()) {
-            return true;
+            return Some(true);
         }
-        match self.party.as_deref().and_then(gln_key) {
-            Some(key) => org_parties(org).contains(&key),
-            None => false,
+        let Some(key) = self.party.as_deref().and_then(gln_key) else {
+            return Some(false);
+        };
+        let parties = org_parties(org);
+        if parties.is_empty() {
+            return None;
         }
+        Some(parties.contains(&key))
     }
 }
 
@@ -716,7 +733,7 @@ fn custody_rules(events: &[TraceEvent], f: &mut Findings) -> Vec<CustodyPeriod> 
     });
     for e in events {
         // The receiver's first signed event gives the holder a name.
-        if holder.org.is_none() && holder.is(&e.signer) {
+        if holder.org.is_none() && holder.is(&e.signer) == Some(true) {
             holder.org = e.signer.org.clone();
             if let Some(p) = periods.last_mut() {
                 p.holder = holder.name();
@@ -728,8 +745,8 @@ fn custody_rules(events: &[TraceEvent], f: &mut Findings) -> Vec<CustodyPeriod> 
         let Some(to) = e.party.clone() else {
             continue;
         };
-        if holder.is(&e.signer) {
-            f.push(
+        match holder.is(&e.signer) {
+            Some(true) => f.push(
                 Severity::Info,
                 Rule::Handover {
                     from: holder.name(),
@@ -741,9 +758,8 @@ fn custody_rules(events: &[TraceEvent], f: &mut Findings) -> Vec<CustodyPeriod> 
                     signer_name(&e.signer)
                 ),
                 vec![e.index],
-            );
-        } else {
-            f.push(
+            ),
+            Some(false) => f.push(
                 Severity::Failure,
                 Rule::HandoverByNonHolder {
                     signer: signer_name(&e.signer),
@@ -757,7 +773,24 @@ fn custody_rules(events: &[TraceEvent], f: &mut Findings) -> Vec<CustodyPeriod> 
                     holder.name()
                 ),
                 vec![e.index],
-            );
+            ),
+            None => f.push(
+                Severity::Warning,
+                Rule::HandoverUnverifiable {
+                    signer: signer_name(&e.signer),
+                    holder: holder.name(),
+                    to: to.clone(),
+                },
+                format!(
+                    "handover to {to} (log index {}) is signed by {}; whether that is {}, \
+                     who held the item, cannot be told: its registered organisation names no \
+                     GLN (register it as e.g. \"Name urn:epc:id:pgln:…\")",
+                    e.index,
+                    signer_name(&e.signer),
+                    holder.name()
+                ),
+                vec![e.index],
+            ),
         }
         if let Some(p) = periods.last_mut() {
             p.until_ms = Some(e.time_ms);
@@ -1114,6 +1147,7 @@ mod tests {
                 let name = match &f.rule {
                     Rule::Handover { .. } => "handover",
                     Rule::HandoverByNonHolder { .. } => "handover_by_non_holder",
+                    Rule::HandoverUnverifiable { .. } => "handover_unverifiable",
                     Rule::SealIntact => "seal_intact",
                     Rule::SealBrokenBeforeInspection => "seal_broken",
                     Rule::SealOpenedAfterInspection => "seal_opened",
@@ -1173,6 +1207,17 @@ mod tests {
             .expect("finding");
         assert_eq!(f.indexes, [8]);
         assert!(f.message.contains("Blue Sea Lines"), "{}", f.message);
+    }
+
+    #[test]
+    fn a_holder_without_a_gln_cannot_be_matched_and_is_a_warning() {
+        let mut t = journey_ok();
+        let mut carrier = carrier();
+        carrier.org = Some("Blue Sea Lines".into());
+        t[7] = handover(8, 13, carrier, WAREHOUSE);
+        let r = assess("x", &t, &Limits::default());
+        assert_eq!(r.verdict, Verdict::Warnings, "{:#?}", r.findings);
+        assert!(rules(&r).contains(&("handover_unverifiable", Severity::Warning)));
     }
 
     #[test]
