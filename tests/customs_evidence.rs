@@ -509,6 +509,30 @@ async fn a_consignment_verifies_offline_and_every_tampering_is_named() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("the signature is not customs-rtm's"), "{out}");
 
+    // Items the log does not know, and things that are not items.
+    let r = site
+        .http
+        .get(format!(
+            "{}/api/v1/items/urn:epc:id:sscc:4012345.0000000099/evidence",
+            site.server.http
+        ))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 404);
+    for route in ["evidence", "epcis"] {
+        let r = site
+            .http
+            .get(format!(
+                "{}/api/v1/items/pallet-7/{route}",
+                site.server.http
+            ))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(r.status(), 400, "{route}");
+    }
+
     // Usage errors are not verdicts.
     let (code, out) = verify(dir, "good.json", &bundle, Path::new("not-a-key"), &[]);
     assert_eq!(code, 2, "{out}");

@@ -47,6 +47,13 @@ pub async fn evidence(State(s): State<AppState>, Path(id): Path<String>) -> Resp
         Err(r) => return *r,
     };
     match s.ledger.evidence(&item).await {
+        Ok(bundle) if bundle.entries.is_empty() => (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({
+                "error": format!("the log holds no event about {item}, so there is no evidence to give")
+            })),
+        )
+            .into_response(),
         Ok(bundle) => {
             let file = format!(
                 "attachment; filename=\"{}.evidence.json\"",
