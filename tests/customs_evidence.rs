@@ -16,7 +16,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use provenance_event::ed25519_dalek::SigningKey;
 use provenance_event::{DeviceId, Draft, Epc, Kind, Location, Quantity, sign_event};
 use serde_json::{Value, json};
-use support::{Server, external, provenance, python_with, root};
+use support::{Server, external, go_tlogcheck, provenance, python_with, root};
 
 const CELL: &str = "urn:epc:id:sgtin:4012345.012345.1001";
 const SSCC: &str = "urn:epc:id:sscc:4012345.0000000017";
@@ -531,6 +531,58 @@ async fn a_consignment_verifies_offline_and_every_tampering_is_named() {
             .await
             .expect("get");
         assert_eq!(r.status(), 400, "{route}");
+    }
+
+    // Go's sumdb note and tlog code, written independently of ours, accepts the bundle's
+    // checkpoint and every C2SP tlog proof in it.
+    if let Some(bin) = external("Go with golang.org/x/mod", go_tlogcheck()) {
+        let inclusion: Vec<Value> = bundle["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .map(|e| {
+                let entry = B64
+                    .decode(e["entry"].as_str().expect("entry"))
+                    .expect("b64");
+                let proof = e["proof"].as_str().expect("proof");
+                let hashes: Vec<&str> = proof
+                    .split('\n')
+                    .skip(2)
+                    .take_while(|l| !l.is_empty())
+                    .collect();
+                json!({
+                    "index": e["index"],
+                    "leaf_hash": B64.encode(provenance_tlog::leaf_hash(&entry)),
+                    "proof": hashes,
+                })
+            })
+            .collect();
+        let input = json!({
+            "vkey": key_text.trim(),
+            "checkpoint": bundle["checkpoint"],
+            "inclusion": inclusion,
+            "consistency": [],
+        });
+        let mut child = Command::new(bin)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("tlogcheck runs");
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.to_string().as_bytes())
+            .expect("write");
+        let o = child.wait_with_output().expect("tlogcheck");
+        assert!(
+            o.status.success(),
+            "Go refused the bundle: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
 
     // Usage errors are not verdicts.
