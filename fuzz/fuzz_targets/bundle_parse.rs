@@ -12,7 +12,11 @@ use provenance_tlog::Signer;
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
         if let Ok(p) = TlogProof::parse(text) {
-            assert_eq!(TlogProof::parse(&p.to_text()), Ok(p), "tlog proof round trip");
+            assert_eq!(
+                TlogProof::parse(&p.to_text()),
+                Ok(p),
+                "tlog proof round trip"
+            );
         }
     }
     if let Ok(b) = Bundle::parse(data) {
