@@ -350,6 +350,11 @@ impl<U: Read + ReadReady> NmeaReader<U> {
         Ok(None)
     }
 
+    /// The UART (the simulator pushes sentences into its [`crate::sim::SimUart`]).
+    pub fn uart_mut(&mut self) -> &mut U {
+        &mut self.uart
+    }
+
     /// Gives the UART back.
     pub fn release(self) -> U {
         self.uart
