@@ -6,7 +6,7 @@
 //! one from its main loop (see [`crate::net`] for a blocking adapter).
 
 use embedded_storage::nor_flash::NorFlash;
-use provenance_event::{DeviceId, Draft, EncodeError, Location, MAX_MESSAGE, sign_event};
+use provenance_event::{DeviceId, Draft, EncodeError, Kind, Location, MAX_MESSAGE, sign_event};
 
 use crate::flash::FlashError;
 use crate::keys::KeyStore;
@@ -71,6 +71,15 @@ pub struct Counters {
     pub unreadable: u64,
     /// The tree size in the newest ack.
     pub tree_size: u64,
+    /// Events signed, by kind: `by_kind[kind.code() - 1]`.
+    pub by_kind: [u32; 15],
+}
+
+impl Counters {
+    /// Events of `kind` signed.
+    pub fn signed_of(&self, kind: Kind) -> u32 {
+        self.by_kind[usize::from(kind.code()) - 1]
+    }
 }
 
 /// Everything the board can report at once.
@@ -252,6 +261,7 @@ impl<F: NorFlash, K: KeyStore, S: Sensors, P: Policy> Board<F, K, S, P> {
         };
         self.store.commit(&reservation, &self.message[..len])?;
         self.counters.signed += 1;
+        self.counters.by_kind[usize::from(intent.kind.code()) - 1] += 1;
         Ok(true)
     }
 

@@ -57,6 +57,23 @@ impl<G: I2c, T: I2c, B: PackBms, D: DelayNs> StationSensors<G, T, B, D> {
     }
 }
 
+impl<G, T, B, D> StationSensors<G, T, B, D> {
+    /// The fuel gauge.
+    pub fn gauge_mut(&mut self) -> &mut Max17048<G> {
+        &mut self.gauge
+    }
+
+    /// The temperature sensor.
+    pub fn thermometer_mut(&mut self) -> &mut Tmp117<T> {
+        &mut self.thermometer
+    }
+
+    /// The BMS of the item on the fixture.
+    pub fn bms_mut(&mut self) -> &mut B {
+        &mut self.bms
+    }
+}
+
 impl<G: I2c, T: I2c, B: PackBms, D: DelayNs> Sensors for StationSensors<G, T, B, D> {
     fn sample(&mut self, _now_ms: u64) -> Sample {
         let e = &mut self.errors;
@@ -120,6 +137,21 @@ impl<T: I2c, A: I2c, U: Read + ReadReady, P: InputPin, D: DelayNs> TrackerSensor
     /// The GNSS UART (the simulator pushes NMEA sentences into it).
     pub fn gnss_uart_mut(&mut self) -> &mut NmeaReader<U> {
         &mut self.gnss_uart
+    }
+
+    /// The temperature sensor.
+    pub fn thermometer_mut(&mut self) -> &mut Tmp117<T> {
+        &mut self.thermometer
+    }
+
+    /// The accelerometer.
+    pub fn accelerometer_mut(&mut self) -> &mut Lis3dh<A> {
+        &mut self.accelerometer
+    }
+
+    /// The seal loop.
+    pub fn seal_mut(&mut self) -> &mut SealLoop<P> {
+        &mut self.seal
     }
 }
 

@@ -262,6 +262,188 @@ impl<const N: usize> embedded_io::ReadReady for SimUart<N> {
     }
 }
 
+/// An I2C bus in RAM with register-mapped chips on it: a write sets the register pointer
+/// (and stores any data bytes), a read returns the register's value. Unknown addresses are
+/// not acknowledged. The `set_*` helpers write physical values in the chips' own encodings
+/// (the inverse of the drivers), so a simulator can model a cell or a reefer and let the real
+/// drivers read it.
+pub struct SimI2c {
+    registers: heapless::Vec<SimRegister, 24>,
+    pointer: (u8, u8),
+    /// Bus transactions so far.
+    pub transactions: u64,
+}
+
+struct SimRegister {
+    address: u8,
+    register: u8,
+    value: [u8; 6],
+}
+
+impl Default for SimI2c {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SimI2c {
+    /// A bus with no chips.
+    pub const fn new() -> Self {
+        Self {
+            registers: heapless::Vec::new(),
+            pointer: (0, 0),
+            transactions: 0,
+        }
+    }
+
+    /// Sets a register's value (up to 6 bytes, as the chip sends them). False if the bus
+    /// holds 24 registers already.
+    pub fn set(&mut self, address: u8, register: u8, value: &[u8]) -> bool {
+        let mut v = [0u8; 6];
+        let n = value.len().min(6);
+        v[..n].copy_from_slice(&value[..n]);
+        if let Some(r) = self
+            .registers
+            .iter_mut()
+            .find(|r| r.address == address && r.register == register)
+        {
+            r.value = v;
+            return true;
+        }
+        self.registers
+            .push(SimRegister {
+                address,
+                register,
+                value: v,
+            })
+            .is_ok()
+    }
+
+    /// The register's value.
+    pub fn get(&self, address: u8, register: u8) -> Option<[u8; 6]> {
+        self.registers
+            .iter()
+            .find(|r| r.address == address && r.register == register)
+            .map(|r| r.value)
+    }
+
+    /// A MAX17048 holding `voltage_mv` and `soc_permille`.
+    pub fn set_cell(&mut self, voltage_mv: u32, soc_permille: u16) {
+        use crate::drivers::max17048::{ADDRESS, reg};
+        let vcell = (u64::from(voltage_mv) * 1_000_000)
+            .div_ceil(78_125)
+            .min(0xFFFF) as u16;
+        let soc = (u32::from(soc_permille) * 256).div_ceil(10).min(0xFFFF) as u16;
+        self.set(ADDRESS, reg::VERSION, &[0x00, 0x12]);
+        self.set(ADDRESS, reg::VCELL, &vcell.to_be_bytes());
+        self.set(ADDRESS, reg::SOC, &soc.to_be_bytes());
+    }
+
+    /// A TMP117 (address 0x48) reading `mc` m°C.
+    pub fn set_temperature_mc(&mut self, mc: i32) {
+        use crate::drivers::tmp117::{ADDRESS, reg};
+        let raw = (i64::from(mc) * 10_000 / 78_125).clamp(-32_768, 32_767) as i16;
+        self.set(ADDRESS, reg::DEVICE_ID, &[0x01, 0x17]);
+        self.set(ADDRESS, reg::TEMP_RESULT, &raw.to_be_bytes());
+    }
+
+    /// A LIS3DH (address 0x18) whose FIFO holds samples of this acceleration (milli-g).
+    pub fn set_acceleration_mg(&mut self, x: i32, y: i32, z: i32) {
+        use crate::drivers::lis3dh::{ADDRESS, reg};
+        let axis = |mg: i32| ((mg / 12).clamp(-2048, 2047) << 4) as i16;
+        let mut v = [0u8; 6];
+        for (i, a) in [x, y, z].into_iter().enumerate() {
+            v[2 * i..2 * i + 2].copy_from_slice(&axis(a).to_le_bytes());
+        }
+        self.set(ADDRESS, reg::WHO_AM_I, &[0x33]);
+        self.set(ADDRESS, reg::FIFO_SRC_REG, &[0x01]);
+        self.set(ADDRESS, reg::OUT_X_L | 0x80, &v);
+    }
+}
+
+impl embedded_hal::i2c::ErrorType for SimI2c {
+    type Error = embedded_hal::i2c::ErrorKind;
+}
+
+impl embedded_hal::i2c::I2c for SimI2c {
+    fn transaction(
+        &mut self,
+        address: u8,
+        operations: &mut [embedded_hal::i2c::Operation<'_>],
+    ) -> Result<(), Self::Error> {
+        use embedded_hal::i2c::{ErrorKind, NoAcknowledgeSource, Operation};
+        self.transactions += 1;
+        if !self.registers.iter().any(|r| r.address == address) {
+            return Err(ErrorKind::NoAcknowledge(NoAcknowledgeSource::Address));
+        }
+        for op in operations {
+            match op {
+                Operation::Write(bytes) => {
+                    if let Some((&register, data)) = bytes.split_first() {
+                        self.pointer = (address, register);
+                        if !data.is_empty() {
+                            self.set(address, register, data);
+                        }
+                    }
+                }
+                Operation::Read(buf) => {
+                    let value = if self.pointer.0 == address {
+                        self.get(address, self.pointer.1).unwrap_or([0; 6])
+                    } else {
+                        [0; 6]
+                    };
+                    for (b, v) in buf
+                        .iter_mut()
+                        .zip(value.iter().chain(core::iter::repeat(&0)))
+                    {
+                        *b = *v;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A GPIO input whose level the simulator sets (the seal loop: low while closed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SimPin {
+    /// The level is high.
+    pub high: bool,
+}
+
+impl embedded_hal::digital::ErrorType for SimPin {
+    type Error = core::convert::Infallible;
+}
+
+impl embedded_hal::digital::InputPin for SimPin {
+    fn is_high(&mut self) -> Result<bool, Self::Error> {
+        Ok(self.high)
+    }
+    fn is_low(&mut self) -> Result<bool, Self::Error> {
+        Ok(!self.high)
+    }
+}
+
+/// A delay that returns at once (simulated time is the caller's `now_ms`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoDelay;
+
+impl embedded_hal::delay::DelayNs for NoDelay {
+    fn delay_ns(&mut self, _ns: u32) {}
+}
+
+/// A pack BMS whose answers the simulator sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SimBms(pub crate::drivers::PackHealth);
+
+impl crate::drivers::PackBms for SimBms {
+    type Error = core::convert::Infallible;
+    fn health(&mut self) -> Result<crate::drivers::PackHealth, Self::Error> {
+        Ok(self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,5 +473,28 @@ mod tests {
         let mut b = [0; 64];
         f.read(0, &mut b).unwrap();
         assert_ne!(b, [0; 64], "a cut write is incomplete");
+    }
+
+    #[test]
+    fn sim_chips_read_back_through_the_drivers() {
+        use crate::drivers::lis3dh::{self, Lis3dh};
+        use crate::drivers::max17048::Max17048;
+        use crate::drivers::tmp117::{self, Tmp117};
+        let mut bus = SimI2c::new();
+        bus.set_cell(3_712, 512);
+        bus.set_temperature_mc(-18_250);
+        bus.set_acceleration_mg(0, 3_000, 4_000);
+        let mut gauge = Max17048::new(bus).unwrap();
+        assert_eq!(gauge.voltage_mv().unwrap(), 3_712);
+        assert_eq!(gauge.soc_permille().unwrap(), 512);
+        let mut t = Tmp117::new(gauge.release(), tmp117::ADDRESS).unwrap();
+        assert_eq!(t.measure_mc(&mut NoDelay).unwrap(), -18_250);
+        let mut a = Lis3dh::new(t.release(), lis3dh::ADDRESS).unwrap();
+        // 4 g quantised to 12 mg digits is 3.996 g: |(0, 3000, 3996)| = 4996 mg.
+        assert_eq!(a.peak_mg().unwrap(), Some(4_996));
+        assert!(
+            Tmp117::new(SimI2c::new(), tmp117::ADDRESS).is_err(),
+            "nobody at 0x48"
+        );
     }
 }

@@ -89,6 +89,8 @@ struct Ingest {
     key: VerifyingKey,
     /// seq → (hash, prev, dropped, kind)
     received: BTreeMap<u64, ([u8; 32], [u8; 32], u64, Kind)>,
+    /// seq → readings and position
+    details: BTreeMap<u64, (provenance_event::Readings, Option<(i32, i32)>)>,
     publishes: usize,
     acking: bool,
     to_board: Vec<u8>,
@@ -100,6 +102,7 @@ impl Ingest {
         Self {
             key: key().verifying_key(),
             received: BTreeMap::new(),
+            details: BTreeMap::new(),
             publishes: 0,
             acking: true,
             to_board: Vec::new(),
@@ -159,6 +162,8 @@ impl Ingest {
         let e = event.event();
         let hash = message_hash(payload);
         let entry = (hash, e.prev, e.dropped.unwrap_or(0), e.kind);
+        let position = e.location.as_ref().and_then(|l| l.lat_lon);
+        self.details.insert(e.seq, (e.readings, position));
         if let Some(old) = self.received.insert(e.seq, entry) {
             assert_eq!(
                 old.0, hash,
@@ -497,4 +502,166 @@ fn a_tracker_journey_over_mqtt() {
         ]
     );
     ingest.check_chain(board.report().store.unreported, true);
+}
+
+/// An NMEA GGA sentence for a position, with its checksum.
+fn gga(lat_e7: i32, lon_e7: i32) -> std::string::String {
+    let coord = |v: i32, degree_digits: usize, pos: char, neg: char| {
+        let a = i64::from(v).abs();
+        let degrees = a / 10_000_000;
+        let minutes_e5 = (a % 10_000_000) * 60 / 100;
+        std::format!(
+            "{degrees:0w$}{:02}.{:05},{}",
+            minutes_e5 / 100_000,
+            minutes_e5 % 100_000,
+            if v < 0 { neg } else { pos },
+            w = degree_digits
+        )
+    };
+    let body = std::format!(
+        "GPGGA,101500,{},{},1,09,0.9,5.0,M,46.9,M,,",
+        coord(lat_e7, 2, 'N', 'S'),
+        coord(lon_e7, 3, 'E', 'W')
+    );
+    let sum = body.bytes().fold(0u8, |x, b| x ^ b);
+    std::format!("${body}*{sum:02X}\r\n")
+}
+
+#[test]
+fn real_drivers_on_simulated_chips() {
+    use crate::drivers::PackHealth;
+    use crate::drivers::lis3dh::{self, Lis3dh};
+    use crate::drivers::max17048::Max17048;
+    use crate::drivers::nmea::NmeaReader;
+    use crate::drivers::seal::SealLoop;
+    use crate::drivers::tmp117::{self, Tmp117};
+    use crate::sensors::{StationSensors, TrackerSensors};
+    use crate::sim::{NoDelay, SimBms, SimI2c, SimPin, SimUart};
+    use provenance_event::Quantity;
+
+    // A station measuring a cell on its fixture.
+    let mut gauge_bus = SimI2c::new();
+    gauge_bus.set_cell(3_712, 512);
+    let mut fixture_bus = SimI2c::new();
+    fixture_bus.set_temperature_mc(23_250);
+    let sensors = StationSensors::new(
+        Max17048::new(gauge_bus).unwrap(),
+        Tmp117::new(fixture_bus, tmp117::ADDRESS).unwrap(),
+        SimBms(PackHealth {
+            soh_permille: 998,
+            cycles: 2,
+        }),
+        NoDelay,
+    );
+    let mut board = Board::new(
+        config(),
+        StaticKey::new(key()),
+        sensors,
+        Station::new(StationConfig::default()),
+        new_flash(),
+    )
+    .unwrap();
+    board
+        .policy_mut()
+        .command(StationCommand::Measure {
+            items: items(cell(1)),
+        })
+        .unwrap();
+    board.poll(T0).unwrap();
+    let mut ingest = Ingest::new();
+    connect(&mut board, &mut ingest, T0);
+    let (readings, _) = &ingest.details[&1];
+    let got: Vec<(Quantity, i64)> = readings.iter().collect();
+    assert_eq!(
+        got,
+        [
+            (Quantity::Voltage, 3_712),
+            (Quantity::StateOfCharge, 512),
+            (Quantity::StateOfHealth, 998),
+            (Quantity::Temperature, 23_250),
+            (Quantity::ChargeCycles, 2),
+        ]
+    );
+
+    // A tracker: GNSS on a UART, the seal loop on a pin, temperature and shock on I2C.
+    let mut air = SimI2c::new();
+    air.set_temperature_mc(18_000);
+    let mut motion = SimI2c::new();
+    motion.set_acceleration_mg(0, 0, 1_000);
+    let sensors = TrackerSensors::new(
+        Tmp117::new(air, tmp117::ADDRESS).unwrap(),
+        Lis3dh::new(motion, lis3dh::ADDRESS).unwrap(),
+        NmeaReader::new(SimUart::<512>::new()),
+        SealLoop::new(SimPin { high: false }),
+        NoDelay,
+        120_000,
+    );
+    let container = items(std::vec![
+        Epc::parse("urn:epc:id:sscc:4012345.1234567890").unwrap()
+    ]);
+    let mut board = Board::new(
+        config(),
+        StaticKey::new(key()),
+        sensors,
+        Tracker::new(TrackerConfig::default(), container),
+        new_flash(),
+    )
+    .unwrap();
+    let mut ingest = Ingest::new();
+    let mut now = T0;
+    connect(&mut board, &mut ingest, now);
+    board.policy_mut().command(TrackerCommand::Seal).unwrap();
+    board.policy_mut().command(TrackerCommand::Depart).unwrap();
+    // North at about 1 km a minute, a GGA every 10 s.
+    for step in 0..60i32 {
+        let lat = 519_244_000 + step * 15_000;
+        board
+            .sensors_mut()
+            .gnss_uart_mut()
+            .uart_mut()
+            .push(gga(lat, 44_777_000).as_bytes());
+        if step == 40 {
+            board
+                .sensors_mut()
+                .accelerometer_mut()
+                .bus_mut()
+                .set_acceleration_mg(2_400, 6_000, 1_000);
+        }
+        if step == 41 {
+            board
+                .sensors_mut()
+                .accelerometer_mut()
+                .bus_mut()
+                .set_acceleration_mg(0, 0, 1_000);
+        }
+        if step == 50 {
+            board.sensors_mut().seal_mut().pin_mut().high = true;
+        }
+        board.poll(now).unwrap();
+        exchange(&mut board, &mut ingest, now);
+        now += 10_000;
+    }
+    let kinds: Vec<Kind> = ingest.received.values().map(|e| e.3).collect();
+    // Departed at step 0; 5 km north every ~33 steps (10 s each, 1.67 km a minute).
+    assert_eq!(kinds[..2], [Kind::Sealed, Kind::Departed]);
+    assert!(kinds.contains(&Kind::Located), "{kinds:?}");
+    assert!(kinds.contains(&Kind::Excursion), "{kinds:?}");
+    // The seal loop opens at step 50; debouncing takes three samples.
+    assert_eq!(*kinds.last().unwrap(), Kind::SealBroken, "{kinds:?}");
+    let (first_fix, last_fix) = (
+        ingest.details[&2].1.unwrap(),
+        ingest.details[ingest.received.keys().last().unwrap()]
+            .1
+            .unwrap(),
+    );
+    assert!((first_fix.0 - 519_244_000).abs() < 20, "{first_fix:?}");
+    assert!(last_fix.0 > 520_000_000, "{last_fix:?}");
+    let shock = ingest
+        .details
+        .values()
+        .find_map(|(r, _)| r.get(Quantity::Shock).filter(|&g| g > 4_000));
+    // |(2.4, 6.0, 0.996 g)| after 12 mg quantisation.
+    assert_eq!(shock, Some(6_538));
+    assert_eq!(board.report().counters.signed_of(Kind::SealBroken), 1);
+    ingest.check_chain(0, true);
 }

@@ -112,6 +112,11 @@ impl<I: I2c> Lis3dh<I> {
         Ok((x * x + y * y + z * z).unsigned_abs().isqrt() as u32)
     }
 
+    /// The bus (a simulator reaches its chip model through it).
+    pub fn bus_mut(&mut self) -> &mut I {
+        &mut self.i2c
+    }
+
     /// Gives the bus back.
     pub fn release(self) -> I {
         self.i2c

@@ -67,6 +67,11 @@ impl<I: I2c> Max17048<I> {
         Ok(i32::from(read(&mut self.i2c, reg::CRATE)? as i16) * 208)
     }
 
+    /// The bus (a simulator reaches its chip model through it).
+    pub fn bus_mut(&mut self) -> &mut I {
+        &mut self.i2c
+    }
+
     /// Gives the bus back.
     pub fn release(self) -> I {
         self.i2c

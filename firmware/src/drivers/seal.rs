@@ -48,6 +48,11 @@ impl<P: InputPin> SealLoop<P> {
         Ok(self.closed.unwrap_or(closed))
     }
 
+    /// The pin (a simulator opens the loop through it).
+    pub fn pin_mut(&mut self) -> &mut P {
+        &mut self.pin
+    }
+
     /// Gives the pin back.
     pub fn release(self) -> P {
         self.pin

@@ -66,6 +66,11 @@ impl<I: I2c> Tmp117<I> {
         Ok(i32::from(raw) * 78_125 / 10_000)
     }
 
+    /// The bus (a simulator reaches its chip model through it).
+    pub fn bus_mut(&mut self) -> &mut I {
+        &mut self.i2c
+    }
+
     /// Gives the bus back.
     pub fn release(self) -> I {
         self.i2c
