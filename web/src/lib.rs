@@ -1,6 +1,7 @@
 //! The HTTP side of SPEC §9: the JSON API (checkpoint, log key, entries, proofs, traces,
-//! rejections), event submission, registry administration behind the admin token, and
-//! Prometheus metrics. The trace pages, search and exports arrive with issue #6.
+//! rejections), event submission, registry administration behind the admin token, Prometheus
+//! metrics, the exports (EPCIS, evidence bundles), and the pages people read: search, the
+//! trace page of an item (also under its GS1 Digital Link), and the customs view.
 //!
 //! It must never hold state of its own beyond caches: the ledger is the source of truth.
 
@@ -8,7 +9,11 @@ pub mod api;
 pub mod auth;
 pub mod epcis;
 pub mod evidence;
+pub mod format;
+pub mod lookup;
+pub mod pages;
 pub mod site;
+pub mod svg;
 
 pub use api::{AppState, router};
 pub use site::site;

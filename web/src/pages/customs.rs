@@ -1,0 +1,186 @@
+//! `GET /customs/{id}`: the customs view of a consignment (an SSCC, or any item): the verdict
+//! `provenance verify --bundle` prints for the item's evidence bundle, computed the same way
+//! (`evidence::verdict` checks the bundle with only its bytes and the log key), with the
+//! bundle to download and the command that verifies it offline.
+
+use axum::extract::{Path, State};
+use maud::{Markup, html};
+use provenance_custody::rules::{Limits, Severity};
+use provenance_custody::verify::Report;
+use provenance_event::{DigitalLink, Epc};
+
+use super::PageError;
+use super::layout::{Footer, page};
+use super::trace::encode;
+use crate::api::AppState;
+use crate::format;
+use crate::lookup::{self, Query};
+
+/// The consignment: an EPC URI, or an SSCC's 18 digits.
+async fn subject(s: &AppState, id: &str) -> Result<Epc, PageError> {
+    let id = id.trim();
+    let query = if id.len() == 18 && id.bytes().all(|b| b.is_ascii_digit()) {
+        DigitalLink::parse(&format!("/00/{id}"))
+            .map(Query::Key)
+            .map_err(|e| PageError::BadRequest(format!("{id} is not a valid SSCC: {e}.")))?
+    } else {
+        Query::Epc(Epc::parse(id).map_err(|e| {
+            PageError::BadRequest(format!(
+                "“{id}” is neither an SSCC nor an EPC URI ({e}); e.g. /customs/urn:epc:id:sscc:4012345.0000000017"
+            ))
+        })?)
+    };
+    lookup::resolve(&s.ledger, &query)
+        .await?
+        .filter(lookup::is_item)
+        .ok_or_else(|| PageError::NotFound(format!("The log holds no consignment {id}.")))
+}
+
+/// `GET /customs/{id}`.
+pub async fn customs(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Markup, PageError> {
+    let epc = subject(&s, &id).await?;
+    let item = epc.to_string();
+    let limits = Limits::default();
+    let report = crate::evidence::verdict(&s.ledger, &item, &limits).await?;
+    if report.trace.is_empty() && report.ok() {
+        return Err(PageError::NotFound(format!(
+            "The log holds no event about {item}, so there is no evidence to verify."
+        )));
+    }
+    let cp = s.ledger.latest_checkpoint().await;
+    let key = s.ledger.verifier().to_string();
+    let footer = Footer {
+        size: cp.checkpoint.size,
+        key: key.clone(),
+    };
+    let file = format!(
+        "{}.evidence.json",
+        provenance_custody::epcis::file_stem(&item)
+    );
+    Ok(page(
+        &format!("Customs view of {item}"),
+        true,
+        Some(&footer),
+        body(&item, &report, &key, &file, &limits),
+    ))
+}
+
+fn body(item: &str, r: &Report, key: &str, file: &str, limits: &Limits) -> Markup {
+    let (class, symbol, words, sentence) = match r.verdict {
+        provenance_custody::Verdict::Pass => (
+            "pass",
+            "✔",
+            "PASS",
+            "Every check holds: the records are genuine, complete and in the log, and the chain of custody holds.",
+        ),
+        provenance_custody::Verdict::Warnings => (
+            "warnings",
+            "⚠",
+            "PASS WITH WARNINGS",
+            "Every check holds; some findings deserve a look (marked ⚠ below).",
+        ),
+        provenance_custody::Verdict::Fail => (
+            "fail",
+            "✘",
+            "FAIL",
+            "Something does not hold; the lines marked ✘ say what and where.",
+        ),
+    };
+    let enc = encode(item);
+    html! {
+        main #content {
+            p.kicker { "Customs verification" }
+            h1 { code.epc { (item) } }
+            p { a href={"/items/" (enc)} { "Trace page of this consignment" } }
+            section.verdict.(class) aria-labelledby="verdict-title" {
+                h2 #verdict-title { span.symbol aria-hidden="true" { (symbol) } " Verdict: " strong { (words) } }
+                p.sentence { (sentence) }
+                p.small { "The same verdict as " code { "provenance verify --bundle" } " gives for the evidence file below: it is computed from the file's bytes and the log's public key alone." }
+            }
+            section aria-labelledby="checks-h" {
+                h2 #checks-h { "What was checked" }
+                table.checks {
+                    thead { tr { th scope="col" { "Check" } th scope="col" { "What" } th scope="col" { "Result" } } }
+                    tbody {
+                        @for sec in &r.sections {
+                            tr.(if sec.problems.is_empty() { "ok" } else { "bad" }) {
+                                th scope="row" { (sec.step.title()) }
+                                td { (sec.checked) }
+                                td {
+                                    @if sec.problems.is_empty() {
+                                        span aria-hidden="true" { "✔ " } "passed"
+                                    } @else {
+                                        span aria-hidden="true" { "✘ " } "failed: " (sec.problems.len()) " problem(s)"
+                                        ul.problems {
+                                            @for p in &sec.problems {
+                                                li {
+                                                    @if let Some(i) = p.index { "log #" (i) ": " }
+                                                    @if let Some(d) = &p.device { "device " code { (d) } @if let Some(s) = p.seq { " seq " (s) } ": " }
+                                                    (p.message)
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                @if let Some(cp) = &r.checkpoint {
+                    p.small { "Proved against the log checkpoint " code { (cp.origin) } " of " (cp.size) " entries, root " code { (cp.root) } "." }
+                }
+            }
+            @if let Some(c) = &r.custody {
+                section aria-labelledby="custody-h" {
+                    h2 #custody-h { "Custody (" (limits.profile) " limits)" }
+                    @let j = &c.journey;
+                    dl.summary {
+                        dt { "Events" } dd { (j.events) }
+                        @if let (Some(a), Some(b)) = (j.first_ms, j.last_ms) {
+                            dt { "Journey" } dd { (format::utc(a)) " to " (format::utc(b)) " (" (format::duration(b - a)) ")" }
+                        }
+                        @if !j.documents.is_empty() { dt { "Documents" } dd { (j.documents.join(", ")) } }
+                        dt { "Customs" } dd { (if j.held { "held" } else if j.cleared { "cleared" } else { "no decision recorded" }) }
+                    }
+                    h3 { "Who held it" }
+                    ol.holders-list {
+                        @for p in &c.custody {
+                            li {
+                                strong { (p.holder) } " · from " (format::utc(p.from_ms))
+                                @match p.until_ms { Some(u) => { " until " (format::utc(u)) }, None => { " (holds it now)" } }
+                            }
+                        }
+                    }
+                    h3 { "Findings" }
+                    ul.findings.all {
+                        @for f in &c.findings {
+                            @let (fc, fs, fw) = match f.severity {
+                                Severity::Info => ("info", "ℹ", "Note"),
+                                Severity::Warning => ("warning", "⚠", "Warning"),
+                                Severity::Failure => ("failure", "✘", "Failure"),
+                            };
+                            li.(fc) {
+                                span.tag { span aria-hidden="true" { (fs) } " " (fw) } " " (f.message)
+                                @if !f.indexes.is_empty() {
+                                    " " span.where { "(log #" (f.indexes.iter().map(u64::to_string).collect::<Vec<_>>().join(", #")) ")" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            section aria-labelledby="offline-h" {
+                h2 #offline-h { "Verify it yourself, offline" }
+                p {
+                    a.button href={"/api/v1/items/" (enc) "/evidence"} download=(file) { "Download the evidence bundle" }
+                }
+                p { "Then, on any machine with the " code { "provenance" } " program and without trusting this server:" }
+                pre.command { "provenance verify --bundle " (file) " --log-key '" (key) "'" }
+                p.small { "Exit status 0 means it holds (warnings allowed). Compare the log key with the one your authority published." }
+            }
+        }
+    }
+}

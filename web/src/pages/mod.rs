@@ -1,0 +1,128 @@
+//! The pages people open (SPEC §9, issue #6): search, the trace page of an item (also under
+//! its GS1 Digital Link paths), the customs view of a consignment, and a server-sent event
+//! stream that tells an open trace page when the log holds something new about its item.
+//!
+//! Pages are rendered on the server and complete without JavaScript; `live.js` only swaps in a
+//! fresh copy of the page when the stream says so. Everything an event carries (item IDs,
+//! organisation names, document references) is attacker-controllable and goes through maud's
+//! escaping; no page builds HTML from strings.
+
+mod customs;
+mod home;
+mod layout;
+mod live;
+mod trace;
+
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use maud::{Markup, html};
+use provenance_ledger::LedgerError;
+
+use crate::api::AppState;
+use crate::lookup::ACCEPTED;
+
+pub use layout::Footer;
+
+/// The page routes.
+pub fn routes(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(home::home))
+        .route("/search", get(home::search))
+        .route("/items/{id}", get(trace::item))
+        .route("/items/{id}/live", get(live::live))
+        .route("/01/{gtin}/21/{serial}", get(trace::gtin_serial))
+        .route("/00/{sscc}", get(trace::sscc))
+        .route("/customs/{id}", get(customs::customs))
+        .route("/static/style.css", get(style))
+        .route("/static/live.js", get(script))
+        .with_state(state)
+}
+
+async fn style() -> Response {
+    static_file(
+        "text/css; charset=utf-8",
+        include_str!("../../static/style.css"),
+    )
+}
+
+async fn script() -> Response {
+    static_file(
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/live.js"),
+    )
+}
+
+fn static_file(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            // The URL carries the app's version, so an hour of caching is safe.
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Why a page cannot be shown; rendered as a page that says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    /// The request names nothing we can look up (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// Nothing in the log (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The ledger failed (500; the details go to the server log).
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+/// The forms of item ID the search accepts, as a list with examples.
+pub(crate) fn accepted_forms() -> Markup {
+    html! {
+        ul.forms {
+            @for (form, example) in ACCEPTED {
+                li { strong { (form) } ": " code { (example) } }
+            }
+        }
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let (status, heading, message) = match &self {
+            PageError::BadRequest(m) => (StatusCode::BAD_REQUEST, "Not an item ID", m.clone()),
+            PageError::NotFound(m) => (StatusCode::NOT_FOUND, "Not found", m.clone()),
+            PageError::Ledger(e) => {
+                tracing::error!(error = %e, "ledger failure behind a page");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "The log could not be read just now; the server log has the details. \
+                     Try again in a moment."
+                        .to_string(),
+                )
+            }
+        };
+        let body = layout::page(
+            heading,
+            true,
+            None,
+            html! {
+                main #content.narrow {
+                    h1 { (heading) }
+                    p.message role="alert" { (message) }
+                    @if status != StatusCode::INTERNAL_SERVER_ERROR {
+                        h2 { "Search accepts" }
+                        (accepted_forms())
+                        p { a href="/" { "Back to search" } }
+                    }
+                }
+            },
+        );
+        (status, body).into_response()
+    }
+}

@@ -1,0 +1,869 @@
+//! The trace page of an item: `GET /items/{id}` (EPC URI), and the same page under its GS1
+//! Digital Link paths `GET /01/{gtin}/21/{serial}` and `GET /00/{sscc}`.
+//!
+//! Top to bottom it answers a clerk's questions in the order they ask them: what is this
+//! (identity, QR code), is it all right (the custody verdict), where did it go (route), how
+//! was it treated (temperature and shock against their limits), what happened when (the
+//! timeline), who held it, what it was packed in, and where to download the records.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use maud::{Markup, html};
+use provenance_custody::rules::{
+    ChainStatus, CustodyReport, Limits, SealState, Severity, TraceEvent, Verdict, assess,
+};
+use provenance_event::{DigitalLink, Epc, Kind, Quantity, Scheme};
+use provenance_ledger::evidence::trace_events;
+use provenance_ledger::registry::DeviceInfo;
+use provenance_ledger::trace::{Trace, Window};
+use sha2::{Digest, Sha256};
+
+use super::PageError;
+use super::layout::{Footer, page};
+use crate::api::AppState;
+use crate::format;
+use crate::lookup::{self, Query};
+use crate::svg::{self, Chart, Fix, Sample};
+
+/// An EPC URI as one URL path segment. EPC URIs may hold `%`-escapes of their own (a serial
+/// with `/`), so everything outside a small safe set is escaped again.
+pub(crate) fn encode(item: &str) -> String {
+    let mut out = String::with_capacity(item.len());
+    for b in item.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b':' | b'.' | b'-' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+/// What a change to an item's history looks like: a digest of its entries, their chain
+/// status and its containers. The live stream compares it with the page's to decide whether
+/// the page is stale.
+pub(crate) fn version(trace: &Trace) -> String {
+    let mut h = Sha256::new();
+    for e in &trace.entries {
+        h.update(e.index.to_be_bytes());
+        h.update(format!("{:?}", e.chain).as_bytes());
+    }
+    for w in &trace.containers {
+        h.update(format!("{}|{}|{:?}", w.container, w.from_ms, w.until_ms).as_bytes());
+    }
+    hex::encode(&h.finalize()[..8])
+}
+
+/// `GET /items/{id}`.
+pub async fn item(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    let epc = Epc::parse(id.trim()).map_err(|e| {
+        PageError::BadRequest(format!(
+            "“{id}” is not an EPC URI ({e}). Item pages are at /items/ followed by an EPC \
+             URI such as urn:epc:id:sgtin:4012345.012345.1001; the search box accepts more forms."
+        ))
+    })?;
+    if !lookup::is_item(&epc) {
+        return Err(PageError::BadRequest(format!(
+            "{epc} names a place or a party, not an item."
+        )));
+    }
+    render(&s, &epc, &headers).await
+}
+
+/// `GET /01/{gtin}/21/{serial}`: a GS1 Digital Link (what the QR code on a label holds).
+pub async fn gtin_serial(
+    State(s): State<AppState>,
+    Path((gtin, serial)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    digital_link(&s, &lookup::sgtin_path(&gtin, &serial), &headers).await
+}
+
+/// `GET /00/{sscc}`.
+pub async fn sscc(
+    State(s): State<AppState>,
+    Path(sscc): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    digital_link(&s, &format!("/00/{sscc}"), &headers).await
+}
+
+async fn digital_link(
+    s: &AppState,
+    path: &str,
+    headers: &HeaderMap,
+) -> Result<Response, PageError> {
+    let key = DigitalLink::parse(path).map_err(|e| {
+        PageError::BadRequest(format!("{path} is not a valid GS1 Digital Link: {e}."))
+    })?;
+    match lookup::resolve(&s.ledger, &Query::Key(key.clone())).await? {
+        Some(epc) => render(s, &epc, headers).await,
+        None => Err(PageError::NotFound(format!(
+            "The log holds no item with {}.",
+            super::home::describe(&key)
+        ))),
+    }
+}
+
+/// The Digital Link URL of an item on this server, so that scanning the QR code opens this
+/// page. The host comes from the request; it is only shown and encoded, never trusted.
+fn digital_link_url(epc: &Epc, headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.len() < 256
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        })
+        .unwrap_or("localhost");
+    let scheme = match headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+    {
+        Some("https") => "https",
+        _ => "http",
+    };
+    format!("{scheme}://{host}{}", epc.digital_link_path())
+}
+
+/// Everything the page shows, gathered once.
+struct View {
+    epc: Epc,
+    item: String,
+    trace: Trace,
+    events: Vec<TraceEvent>,
+    registry: Vec<DeviceInfo>,
+    report: CustodyReport,
+    version: String,
+    link: String,
+}
+
+async fn render(s: &AppState, epc: &Epc, headers: &HeaderMap) -> Result<Response, PageError> {
+    let item = epc.to_string();
+    let trace = s.ledger.trace(&item).await?;
+    let registry = s.ledger.devices().await?;
+    let events = trace_events(&trace, &registry);
+    let report = assess(&item, &events, &Limits::default());
+    let cp = s.ledger.latest_checkpoint().await;
+    let view = View {
+        epc: epc.clone(),
+        version: version(&trace),
+        link: digital_link_url(epc, headers),
+        item,
+        trace,
+        events,
+        registry,
+        report,
+    };
+    let footer = Footer {
+        size: cp.checkpoint.size,
+        key: s.ledger.verifier().to_string(),
+    };
+    let status = if view.events.is_empty() {
+        StatusCode::NOT_FOUND
+    } else {
+        StatusCode::OK
+    };
+    let title = format!("{} {}", what_it_is(&view.epc), view.item);
+    Ok((status, page(&title, true, Some(&footer), body(&view))).into_response())
+}
+
+fn what_it_is(epc: &Epc) -> &'static str {
+    match epc.scheme() {
+        Scheme::Sscc => "Consignment",
+        _ => "Item",
+    }
+}
+
+fn body(v: &View) -> Markup {
+    let enc = encode(&v.item);
+    html! {
+        main #content data-live={"/items/" (enc) "/live?v=" (v.version)} data-events=(v.events.len())
+            data-last=(v.events.iter().map(|e| e.index).max().unwrap_or(0)) {
+            (identity(v))
+            @if v.events.is_empty() {
+                section.panel {
+                    h2 { "No events yet" }
+                    p { "The log holds no event about this item yet. This page updates by itself when one is anchored (with JavaScript on; otherwise reload it)." }
+                }
+            } @else {
+                (verdict(v))
+                nav.toc aria-label="On this page" {
+                    a href="#route" { "Route" } a href="#conditions" { "Conditions" }
+                    a href="#journey" { "Journey" } a href="#custody" { "Custody" }
+                    a href="#containers" { "Containers" } a href="#downloads" { "Downloads" }
+                }
+                (route(v))
+                (conditions(v))
+                (timeline(v))
+                (custody(v))
+                (containers(v))
+            }
+            (downloads(v))
+        }
+    }
+}
+
+fn identity(v: &View) -> Markup {
+    let key = v.epc.gs1_key();
+    html! {
+        section.identity aria-labelledby="item-title" {
+            div.id-text {
+                p.kicker { (match v.epc.scheme() { Scheme::Sscc => "Consignment (pallet or container)", _ => "Item" }) }
+                h1 #item-title { code.epc { (v.item) } }
+                dl.facts {
+                    @match v.epc.scheme() {
+                        Scheme::Sscc => { dt { "SSCC" } dd { code { (key) } } }
+                        _ => {
+                            dt { "GTIN" } dd { code { (key) } }
+                            dt { "Serial" } dd { code { (v.epc.serial()) } }
+                        }
+                    }
+                    dt { "GS1 Digital Link" } dd { a.dl href=(v.link) { (v.link) } }
+                }
+            }
+            @if let Some(qr) = qr(&v.link) {
+                figure.qr {
+                    (qr)
+                    figcaption { "Scan to open this page" }
+                }
+            }
+        }
+    }
+}
+
+/// A QR code of `text` as inline SVG: one path of dark modules, four modules of quiet zone.
+fn qr(text: &str) -> Option<Markup> {
+    let code =
+        qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::M).ok()?;
+    let width = code.width();
+    let mut d = String::new();
+    for (i, c) in code.to_colors().iter().enumerate() {
+        if *c == qrcode::Color::Dark {
+            let _ = write!(d, "M{} {}h1v1h-1z", i % width + 4, i / width + 4);
+        }
+    }
+    let size = width + 8;
+    Some(html! {
+        svg.qrcode viewBox={"0 0 " (size) " " (size)} role="img" shape-rendering="crispEdges"
+            xmlns="http://www.w3.org/2000/svg" {
+            title { "QR code of " (text) }
+            rect width=(size) height=(size) fill="#fff" {}
+            path d=(d) fill="#000" {}
+        }
+    })
+}
+
+/// The verdict's look: CSS class, symbol, and words (colour is never the only signal).
+fn verdict_words(v: Verdict) -> (&'static str, &'static str, &'static str) {
+    match v {
+        Verdict::Pass => ("pass", "✔", "PASS"),
+        Verdict::Warnings => ("warnings", "⚠", "PASS WITH WARNINGS"),
+        Verdict::Fail => ("fail", "✘", "FAIL"),
+    }
+}
+
+fn severity_words(s: Severity) -> (&'static str, &'static str, &'static str) {
+    match s {
+        Severity::Info => ("info", "ℹ", "Note"),
+        Severity::Warning => ("warning", "⚠", "Warning"),
+        Severity::Failure => ("failure", "✘", "Failure"),
+    }
+}
+
+fn seal_words(r: &CustodyReport) -> String {
+    match r.seal.state {
+        SealState::Unsealed => "never sealed".into(),
+        SealState::Sealed => "sealed, unbroken".into(),
+        SealState::Broken => match r.seal.broken_at {
+            Some(i) => format!("broken before inspection (log #{i})"),
+            None => "broken before inspection".into(),
+        },
+        SealState::Inspected => "intact from sealing to inspection".into(),
+    }
+}
+
+fn verdict(v: &View) -> Markup {
+    let r = &v.report;
+    let (class, symbol, words) = verdict_words(r.verdict);
+    let count = |s: Severity| r.findings.iter().filter(|f| f.severity == s).count();
+    let sentence = match r.verdict {
+        Verdict::Pass => {
+            "Every record is signed and anchored, and the chain of custody holds.".to_string()
+        }
+        Verdict::Warnings => format!(
+            "The chain of custody holds, but {} finding(s) need a look.",
+            count(Severity::Warning)
+        ),
+        Verdict::Fail => format!(
+            "The chain of custody does not hold: {} failure(s).",
+            count(Severity::Failure)
+        ),
+    };
+    let holder = r.custody.last().map(|p| org_name(&p.holder).0.to_string());
+    let j = &r.journey;
+    let customs = if j.held {
+        "held by customs"
+    } else if j.cleared {
+        "cleared"
+    } else {
+        "no customs decision"
+    };
+    let important: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.severity != Severity::Info)
+        .collect();
+    html! {
+        section.verdict.(class) aria-labelledby="verdict-title" {
+            h2 #verdict-title {
+                span.symbol aria-hidden="true" { (symbol) }
+                " Chain of custody: " strong { (words) }
+            }
+            p.sentence { (sentence) }
+            dl.summary {
+                dt { "Events" } dd { (j.events) }
+                @if let (Some(a), Some(b)) = (j.first_ms, j.last_ms) {
+                    dt { "From" } dd { (format::utc(a)) }
+                    dt { "To" } dd { (format::utc(b)) " (" (format::duration(b - a)) ")" }
+                }
+                @if let Some(h) = holder { dt { "Held now by" } dd { (h) } }
+                dt { "Seal" } dd { (seal_words(r)) }
+                dt { "Customs" } dd { (customs) }
+            }
+            @if !important.is_empty() {
+                ul.findings {
+                    @for f in important {
+                        @let (fc, fs, fw) = severity_words(f.severity);
+                        li.(fc) {
+                            span.tag { span aria-hidden="true" { (fs) } " " (fw) } " " (f.message)
+                            (index_links(&f.indexes))
+                        }
+                    }
+                }
+            }
+            @if v.epc.scheme() == Scheme::Sscc {
+                p { a.button href={"/customs/" (encode(&v.item))} { "Open the customs view" } " (the offline verification of the evidence file)" }
+            }
+        }
+    }
+}
+
+fn index_links(indexes: &[u64]) -> Markup {
+    html! {
+        @if !indexes.is_empty() {
+            " "
+            span.where {
+                "("
+                @for (i, ix) in indexes.iter().enumerate() {
+                    @if i > 0 { ", " }
+                    a href={"#ev-" (ix)} { "log #" (ix) }
+                }
+                ")"
+            }
+        }
+    }
+}
+
+/// An organisation as registered, split into its name and the GS1 party URI it may carry
+/// (`"Blue Sea Lines urn:epc:id:pgln:4012345.00002"`).
+fn org_name(org: &str) -> (&str, Option<&str>) {
+    match org.find("urn:epc:id:") {
+        Some(i) => {
+            let urn = org[i..].split_whitespace().next().unwrap_or("");
+            let name = org[..i].trim();
+            (if name.is_empty() { urn } else { name }, Some(urn))
+        }
+        None => (org, None),
+    }
+}
+
+/// The registered organisation a GS1 party (PGLN or SGLN) belongs to: same company prefix
+/// and party reference, as the custody rules match them.
+fn party_org<'a>(party: &str, registry: &'a [DeviceInfo]) -> Option<&'a str> {
+    let p = Epc::parse(party).ok()?;
+    registry.iter().find_map(|d| {
+        let (name, urn) = org_name(&d.org);
+        let o = Epc::parse(urn?).ok()?;
+        (o.company_prefix() == p.company_prefix() && o.reference() == p.reference()).then_some(name)
+    })
+}
+
+fn party(uri: &str, registry: &[DeviceInfo]) -> Markup {
+    html! {
+        @match party_org(uri, registry) {
+            Some(name) => { (name) " " span.urn { "(" (uri) ")" } }
+            None => { code { (uri) } }
+        }
+    }
+}
+
+fn item_link(uri: &str) -> Markup {
+    html! { a href={"/items/" (encode(uri))} { code { (uri) } } }
+}
+
+fn route(v: &View) -> Markup {
+    let mut fixes: Vec<Fix> = Vec::new();
+    for e in &v.events {
+        let label = match e.kind {
+            Kind::Departed => Some("Departed"),
+            Kind::Arrived => Some("Arrived"),
+            Kind::Inspected | Kind::Held | Kind::Cleared => Some("Customs"),
+            Kind::SealBroken => Some("Seal broken"),
+            Kind::Excursion => Some("Excursion"),
+            Kind::HandedOver => Some("Handover"),
+            _ => None,
+        };
+        let alert = matches!(e.kind, Kind::SealBroken | Kind::Excursion);
+        match (e.position, fixes.last_mut()) {
+            (Some((lat, lon)), _) => fixes.push(Fix {
+                lat: f64::from(lat) / 1e7,
+                lon: f64::from(lon) / 1e7,
+                time_ms: e.time_ms,
+                label: label.map(str::to_string),
+                detail: format!(
+                    "{}: {} · {}",
+                    format::utc(e.time_ms),
+                    format::kind(e.kind),
+                    format::position((lat, lon))
+                ),
+                alert,
+            }),
+            // An event without a fix (customs at a desk) happened where the last fix was.
+            (None, Some(last)) if label.is_some() && e.time_ms >= last.time_ms => {
+                let l = label.unwrap_or_default();
+                match &mut last.label {
+                    Some(existing) if !existing.contains(l) => {
+                        existing.push_str(" · ");
+                        existing.push_str(l);
+                    }
+                    Some(_) => {}
+                    None => last.label = Some(l.to_string()),
+                }
+            }
+            _ => {}
+        }
+    }
+    html! {
+        section #route aria-labelledby="route-h" {
+            h2 #route-h { "Route" }
+            @match svg::route(&fixes) {
+                Some(map) => {
+                    figure.map {
+                        (map)
+                        figcaption {
+                            "Drawn from " (fixes.len()) " GNSS position fixes in time order. "
+                            span.key-start { "●" } " start, " span.key-end { "■" } " end, "
+                            span.key-alert { "●" } " excursion or seal alert. No map background: the server works offline."
+                        }
+                    }
+                }
+                None => { p { "No GNSS position was reported for this item." } }
+            }
+        }
+    }
+}
+
+fn series(v: &View, q: Quantity, scale: f64, limit: impl Fn(i64) -> bool) -> Vec<Sample> {
+    v.events
+        .iter()
+        .filter_map(|e| {
+            let raw = e.readings.iter().find(|(k, _)| *k == q)?.1;
+            Some(Sample {
+                time_ms: e.time_ms,
+                value: raw as f64 / scale,
+                index: e.index,
+                outside: limit(raw),
+                reported: e.kind == Kind::Excursion,
+            })
+        })
+        .collect()
+}
+
+fn conditions(v: &View) -> Markup {
+    let l = &v.report.limits;
+    let span = (
+        v.events.first().map_or(0, |e| e.time_ms),
+        v.events.last().map_or(0, |e| e.time_ms),
+    );
+    let temperature = series(v, Quantity::Temperature, 1000.0, |t| {
+        t < l.temperature_min_mc || t > l.temperature_max_mc
+    });
+    let shock = series(v, Quantity::Shock, 1000.0, |s| s > l.shock_max_mg);
+    let humidity = series(v, Quantity::Humidity, 10.0, |h| {
+        l.humidity_max_permille.is_some_and(|m| h > m)
+    });
+    let charts = [
+        Chart {
+            id: "chart-temperature",
+            title: "Temperature",
+            unit: "°C",
+            samples: temperature,
+            low: Some(l.temperature_min_mc as f64 / 1000.0),
+            high: Some(l.temperature_max_mc as f64 / 1000.0),
+            span,
+            from_zero: false,
+        },
+        Chart {
+            id: "chart-shock",
+            title: "Peak shock",
+            unit: "g",
+            samples: shock,
+            low: None,
+            high: Some(l.shock_max_mg as f64 / 1000.0),
+            span,
+            from_zero: true,
+        },
+        Chart {
+            id: "chart-humidity",
+            title: "Humidity",
+            unit: "% RH",
+            samples: humidity,
+            low: None,
+            high: l.humidity_max_permille.map(|h| h as f64 / 10.0),
+            span,
+            from_zero: true,
+        },
+    ];
+    html! {
+        section #conditions aria-labelledby="conditions-h" {
+            h2 #conditions-h { "Conditions" }
+            p { "Judged against the " strong { (l.profile) } " limits. The shaded band is the acceptable range; readings outside it are drawn large and red, with their value." }
+            div.charts {
+                @for c in &charts {
+                    @if !c.samples.is_empty() {
+                        figure.chart-box {
+                            figcaption { strong { (c.title) } " · " (c.samples.len()) " reading(s)" }
+                            (svg::chart(c))
+                        }
+                    } @else if c.id != "chart-humidity" {
+                        p.none { "No " (c.title.to_lowercase()) " readings on this journey." }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn chain_words(c: &ChainStatus) -> (&'static str, String) {
+    match *c {
+        ChainStatus::First => ("ok", "first event of this device".into()),
+        ChainStatus::Linked => ("ok", "device chain intact".into()),
+        ChainStatus::Gap {
+            from,
+            to,
+            explained: true,
+        } => (
+            "warn",
+            format!("device events {from}–{to} were dropped (the device reported it)"),
+        ),
+        ChainStatus::Gap { from, to, .. } => (
+            "bad",
+            format!("device chain broken: its events {from}–{to} are missing"),
+        ),
+        ChainStatus::PrevMismatch => (
+            "bad",
+            "device chain broken: does not link to the device's previous event".into(),
+        ),
+    }
+}
+
+/// One sentence about what happened, where the kind alone does not say it.
+fn what_happened(e: &TraceEvent, v: &View) -> Option<Markup> {
+    let org = e.signer.org.as_deref().map(|o| org_name(o).0);
+    let by = |verb: &str| html! { (verb) " by " (org.unwrap_or(e.signer.id.as_str())) "." };
+    Some(match e.kind {
+        Kind::Packed => match &e.parent {
+            Some(p) if *p == v.item => html! { "Packed into this consignment." },
+            Some(p) => html! { "Packed into " (item_link(p)) "." },
+            None => return None,
+        },
+        Kind::Unpacked => match &e.parent {
+            Some(p) if *p == v.item => html! { "Taken out of this consignment." },
+            Some(p) => html! { "Taken out of " (item_link(p)) "." },
+            None => return None,
+        },
+        Kind::HandedOver => match &e.party {
+            Some(p) => html! { "Custody passed to " (party(p, &v.registry)) "." },
+            None => return None,
+        },
+        Kind::Commissioned => by("Commissioned"),
+        Kind::Inspected => by("Inspected"),
+        Kind::Held => by("Held"),
+        Kind::Cleared => by("Released (cleared)"),
+        Kind::Excursion => html! { "The device reported conditions outside its own limits." },
+        Kind::SealBroken => html! { "The seal was found broken." },
+        Kind::Decommissioned => html! { "Taken out of service." },
+        _ => return None,
+    })
+}
+
+fn timeline(v: &View) -> Markup {
+    html! {
+        section #journey aria-labelledby="journey-h" {
+            h2 #journey-h { "Journey" }
+            p { (v.events.len()) " events, oldest first. Times are the devices' clocks, in UTC." }
+            ol.timeline {
+                @for e in &v.events {
+                    (event(e, v))
+                }
+            }
+        }
+    }
+}
+
+fn event(e: &TraceEvent, v: &View) -> Markup {
+    let (chain_class, chain) = chain_words(&e.chain);
+    let others: Vec<&String> = e.items.iter().filter(|i| **i != v.item).collect();
+    html! {
+        li.event.(format::stage(e.kind)) #{"ev-" (e.index)} data-index=(e.index) data-kind=(e.kind.name()) {
+            div.when { time datetime=(format::rfc3339(e.time_ms)) { (format::utc(e.time_ms)) } }
+            div.what {
+                h3 {
+                    (format::kind(e.kind))
+                    @if let Some(w) = &e.inherited {
+                        " " span.badge.inherited { "via container" }
+                        span.visually-hidden { " " (w.container) }
+                    }
+                }
+                @if let Some(s) = what_happened(e, v) { p { (s) } }
+                dl.facts {
+                    dt { "Signed by" }
+                    dd {
+                        code { (e.signer.id) }
+                        @if let Some(role) = &e.signer.role { " · " (format::role(role)) }
+                        @if let Some(org) = &e.signer.org {
+                            @let (name, urn) = org_name(org);
+                            " · " (name)
+                            @if let Some(u) = urn { " " span.urn { "(" (u) ")" } }
+                        }
+                        @if e.signer.role.is_none() { " · " strong.bad { "not in the registry" } }
+                    }
+                    @if e.place.is_some() || e.position.is_some() {
+                        dt { "Place" }
+                        dd {
+                            @if let Some(p) = &e.place { (party(p, &v.registry)) }
+                            @if e.place.is_some() && e.position.is_some() { " · " }
+                            @if let Some(pos) = e.position { (format::position(pos)) }
+                        }
+                    }
+                    @if !e.readings.is_empty() {
+                        dt { "Readings" }
+                        dd {
+                            ul.readings {
+                                @for (q, val) in &e.readings {
+                                    li title=(format::raw_reading(*q, *val)) {
+                                        (format::quantity(*q)) " " strong { (format::reading(*q, *val)) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    @if let Some(d) = &e.doc { dt { "Document" } dd { code { (d) } } }
+                    @if !others.is_empty() {
+                        dt { "Items" }
+                        dd {
+                            @for (i, item) in others.iter().take(5).enumerate() {
+                                @if i > 0 { ", " }
+                                (item_link(item))
+                            }
+                            @if others.len() > 5 { " and " (others.len() - 5) " more" }
+                        }
+                    }
+                    @if let Some(w) = &e.inherited {
+                        dt { "Inherited from" }
+                        dd {
+                            (item_link(&w.container))
+                            ", which held this item from " (format::utc(w.from_ms))
+                            @match w.until_ms { Some(u) => { " until " (format::utc(u)) }, None => { " on" } }
+                        }
+                    }
+                    @if let Some(d) = e.dropped { dt { "Dropped" } dd { (d) " earlier event(s) lost on the device (queue full)" } }
+                }
+                p.verify.(chain_class) {
+                    span aria-hidden="true" { (if chain_class == "ok" { "✔" } else if chain_class == "warn" { "⚠" } else { "✘" }) }
+                    " Signature verified · anchored as "
+                    a href={"/api/v1/log/entries?start=" (e.index) "&end=" (e.index + 1)} { "log #" (e.index) }
+                    " · " (chain)
+                }
+            }
+        }
+    }
+}
+
+fn custody(v: &View) -> Markup {
+    let r = &v.report;
+    html! {
+        section #custody aria-labelledby="custody-h" {
+            h2 #custody-h { "Chain of custody" }
+            h3 { "Who held it" }
+            table.holders {
+                thead { tr { th scope="col" { "Holder" } th scope="col" { "From" } th scope="col" { "Until" } } }
+                tbody {
+                    @for p in &r.custody {
+                        @let (name, urn) = org_name(&p.holder);
+                        tr {
+                            td { (name) @if let Some(u) = urn.or(p.party.as_deref()) { " " span.urn { "(" (u) ")" } } }
+                            td { (format::utc(p.from_ms)) }
+                            td { @match p.until_ms { Some(u) => (format::utc(u)), None => strong { "now" } } }
+                        }
+                    }
+                }
+            }
+            p { strong { "Seal: " } (seal_words(r)) "." }
+            h3 { "Findings" }
+            @if r.findings.is_empty() {
+                p { "Nothing to report." }
+            } @else {
+                ul.findings.all {
+                    @for f in &r.findings {
+                        @let (fc, fs, fw) = severity_words(f.severity);
+                        li.(fc) {
+                            span.tag { span aria-hidden="true" { (fs) } " " (fw) } " " (f.message)
+                            (index_links(&f.indexes))
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The containers of the item as a tree (item → pack → pallet → container), each with the
+/// window the item spent inside.
+fn tree(windows: &[Window], path: &[String]) -> Markup {
+    let children: Vec<&Window> = windows
+        .iter()
+        .filter(|w| w.via.len() == path.len() + 1 && w.via.starts_with(path))
+        .collect();
+    html! {
+        @if !children.is_empty() {
+            ul {
+                @for w in children {
+                    li {
+                        "in " (item_link(&w.container)) " "
+                        span.window {
+                            "from " (format::utc(w.from_ms))
+                            @match w.until_ms { Some(u) => { " until " (format::utc(u)) }, None => { ", still inside" } }
+                        }
+                        (tree(windows, &w.via))
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn containers(v: &View) -> Markup {
+    // What was packed into this item (a consignment's contents), from its own events.
+    let mut contents: BTreeMap<&str, (i64, Option<i64>)> = BTreeMap::new();
+    for e in v.events.iter().filter(|e| e.inherited.is_none()) {
+        if e.parent.as_deref() != Some(v.item.as_str()) {
+            continue;
+        }
+        for child in &e.items {
+            match e.kind {
+                Kind::Packed => {
+                    contents.insert(child, (e.time_ms, None));
+                }
+                Kind::Unpacked => {
+                    if let Some(c) = contents.get_mut(child.as_str()) {
+                        c.1 = Some(e.time_ms);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    html! {
+        section #containers aria-labelledby="containers-h" {
+            h2 #containers-h { "Containers" }
+            @if v.trace.containers.is_empty() && contents.is_empty() {
+                p { "Not packed into anything, and nothing packed into it." }
+            }
+            @if !v.trace.containers.is_empty() {
+                p { "Events of a container count for what is inside it, for the time it is inside." }
+                div.tree {
+                    code { (v.item) } " (this item)"
+                    (tree(&v.trace.containers, &[]))
+                }
+            }
+            @if !contents.is_empty() {
+                h3 { "Packed into this" }
+                ul.contents {
+                    @for (child, (from, until)) in &contents {
+                        li {
+                            (item_link(child)) " "
+                            span.window {
+                                "from " (format::utc(*from))
+                                @match until { Some(u) => { " until " (format::utc(*u)) }, None => { ", still inside" } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn downloads(v: &View) -> Markup {
+    let enc = encode(&v.item);
+    html! {
+        section #downloads aria-labelledby="downloads-h" {
+            h2 #downloads-h { "Downloads" }
+            ul.downloads {
+                li { a href={"/api/v1/items/" (enc) "/trace"} { "JSON trace" } " · every event with signer, place, readings, log index and the custody findings" }
+                li { a href={"/api/v1/items/" (enc) "/epcis"} { "EPCIS 2.0 (JSON-LD)" } " · for GS1 EPCIS systems" }
+                @if !v.events.is_empty() {
+                    li { a href={"/api/v1/items/" (enc) "/evidence"} download { "Evidence bundle" } " · one file anyone can verify offline with " code { "provenance verify --bundle" } }
+                }
+                @if v.epc.scheme() == Scheme::Sscc {
+                    li { a href={"/customs/" (enc)} { "Customs view" } " · the offline verification of the evidence bundle, section by section" }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn item_ids_are_one_path_segment() {
+        assert_eq!(
+            encode("urn:epc:id:sgtin:4012345.012345.A%2FB"),
+            "urn:epc:id:sgtin:4012345.012345.A%252FB"
+        );
+        assert_eq!(encode("a/b?c#d"), "a%2Fb%3Fc%23d");
+    }
+
+    #[test]
+    fn organisations_split_into_name_and_party() {
+        assert_eq!(
+            org_name("Blue Sea Lines urn:epc:id:pgln:4012345.00002"),
+            ("Blue Sea Lines", Some("urn:epc:id:pgln:4012345.00002"))
+        );
+        assert_eq!(org_name("Acme"), ("Acme", None));
+    }
+
+    #[test]
+    fn the_digital_link_uses_a_plausible_host_only() {
+        let epc = Epc::parse("urn:epc:id:sscc:4012345.0000000017").expect("epc");
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, "example.org:8080".parse().expect("header"));
+        assert!(digital_link_url(&epc, &h).starts_with("http://example.org:8080/00/"));
+        h.insert(header::HOST, "evil\"><x".parse().expect("header"));
+        assert!(digital_link_url(&epc, &h).starts_with("http://localhost/00/"));
+    }
+}
