@@ -28,10 +28,51 @@
 //!
 //! # For the simulator
 //!
-//! A board has no thread, clock or socket of its own: [`Board::poll`] takes `now_ms`, network
-//! bytes go through [`Board::net_receive`] / [`Board::net_transmit`], and [`Board::report`]
-//! gives the counters for a summary. [`sim::RamFlash`] (a NOR flash in RAM with power-cut
-//! injection) and [`sim::SimUart`] are the simulated parts the tests use too.
+//! A board has no thread, clock or socket of its own, so a host can run thousands:
+//!
+//! - **Build** one with [`Board::new`] from a [`BoardConfig`], a [`StaticKey`], sensors
+//!   ([`StationSensors`] or [`TrackerSensors`] over the simulated chips of [`sim`]:
+//!   [`sim::SimI2c`] with `set_cell`, `set_temperature_mc`, `set_acceleration_mg`,
+//!   [`sim::SimUart`] for NMEA, [`sim::SimPin`] for the seal, [`sim::SimBms`]), a policy
+//!   ([`Station`] or [`Tracker`]) and a flash ([`sim::RamFlash`], or `&mut` one kept in a `Box`).
+//! - **Drive** it with [`Board::poll`]`(now_ms)` (the simulated clock, Unix ms) and give the
+//!   policy commands through [`Board::policy_mut`] ([`StationCommand`], [`TrackerCommand`]).
+//!   Change what the chips read through [`Board::sensors_mut`].
+//! - **Network**: when [`Board::net_wants_connection`], open a TCP connection to the broker and
+//!   call [`Board::net_connected`] (or [`Board::net_connect_failed`]); write
+//!   [`Board::net_transmit`] to the socket and report it with [`Board::net_transmitted`]; hand
+//!   what the socket reads to [`Board::net_receive`]; when [`Board::net_wants_close`], or the
+//!   socket closes, call [`Board::net_disconnected`]. [`Board::net_deadline`] says when the
+//!   session's timers next need a poll. An offline spell is just not connecting.
+//! - **Faults**: a reboot in the middle of a flash write is `cut_power_at(ops() + k)` on
+//!   [`Board::flash_mut`]; the poll that hits it fails, then [`Board::into_parts`],
+//!   `restore_power()` on the flash, and [`Board::new`] again. A broken seal is
+//!   `seal_mut().pin_mut().high = true` on the tracker's sensors; an excursion is a
+//!   temperature set on the chip.
+//! - **Summary**: [`Board::report`] gives signed events (per kind), what the store holds,
+//!   acknowledged and dropped, and the MQTT counters (published, PUBACKed, acks, rejections,
+//!   reconnects).
+//!
+//! ```ignore
+//! // One board of a fleet on a tokio runtime (sketch).
+//! loop {
+//!     let now = clock.now_ms();
+//!     board.poll(now)?;
+//!     if socket.is_none() && board.net_wants_connection(now) {
+//!         match TcpStream::connect(broker).await {
+//!             Ok(s) => { socket = Some(s); board.net_connected(now) }
+//!             Err(_) => board.net_connect_failed(now),
+//!         }
+//!     }
+//!     if let Some(s) = socket.as_mut() {
+//!         let out = board.net_transmit();
+//!         if !out.is_empty() { let n = s.write(out).await?; board.net_transmitted(n, now)?; }
+//!         if let Ok(n) = s.try_read(&mut buf) { /* n == 0: closed */ board.net_receive(&buf[..n], now)?; }
+//!         if board.net_wants_close() { socket = None; board.net_disconnected(now); }
+//!     }
+//!     sleep_until(next_poll.min(board.net_deadline())).await;
+//! }
+//! ```
 #![no_std]
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! The board's durable state: the seq and hash chain ([`crate::journal`]) and the
-//! store-and-forward ring of signed events ([`crate::queue`]) on one NOR flash.
+//! The board's durable state: the seq and hash chain (a journal of snapshots, `journal.rs`)
+//! and the store-and-forward ring of signed events (`queue.rs`) on one NOR flash.
 //!
 //! # The guarantee, across a power cut at any instant
 //!
