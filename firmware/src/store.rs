@@ -19,6 +19,10 @@
 //! 4. **Nothing unacknowledged is discarded except to make room**, and then it is counted as
 //!    in 3. Acknowledged events stay in flash until their block is reused, but are not sent.
 //!
+//! The count in 3 can be too high in one case: the ingest acknowledged events, power was cut
+//! while that ack was being written to flash, and the ring overflowed over those events
+//! before the board reconnected and heard the ack again (see [`ACK_PERSIST_EVERY`]).
+//!
 //! After any flash error the store reloads itself from flash before the next operation, so a
 //! failed write never leaves RAM believing something the flash does not hold.
 
@@ -29,17 +33,22 @@ use crate::flash::{FlashError, Region};
 use crate::journal::{Chain, Journal};
 use crate::queue::{Queue, Record};
 
-/// How many acknowledged seqs may pass before the ack watermark is written to flash (it is
-/// also written with every reservation). A reboot re-sends at most this many events that
-/// were already acknowledged; the ingest answers duplicates with an ack.
-pub const ACK_PERSIST_EVERY: u64 = 16;
+/// How many acknowledged seqs may pass before the ack watermark is written to flash: 1, every
+/// ack that advances it. Not for the re-sends a lagging watermark causes after a reboot (the
+/// ingest absorbs those), but because of `dropped`: an event the ingest has settled but the
+/// board believes unacknowledged would, if the ring then overflowed, be counted as dropped,
+/// and the ingest applies a `dropped` count to its oldest *unsettled* seqs, which could then
+/// include events still waiting on the board. What remains is a power cut during the very
+/// write of an ack snapshot, followed by the ring overflowing before the board reconnects.
+pub const ACK_PERSIST_EVERY: u64 = 1;
 
 /// Where the journal and the queue live on the flash.
 ///
-/// Wear: every event writes one 96-byte journal snapshot, so a 4 KiB sector is erased every
-/// 42 events and each of `n` journal sectors every `42 n` events. At 100,000 erase cycles, two
-/// sectors last 8 million events and sixteen (64 KiB) 67 million: give a station that records
-/// an event a second sixteen or more. The queue wears evenly (a ring), one block erase per
+/// Wear: every event writes one 96-byte journal snapshot and every ack that advances one
+/// more, so a 4 KiB sector (42 snapshots) is erased every 21 to 42 events, and each of `n`
+/// journal sectors every `21 n` events at worst. At 100,000 erase cycles two sectors last 4
+/// million events, sixteen (64 KiB) 33 million: give a station that records an event a
+/// second sixteen or more. The queue wears evenly (a ring), one block erase per
 /// blockful of events.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
