@@ -265,8 +265,7 @@ async fn run(
                 }
                 depth.fetch_sub(batch.len(), std::sync::atomic::Ordering::Relaxed);
                 metrics::histogram!("provenance_ingest_batch_size").record(batch.len() as f64);
-                let Some(results) = validate(&ledger, &registry, &batch).await else {
-                    settle_all(batch, &Outcome::Unavailable("validation failed".into()));
+                let Some((batch, results)) = validate(&ledger, &registry, batch).await else {
                     continue;
                 };
                 if let Err(e) = checked_tx.send(Checked { batch, results }).await {
@@ -284,12 +283,14 @@ async fn run(
 }
 
 /// Steps 1–4 for a batch, off the runtime's threads; large batches are split over the cores
-/// (one hand-over per chunk, not per message).
+/// (one hand-over per chunk, not per message). The messages move to the checking threads and
+/// back rather than being copied. `None` when a checking thread died (the batch was settled
+/// as unavailable: nothing anchored, senders retry).
 async fn validate(
     ledger: &Ledger,
     registry: &Arc<RwLock<RegistryCache>>,
-    batch: &[Submission],
-) -> Option<Vec<Result<Valid, Rejection>>> {
+    batch: Vec<Submission>,
+) -> Option<(Vec<Submission>, Vec<Result<Valid, Rejection>>)> {
     // A signer nobody has heard of may have registered through another process: reload once
     // a second at most before calling it unknown.
     let stale = registry
@@ -310,24 +311,39 @@ async fn validate(
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let chunk = batch.len().div_ceil(cores).max(MIN_CHUNK);
     let mut tasks = Vec::new();
-    for part in batch.chunks(chunk) {
-        let messages: Vec<Message> = part.iter().map(|s| s.message.clone()).collect();
+    let mut rest = batch;
+    while !rest.is_empty() {
+        let tail = rest.split_off(chunk.min(rest.len()));
+        let part = std::mem::replace(&mut rest, tail);
         let snapshot = snapshot.clone();
         tasks.push(tokio::task::spawn_blocking(move || {
-            check_batch(&messages, &|id: &str| snapshot.get(id).copied(), now)
+            let messages: Vec<&Message> = part.iter().map(|s| &s.message).collect();
+            let results = check_batch(&messages, &|id: &str| snapshot.get(id).copied(), now);
+            (part, results)
         }));
     }
-    let mut results = Vec::with_capacity(batch.len());
+    let mut batch = Vec::new();
+    let mut results = Vec::new();
+    let mut failed = false;
     for t in tasks {
         match t.await {
-            Ok(part) => results.extend(part),
+            Ok((part, r)) => {
+                batch.extend(part);
+                results.extend(r);
+            }
             Err(e) => {
                 tracing::error!(error = %e, "validation thread failed");
-                return None;
+                failed = true;
             }
         }
     }
-    Some(results)
+    if failed {
+        // The parts whose thread died are gone with it (their senders see a closed channel
+        // and retry); the others are told to retry.
+        settle_all(batch, &Outcome::Unavailable("validation failed".into()));
+        return None;
+    }
+    Some((batch, results))
 }
 
 /// Below this many messages a batch is not worth splitting across threads.
@@ -397,9 +413,9 @@ async fn process(
     }
 
     // Step 6: anchor the fresh ones in one append; the checkpoint is durable when it returns.
-    let entries: Vec<Vec<u8>> = fresh
+    let entries: Vec<&[u8]> = fresh
         .iter()
-        .map(|&i| batch[i].message.bytes.clone())
+        .map(|&i| batch[i].message.bytes.as_slice())
         .collect();
     let anchored = if entries.is_empty() {
         None

@@ -153,8 +153,8 @@ fn reject(
 
 /// Runs SPEC §4 steps 1–4 on a batch; the results are in input order. Signatures are
 /// verified together, one batch equation for all that reach step 3.
-pub fn check_batch(
-    messages: &[Message],
+pub fn check_batch<M: std::borrow::Borrow<Message>>(
+    messages: &[M],
     registry: &impl Registry,
     now_ms: i64,
 ) -> Vec<Result<Valid, Rejection>> {
@@ -162,6 +162,7 @@ pub fn check_batch(
     let mut to_verify = Vec::new();
     let mut positions = Vec::new();
     for (i, m) in messages.iter().enumerate() {
+        let m = m.borrow();
         let signed = match SignedEvent::parse(&m.bytes) {
             Ok(s) => s,
             Err(e) => {
@@ -208,7 +209,7 @@ pub fn check_batch(
         positions.push(i);
     }
     for (i, verdict) in positions.into_iter().zip(verify_batch(to_verify)) {
-        let m = &messages[i];
+        let m = messages[i].borrow();
         out[i] = Some(match verdict {
             Err(_) => {
                 let device = SignedEvent::parse(&m.bytes)

@@ -408,13 +408,17 @@ impl Ledger {
 
     /// Appends a batch of entries in one transaction and returns the checkpoint covering them,
     /// which is durable when this returns. An empty batch returns the newest checkpoint.
-    pub async fn append(&self, entries: &[Vec<u8>]) -> Result<Appended, LedgerError> {
-        let leaves: Vec<Hash> = entries.iter().map(|e| leaf_hash(e)).collect();
+    pub async fn append<E: AsRef<[u8]> + Sync>(
+        &self,
+        entries: &[E],
+    ) -> Result<Appended, LedgerError> {
+        let leaves: Vec<Hash> = entries.iter().map(|e| leaf_hash(e.as_ref())).collect();
         let summaries = entries
             .iter()
             .enumerate()
             .map(|(position, e)| {
-                derive::summarize(e).map_err(|error| LedgerError::Entry { position, error })
+                derive::summarize(e.as_ref())
+                    .map_err(|error| LedgerError::Entry { position, error })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let mut head = self.head.lock().await;
@@ -443,7 +447,7 @@ impl Ledger {
             for chunk in entries.chunks(2000) {
                 let mut q = QueryBuilder::new("INSERT INTO entries (idx, data) ");
                 q.push_values(chunk.iter().enumerate(), |mut b, (i, e)| {
-                    b.push_bind(first + (at + i) as i64).push_bind(e.as_slice());
+                    b.push_bind(first + (at + i) as i64).push_bind(e.as_ref());
                 });
                 q.build().execute(&mut *tx).await?;
                 at += chunk.len();
@@ -489,7 +493,7 @@ impl Ledger {
             // Waits when the index is far behind: backpressure, never unbounded memory.
             let job = index::Job {
                 first: first_index,
-                entries: entries.to_vec(),
+                entries: entries.iter().map(|e| e.as_ref().to_vec()).collect(),
             };
             if jobs.send(job).await.is_err() {
                 tracing::error!("the indexer stopped; the index will be rebuilt at the next start");

@@ -10,9 +10,9 @@
 use std::sync::Arc;
 
 use provenance_ingest::admin::{self, AdminError, Registrar};
+use provenance_ingest::secrets;
 use provenance_ingest::service::{Ingest, Outcome};
 use provenance_ingest::validate::Message;
-use provenance_ingest::secrets;
 use provenance_ledger::trace::{self, ChainStatus as LedgerChain};
 use provenance_ledger::{Ledger, LedgerError};
 use tonic::{Request, Response, Status};
@@ -310,7 +310,9 @@ impl pb::submission_server::Submission for SubmissionService {
                 out.detail = r.detail;
             }
             Outcome::Unavailable(e) => {
-                return Err(Status::unavailable(format!("{e}; nothing was anchored, retry")));
+                return Err(Status::unavailable(format!(
+                    "{e}; nothing was anchored, retry"
+                )));
             }
         }
         Ok(Response::new(out))
@@ -368,8 +370,15 @@ impl pb::registry_server::Registry for RegistryService {
         let r = req.into_inner();
         let id = admin::device_id(&r.id).map_err(admin_status)?;
         let key = admin::public_key(&r.public_key).map_err(admin_status)?;
-        let log_index = self.registrar.rotate(&id, key).await.map_err(admin_status)?;
-        Ok(Response::new(pb::RegistryChange { id: r.id, log_index }))
+        let log_index = self
+            .registrar
+            .rotate(&id, key)
+            .await
+            .map_err(admin_status)?;
+        Ok(Response::new(pb::RegistryChange {
+            id: r.id,
+            log_index,
+        }))
     }
 
     async fn revoke_device(
@@ -384,7 +393,10 @@ impl pb::registry_server::Registry for RegistryService {
             .revoke(&id, r.reason.as_deref())
             .await
             .map_err(admin_status)?;
-        Ok(Response::new(pb::RegistryChange { id: r.id, log_index }))
+        Ok(Response::new(pb::RegistryChange {
+            id: r.id,
+            log_index,
+        }))
     }
 }
 

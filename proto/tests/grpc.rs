@@ -68,9 +68,14 @@ async fn grpc_reads_proofs_trace_registry_health_and_reflection() {
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(provenance_proto::serve(ledger.clone(), None, listener, async {
-        let _ = stopped.await;
-    }));
+    let server = tokio::spawn(provenance_proto::serve(
+        ledger.clone(),
+        None,
+        listener,
+        async {
+            let _ = stopped.await;
+        },
+    ));
     let url = format!("http://{addr}");
     let mut client = LedgerClient::connect(url.clone()).await.expect("connect");
 
@@ -329,7 +334,10 @@ async fn grpc_registers_submits_rotates_and_revokes_with_the_admin_token() {
         .into_inner();
     assert_eq!(done.log_index, 0);
     assert!(done.mqtt_password.len() >= 32);
-    assert_eq!(done.device.as_ref().map(|d| d.role.as_str()), Some("customs"));
+    assert_eq!(
+        done.device.as_ref().map(|d| d.role.as_str()),
+        Some("customs")
+    );
     let again = registry
         .register_device(with_token(register, token))
         .await
@@ -377,7 +385,10 @@ async fn grpc_registers_submits_rotates_and_revokes_with_the_admin_token() {
         .await
         .expect("answered")
         .into_inner();
-    assert_eq!((bad.status(), bad.reason.as_str()), (S::Rejected, "bad_signature"));
+    assert_eq!(
+        (bad.status(), bad.reason.as_str()),
+        (S::Rejected, "bad_signature")
+    );
     let rejections = ledger
         .rejections(&provenance_ledger::rejections::RejectionQuery {
             limit: 100,
@@ -385,7 +396,11 @@ async fn grpc_registers_submits_rotates_and_revokes_with_the_admin_token() {
         })
         .await
         .expect("rejections");
-    assert_eq!(rejections.len(), 1, "the forged event is kept with its reason");
+    assert_eq!(
+        rejections.len(),
+        1,
+        "the forged event is kept with its reason"
+    );
 
     // Rotation: the old key no longer signs; revocation: nothing signs.
     let new_key = SigningKey::from_bytes(&[10; 32]);

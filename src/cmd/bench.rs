@@ -474,6 +474,51 @@ async fn pipeline_rows(args: &Args, ed: f64, rows: &mut Vec<Row>) -> anyhow::Res
         limit: "Ed25519 1 core".into(),
         ratio: format!("{:.0}%", 100.0 * full.rate() / ed),
     });
+    if let Some(cpu) = full.cpu {
+        let per_event = |secs: f64| 1e6 * secs / full.events as f64;
+        let verify_us = 1e6 / ed;
+        rows.push(Row {
+            what: "  server CPU per event (all threads)".into(),
+            value: format!("{:.1} µs", per_event(cpu.server)),
+            limit: "1 Ed25519 verify".into(),
+            ratio: format!("{:.0}%", 100.0 * per_event(cpu.server) / verify_us),
+        });
+        rows.push(Row {
+            what: "  load generator CPU per event (100 MQTT clients)".into(),
+            value: format!("{:.1} µs", per_event(cpu.load_generator)),
+            limit: "1 Ed25519 verify".into(),
+            ratio: format!("{:.0}%", 100.0 * per_event(cpu.load_generator) / verify_us),
+        });
+        rows.push(Row {
+            what: "  machine busy during the run (server, load generator, others)".into(),
+            value: format!(
+                "{:.0}% = {:.0} + {:.0} + {:.0}",
+                100.0 * cpu.machine_busy / cpu.machine_capacity,
+                100.0 * cpu.server / cpu.machine_capacity,
+                100.0 * cpu.load_generator / cpu.machine_capacity,
+                100.0 * cpu.others() / cpu.machine_capacity,
+            ),
+            limit: "all cores".into(),
+            ratio: String::new(),
+        });
+        // What the server alone could do with every core of this machine, at its measured
+        // cost per event: the figure a dedicated ingest host would see.
+        let cores = cpu.machine_capacity / full.elapsed.as_secs_f64();
+        rows.push(Row {
+            what: format!(
+                "  server capacity on {cores:.0} cores at that cost (load generator elsewhere)"
+            ),
+            value: format!(
+                "{} events/s",
+                human(cores * full.events as f64 / cpu.server.max(1e-9))
+            ),
+            limit: "Ed25519 1 core".into(),
+            ratio: format!(
+                "{:.0}%",
+                100.0 * cores * full.events as f64 / cpu.server.max(1e-9) / ed
+            ),
+        });
+    }
     if let Some(kib) = full.peak_rss_kib {
         rows.push(Row {
             what: "server peak memory during that run".into(),

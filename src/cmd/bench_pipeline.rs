@@ -22,6 +22,80 @@ pub struct PipelineResult {
     pub latencies: Vec<Duration>,
     pub peak_rss_kib: Option<u64>,
     pub backend: String,
+    /// CPU time the measured window cost: the server, this load generator (broker clients),
+    /// and everything else on the machine (other work on a shared VM).
+    pub cpu: Option<CpuUse>,
+}
+
+/// CPU seconds spent during the measured window, from /proc (Linux).
+#[derive(Debug, Clone, Copy)]
+pub struct CpuUse {
+    pub server: f64,
+    pub load_generator: f64,
+    pub machine_busy: f64,
+    pub machine_capacity: f64,
+}
+
+impl CpuUse {
+    /// What other processes took: the noise of a shared machine.
+    pub fn others(&self) -> f64 {
+        (self.machine_busy - self.server - self.load_generator).max(0.0)
+    }
+}
+
+/// Clock ticks per second of /proc's CPU times (USER_HZ; 100 on every Linux we run on).
+const TICKS: f64 = 100.0;
+
+/// User + system CPU seconds of a process so far.
+fn process_cpu(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces; fields are counted after its closing parenthesis.
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = f.get(11)?.parse().ok()?;
+    let stime: f64 = f.get(12)?.parse().ok()?;
+    Some((utime + stime) / TICKS)
+}
+
+/// Busy and total CPU seconds of the whole machine so far (all cores).
+fn machine_cpu() -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?;
+    let v: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let total: f64 = v.iter().take(8).sum();
+    let idle = v.get(3)? + v.get(4)?;
+    Some(((total - idle) / TICKS, total / TICKS))
+}
+
+struct CpuMark {
+    server: Option<f64>,
+    me: Option<f64>,
+    machine: Option<(f64, f64)>,
+}
+
+impl CpuMark {
+    fn now(server: u32) -> Self {
+        Self {
+            server: process_cpu(server),
+            me: process_cpu(std::process::id()),
+            machine: machine_cpu(),
+        }
+    }
+
+    fn since(&self, server: u32) -> Option<CpuUse> {
+        let end = Self::now(server);
+        let ((b0, t0), (b1, t1)) = (self.machine?, end.machine?);
+        Some(CpuUse {
+            server: end.server? - self.server?,
+            load_generator: end.me? - self.me?,
+            machine_busy: b1 - b0,
+            machine_capacity: t1 - t0,
+        })
+    }
 }
 
 impl PipelineResult {
@@ -362,6 +436,7 @@ pub async fn run(
         "devices fully acknowledged {bar:40} {pos}/{len} {elapsed}",
     )?);
     barrier.wait().await;
+    let cpu_mark = CpuMark::now(server.child.id());
     let _ = start.get_or_init(|| async { Instant::now() }).await;
     let _ = go_tx.send(true);
     let mut last = Instant::now();
@@ -380,6 +455,7 @@ pub async fn run(
         }
     }
     bar.finish_and_clear();
+    let cpu = cpu_mark.since(server.child.id());
     let t0 = start.get().copied().unwrap_or(last);
     let peak = peak_rss_kib(server.child.id());
     if std::env::var_os("PROVENANCE_BENCH_METRICS").is_some() {
@@ -418,5 +494,6 @@ pub async fn run(
         latencies,
         peak_rss_kib: peak,
         backend,
+        cpu,
     })
 }
