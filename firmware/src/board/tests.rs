@@ -94,6 +94,8 @@ struct Ingest {
     publishes: usize,
     acking: bool,
     to_board: Vec<u8>,
+    /// Bytes of a packet the board has only partly written.
+    pending_from_board: Vec<u8>,
     next_id: u16,
 }
 
@@ -106,6 +108,7 @@ impl Ingest {
             publishes: 0,
             acking: true,
             to_board: Vec::new(),
+            pending_from_board: Vec::new(),
             next_id: 1,
         }
     }
@@ -664,4 +667,125 @@ fn real_drivers_on_simulated_chips() {
     assert_eq!(shock, Some(6_538));
     assert_eq!(board.report().counters.signed_of(Kind::SealBroken), 1);
     ingest.check_chain(0, true);
+}
+
+/// The blocking adapter over an `embedded-io` stream: partial writes, a refused first
+/// connection, and a connection the broker closes.
+#[test]
+fn blocking_link_over_a_byte_stream() {
+    use crate::net::{Connect, Link};
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    struct Stream {
+        ingest: Rc<RefCell<Ingest>>,
+        closed: Rc<RefCell<bool>>,
+    }
+    impl embedded_io::ErrorType for Stream {
+        type Error = embedded_io::ErrorKind;
+    }
+    impl embedded_io::Write for Stream {
+        fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+            if *self.closed.borrow() {
+                return Err(embedded_io::ErrorKind::ConnectionReset);
+            }
+            // A slow link: at most 100 bytes per write, which may end mid-packet.
+            let n = buf.len().min(100);
+            let mut ingest = self.ingest.borrow_mut();
+            ingest.pending_from_board.extend_from_slice(&buf[..n]);
+            let mut at = 0;
+            while let Ok(Some(len)) = packet::packet_len(&ingest.pending_from_board[at..]) {
+                if at + len > ingest.pending_from_board.len() {
+                    break;
+                }
+                let p = ingest.pending_from_board[at..at + len].to_vec();
+                ingest.handle(&p);
+                at += len;
+            }
+            ingest.pending_from_board.drain(..at);
+            Ok(n)
+        }
+        fn flush(&mut self) -> Result<(), Self::Error> {
+            Ok(())
+        }
+    }
+    impl embedded_io::Read for Stream {
+        fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+            if *self.closed.borrow() {
+                return Ok(0);
+            }
+            let mut ingest = self.ingest.borrow_mut();
+            let n = buf.len().min(ingest.to_board.len());
+            buf[..n].copy_from_slice(&ingest.to_board[..n]);
+            ingest.to_board.drain(..n);
+            Ok(n)
+        }
+    }
+    impl embedded_io::ReadReady for Stream {
+        fn read_ready(&mut self) -> Result<bool, Self::Error> {
+            Ok(*self.closed.borrow() || !self.ingest.borrow().to_board.is_empty())
+        }
+    }
+    struct Dialer {
+        ingest: Rc<RefCell<Ingest>>,
+        closed: Rc<RefCell<bool>>,
+        refuse: u32,
+    }
+    impl Connect for Dialer {
+        type Connection = Stream;
+        type Error = ();
+        fn connect(&mut self) -> Result<Stream, ()> {
+            if self.refuse > 0 {
+                self.refuse -= 1;
+                return Err(());
+            }
+            *self.closed.borrow_mut() = false;
+            Ok(Stream {
+                ingest: self.ingest.clone(),
+                closed: self.closed.clone(),
+            })
+        }
+    }
+
+    let ingest = Rc::new(RefCell::new(Ingest::new()));
+    let closed = Rc::new(RefCell::new(false));
+    let mut link = Link::new(Dialer {
+        ingest: ingest.clone(),
+        closed: closed.clone(),
+        refuse: 1,
+    });
+    let mut board = station(new_flash());
+    let mut now = T0;
+    for n in 0..30u32 {
+        board
+            .policy_mut()
+            .command(StationCommand::Measure {
+                items: items(cell(n)),
+            })
+            .unwrap();
+        board.poll(now).unwrap();
+        for _ in 0..20 {
+            link.pump(&mut board, now).unwrap();
+        }
+        if n == 10 {
+            // The broker goes away.
+            *closed.borrow_mut() = true;
+            link.pump(&mut board, now).unwrap();
+            assert!(!link.is_open());
+        }
+        now += 2_000;
+    }
+    // Let the back-off expire and everything settle.
+    for _ in 0..200 {
+        now += 1_000;
+        board.poll(now).unwrap();
+        link.pump(&mut board, now).unwrap();
+    }
+    let report = board.report();
+    assert_eq!(
+        report.link.connects, 3,
+        "refused, connected, reconnected: {report:?}"
+    );
+    assert_eq!(report.store.acked, 30);
+    ingest.borrow().check_chain(0, true);
 }

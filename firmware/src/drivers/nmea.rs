@@ -578,4 +578,28 @@ mod tests {
         assert!((680..=692).contains(&d), "{d}");
         assert_eq!(distance_m(rotterdam, rotterdam), 0);
     }
+
+    proptest::proptest! {
+        /// Any position written as a receiver writes it (degrees, minutes with five
+        /// decimals) comes back within the rounding of those five decimals.
+        #[test]
+        fn positions_round_trip(lat in -899_999_999i32..=899_999_999, lon in -1_799_999_999i32..=1_799_999_999) {
+            let coord = |v: i32, w: usize, pos: char, neg: char| {
+                let a = i64::from(v).abs();
+                let minutes_e5 = (a % 10_000_000) * 60 / 100;
+                std::format!("{:0w$}{:02}.{:05},{}", a / 10_000_000, minutes_e5 / 100_000, minutes_e5 % 100_000,
+                    if v < 0 { neg } else { pos }, w = w)
+            };
+            let body = std::format!("GNRMC,235959.999,A,{},{},0.0,0.0,311279,,,A", coord(lat, 2, 'N', 'S'), coord(lon, 3, 'E', 'W'));
+            let sum = body.bytes().fold(0u8, |x, b| x ^ b);
+            let line = std::format!("${body}*{sum:02x}");
+            let Ok(Sentence::Rmc(r)) = parse(line.as_bytes()) else { panic!("{line}") };
+            let p = r.position.unwrap();
+            // 1e-5 minute is 1.67e-7 degree.
+            proptest::prop_assert!((i64::from(p.lat_e7) - i64::from(lat)).abs() <= 2, "{line} {p:?}");
+            proptest::prop_assert!((i64::from(p.lon_e7) - i64::from(lon)).abs() <= 2, "{line} {p:?}");
+            // 2079-12-31T23:59:59.999Z, the last instant ddmmyy can say.
+            proptest::prop_assert_eq!(r.unix_ms, Some(3_471_292_799_999));
+        }
+    }
 }
