@@ -43,6 +43,18 @@ pub fn utc(ms: i64) -> String {
     format!("{d} {} {y}, {h:02}:{mi:02} UTC", month(mo))
 }
 
+/// `18 Nov 2026`.
+pub fn date(ms: i64) -> String {
+    let (y, mo, d, ..) = parts(ms);
+    format!("{d} {} {y}", month(mo))
+}
+
+/// `08:50 UTC`.
+pub fn clock(ms: i64) -> String {
+    let (.., h, mi, _) = parts(ms);
+    format!("{h:02}:{mi:02} UTC")
+}
+
 /// `18 Nov 08:50`: a short label for chart axes (UTC).
 pub fn short(ms: i64) -> String {
     let (_, mo, d, h, mi, _) = parts(ms);
@@ -197,6 +209,8 @@ mod tests {
         assert_eq!(rfc3339(1_709_251_199_000), "2024-02-29T23:59:59Z");
         assert_eq!(utc(1_709_251_199_000), "29 Feb 2024, 23:59 UTC");
         assert_eq!(short(1_709_251_199_000), "29 Feb 23:59");
+        assert_eq!(date(1_709_251_199_000), "29 Feb 2024");
+        assert_eq!(clock(1_709_251_199_000), "23:59 UTC");
         // Before 1970.
         assert_eq!(rfc3339(-1_000), "1969-12-31T23:59:59Z");
     }

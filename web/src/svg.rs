@@ -371,15 +371,20 @@ pub fn chart(c: &Chart<'_>) -> Markup {
             aria-labelledby={(title_id) " " (desc_id)} xmlns="http://www.w3.org/2000/svg" {
             title #(title_id) { (c.title) " over time, in " (c.unit) }
             desc #(desc_id) { (desc) }
-            rect.band x=(LEFT) y=(n(band_top)) width=(CHART_W - LEFT - RIGHT)
-                height=(n((band_bottom - band_top).max(0.0))) {}
+            @if c.low.is_some() || c.high.is_some() {
+                rect.band x=(LEFT) y=(n(band_top)) width=(CHART_W - LEFT - RIGHT)
+                    height=(n((band_bottom - band_top).max(0.0))) {}
+            }
             @for v in ticks(lo, hi, 5) {
                 line.grid x1=(LEFT) x2=(CHART_W - RIGHT) y1=(n(y.at(v))) y2=(n(y.at(v))) {}
                 text.tick x=(LEFT - 6.0) y=(n(y.at(v) + 4.0)) text-anchor="end" { (format!("{v}")) }
             }
             @for t in time_ticks(t0, t1, 6) {
-                line.grid x1=(n(x.at(t as f64))) x2=(n(x.at(t as f64))) y1=(TOP) y2=(CHART_H - BOTTOM) {}
-                text.tick x=(n(x.at(t as f64))) y=(CHART_H - BOTTOM + 16.0) text-anchor="middle" { (format::short(t)) }
+                @let tx = x.at(t as f64);
+                // Labels near an edge are anchored inwards so they are not cut off.
+                @let anchor = if tx > CHART_W - RIGHT - 40.0 { "end" } else if tx < LEFT + 40.0 { "start" } else { "middle" };
+                line.grid x1=(n(tx)) x2=(n(tx)) y1=(TOP) y2=(CHART_H - BOTTOM) {}
+                text.tick x=(n(tx)) y=(CHART_H - BOTTOM + 16.0) text-anchor=(anchor) { (format::short(t)) }
             }
             text.axis x="14" y=(n((TOP + CHART_H - BOTTOM) / 2.0)) text-anchor="middle"
                 transform={"rotate(-90 14 " (n((TOP + CHART_H - BOTTOM) / 2.0)) ")"} { (c.title) " (" (c.unit) ")" }

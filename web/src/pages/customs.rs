@@ -6,12 +6,12 @@
 use axum::extract::{Path, State};
 use maud::{Markup, html};
 use provenance_custody::rules::{Limits, Severity};
-use provenance_custody::verify::Report;
+use provenance_custody::verify::{Report, Step};
 use provenance_event::{DigitalLink, Epc};
 
 use super::PageError;
 use super::layout::{Footer, page};
-use super::trace::encode;
+use super::trace::{capitalised, encode, org_name};
 use crate::api::AppState;
 use crate::format;
 use crate::lookup::{self, Query};
@@ -90,6 +90,10 @@ fn body(item: &str, r: &Report, key: &str, file: &str, limits: &Limits) -> Marku
         ),
     };
     let enc = encode(item);
+    let custody_warns = r
+        .custody
+        .as_ref()
+        .is_some_and(|c| c.findings.iter().any(|f| f.severity == Severity::Warning));
     html! {
         main #content {
             p.kicker { "Customs verification" }
@@ -109,11 +113,13 @@ fn body(item: &str, r: &Report, key: &str, file: &str, limits: &Limits) -> Marku
                             tr.(if sec.problems.is_empty() { "ok" } else { "bad" }) {
                                 th scope="row" { (sec.step.title()) }
                                 td { (sec.checked) }
-                                td {
-                                    @if sec.problems.is_empty() {
+                                td.result {
+                                    @if sec.problems.is_empty() && sec.step == Step::Custody && custody_warns {
+                                        span aria-hidden="true" { "⚠ " } "passed, with warnings"
+                                    } @else if sec.problems.is_empty() {
                                         span aria-hidden="true" { "✔ " } "passed"
                                     } @else {
-                                        span aria-hidden="true" { "✘ " } "failed: " (sec.problems.len()) " problem(s)"
+                                        span aria-hidden="true" { "✘ " } "failed: " (super::trace::plural(sec.problems.len(), "problem"))
                                         ul.problems {
                                             @for p in &sec.problems {
                                                 li {
@@ -148,8 +154,11 @@ fn body(item: &str, r: &Report, key: &str, file: &str, limits: &Limits) -> Marku
                     h3 { "Who held it" }
                     ol.holders-list {
                         @for p in &c.custody {
+                            @let (name, urn) = org_name(&p.holder);
                             li {
-                                strong { (p.holder) } " · from " (format::utc(p.from_ms))
+                                strong { (name) }
+                                @if let Some(u) = urn { " " span.urn { "(" (u) ")" } }
+                                " · from " (format::utc(p.from_ms))
                                 @match p.until_ms { Some(u) => { " until " (format::utc(u)) }, None => { " (holds it now)" } }
                             }
                         }
@@ -163,9 +172,12 @@ fn body(item: &str, r: &Report, key: &str, file: &str, limits: &Limits) -> Marku
                                 Severity::Failure => ("failure", "✘", "Failure"),
                             };
                             li.(fc) {
-                                span.tag { span aria-hidden="true" { (fs) } " " (fw) } " " (f.message)
-                                @if !f.indexes.is_empty() {
-                                    " " span.where { "(log #" (f.indexes.iter().map(u64::to_string).collect::<Vec<_>>().join(", #")) ")" }
+                                span.tag { span aria-hidden="true" { (fs) } " " (fw) }
+                                span.msg {
+                                    (capitalised(&f.message))
+                                    @if !f.indexes.is_empty() {
+                                        " " span.where { "(log #" (f.indexes.iter().map(u64::to_string).collect::<Vec<_>>().join(", #")) ")" }
+                                    }
                                 }
                             }
                         }

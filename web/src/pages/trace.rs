@@ -302,12 +302,12 @@ fn verdict(v: &View) -> Markup {
             "Every record is signed and anchored, and the chain of custody holds.".to_string()
         }
         Verdict::Warnings => format!(
-            "The chain of custody holds, but {} finding(s) need a look.",
-            count(Severity::Warning)
+            "The chain of custody holds, but {} to look at (below).",
+            plural(count(Severity::Warning), "warning")
         ),
         Verdict::Fail => format!(
-            "The chain of custody does not hold: {} failure(s).",
-            count(Severity::Failure)
+            "The chain of custody does not hold: {} (below).",
+            plural(count(Severity::Failure), "failure")
         ),
     };
     let holder = r.custody.last().map(|p| org_name(&p.holder).0.to_string());
@@ -346,8 +346,8 @@ fn verdict(v: &View) -> Markup {
                     @for f in important {
                         @let (fc, fs, fw) = severity_words(f.severity);
                         li.(fc) {
-                            span.tag { span aria-hidden="true" { (fs) } " " (fw) } " " (f.message)
-                            (index_links(&f.indexes))
+                            span.tag { span aria-hidden="true" { (fs) } " " (fw) }
+                            span.msg { (capitalised(&f.message)) (index_links(&f.indexes)) }
                         }
                     }
                 }
@@ -375,9 +375,27 @@ fn index_links(indexes: &[u64]) -> Markup {
     }
 }
 
+/// `1 reading`, `2 readings`.
+pub(crate) fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// A finding's sentence as a sentence: the rules write them in lower case to be embedded.
+pub(crate) fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(first) => first.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
 /// An organisation as registered, split into its name and the GS1 party URI it may carry
 /// (`"Blue Sea Lines urn:epc:id:pgln:4012345.00002"`).
-fn org_name(org: &str) -> (&str, Option<&str>) {
+pub(crate) fn org_name(org: &str) -> (&str, Option<&str>) {
     match org.find("urn:epc:id:") {
         Some(i) => {
             let urn = org[i..].split_whitespace().next().unwrap_or("");
@@ -543,8 +561,20 @@ fn conditions(v: &View) -> Markup {
                 @for c in &charts {
                     @if !c.samples.is_empty() {
                         figure.chart-box {
-                            figcaption { strong { (c.title) } " · " (c.samples.len()) " reading(s)" }
+                            figcaption.chart-title { strong { (c.title) } " · " (plural(c.samples.len(), "reading")) }
                             (svg::chart(c))
+                            figcaption.legend {
+                                span.key-sample { "●" } " reading"
+                                @if c.samples.iter().any(|s| s.reported && !s.outside) {
+                                    " · " span.key-reported { "●" } " reported as an excursion by the device, within the limits"
+                                }
+                                @if c.samples.iter().any(|s| s.outside) {
+                                    " · " span.key-alert { "●" } " outside the limits"
+                                }
+                                @if c.low.is_some() || c.high.is_some() {
+                                    " · " span.key-band { "■" } " acceptable range · " span.key-limit { "- -" } " limit"
+                                }
+                            }
                         }
                     } @else if c.id != "chart-humidity" {
                         p.none { "No " (c.title.to_lowercase()) " readings on this journey." }
@@ -624,10 +654,20 @@ fn timeline(v: &View) -> Markup {
 
 fn event(e: &TraceEvent, v: &View) -> Markup {
     let (chain_class, chain) = chain_words(&e.chain);
-    let others: Vec<&String> = e.items.iter().filter(|i| **i != v.item).collect();
+    // Other items the event names; for an inherited event, the container is said below.
+    let via = e.inherited.as_ref().map(|w| w.container.as_str());
+    let others: Vec<&String> = e
+        .items
+        .iter()
+        .filter(|i| **i != v.item && Some(i.as_str()) != via)
+        .collect();
     html! {
         li.event.(format::stage(e.kind)) #{"ev-" (e.index)} data-index=(e.index) data-kind=(e.kind.name()) {
-            div.when { time datetime=(format::rfc3339(e.time_ms)) { (format::utc(e.time_ms)) } }
+            div.when {
+                time datetime=(format::rfc3339(e.time_ms)) {
+                    span.date { (format::date(e.time_ms)) } " " span.clock { (format::clock(e.time_ms)) }
+                }
+            }
             div.what {
                 h3 {
                     (format::kind(e.kind))
@@ -683,9 +723,11 @@ fn event(e: &TraceEvent, v: &View) -> Markup {
                     @if let Some(w) = &e.inherited {
                         dt { "Inherited from" }
                         dd {
-                            (item_link(&w.container))
-                            ", which held this item from " (format::utc(w.from_ms))
-                            @match w.until_ms { Some(u) => { " until " (format::utc(u)) }, None => { " on" } }
+                            (item_link(&w.container)) " "
+                            span.window {
+                                "(this item was inside it from " (format::utc(w.from_ms))
+                                @match w.until_ms { Some(u) => { " until " (format::utc(u)) ")" }, None => { ")" } }
+                            }
                         }
                     }
                     @if let Some(d) = e.dropped { dt { "Dropped" } dd { (d) " earlier event(s) lost on the device (queue full)" } }
@@ -729,8 +771,8 @@ fn custody(v: &View) -> Markup {
                     @for f in &r.findings {
                         @let (fc, fs, fw) = severity_words(f.severity);
                         li.(fc) {
-                            span.tag { span aria-hidden="true" { (fs) } " " (fw) } " " (f.message)
-                            (index_links(&f.indexes))
+                            span.tag { span aria-hidden="true" { (fs) } " " (fw) }
+                            span.msg { (capitalised(&f.message)) (index_links(&f.indexes)) }
                         }
                     }
                 }
