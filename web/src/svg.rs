@@ -275,7 +275,8 @@ pub struct Chart<'a> {
 const CHART_W: f64 = 640.0;
 const CHART_H: f64 = 240.0;
 const LEFT: f64 = 60.0;
-const RIGHT: f64 = 20.0;
+// Room for half of the last time label.
+const RIGHT: f64 = 40.0;
 const TOP: f64 = 16.0;
 const BOTTOM: f64 = 40.0;
 
@@ -381,10 +382,8 @@ pub fn chart(c: &Chart<'_>) -> Markup {
             }
             @for t in time_ticks(t0, t1, 6) {
                 @let tx = x.at(t as f64);
-                // Labels near an edge are anchored inwards so they are not cut off.
-                @let anchor = if tx > CHART_W - RIGHT - 40.0 { "end" } else if tx < LEFT + 40.0 { "start" } else { "middle" };
                 line.grid x1=(n(tx)) x2=(n(tx)) y1=(TOP) y2=(CHART_H - BOTTOM) {}
-                text.tick x=(n(tx)) y=(CHART_H - BOTTOM + 16.0) text-anchor=(anchor) { (format::short(t)) }
+                text.tick x=(n(tx)) y=(CHART_H - BOTTOM + 16.0) text-anchor="middle" { (format::short(t)) }
             }
             text.axis x="14" y=(n((TOP + CHART_H - BOTTOM) / 2.0)) text-anchor="middle"
                 transform={"rotate(-90 14 " (n((TOP + CHART_H - BOTTOM) / 2.0)) ")"} { (c.title) " (" (c.unit) ")" }
@@ -392,7 +391,7 @@ pub fn chart(c: &Chart<'_>) -> Markup {
             @for (name, limit) in [("min", c.low), ("max", c.high)] {
                 @if let Some(l) = limit {
                     line.limit x1=(LEFT) x2=(CHART_W - RIGHT) y1=(n(y.at(l))) y2=(n(y.at(l))) data-limit=(l) {}
-                    text.limit-label x=(CHART_W - RIGHT - 4.0) y=(n(y.at(l) + if name == "max" { -5.0 } else { 13.0 }))
+                    text.limit-label x=(CHART_W - RIGHT - 4.0) y=(n(y.at(l) - 5.0))
                         text-anchor="end" { "limit " (name) " " (value(l)) }
                 }
             }
