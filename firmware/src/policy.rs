@@ -172,6 +172,8 @@ pub const STATION_QUEUE: usize = 2;
 pub struct Station {
     config: StationConfig,
     queue: Deque<StationCommand, STATION_QUEUE>,
+    /// Measurements not recorded because no sensor answered.
+    pub skipped_measurements: u32,
 }
 
 impl Station {
@@ -180,6 +182,7 @@ impl Station {
         Self {
             config,
             queue: Deque::new(),
+            skipped_measurements: 0,
         }
     }
 
@@ -213,33 +216,28 @@ impl Policy for Station {
     }
 
     fn step(&mut self, _now_ms: u64, sample: &Sample) -> Option<EventIntent> {
-        let command = self.queue.pop_front()?;
-        let mut intent = match command {
-            StationCommand::Commission { items } => EventIntent::new(Kind::Commissioned, items),
-            StationCommand::Measure { items } => {
-                let mut i = EventIntent::new(Kind::Measured, items);
-                i.readings = sample.readings(MEASURED);
-                if i.readings.is_empty() {
-                    // A measured event needs readings; with every sensor failing, the
-                    // temperature of the room is not known either. Record nothing.
-                    return self.step(_now_ms, sample);
+        loop {
+            let (kind, items, parent) = match self.queue.pop_front()? {
+                StationCommand::Commission { items } => (Kind::Commissioned, items, None),
+                StationCommand::Measure { items } => (Kind::Measured, items, None),
+                StationCommand::Pack { parent, items } => (Kind::Packed, items, Some(parent)),
+                StationCommand::Unpack { parent, items } => (Kind::Unpacked, items, Some(parent)),
+                StationCommand::Decommission { items } => (Kind::Decommissioned, items, None),
+            };
+            let mut intent = EventIntent::new(kind, items);
+            intent.parent = parent;
+            intent.place = self.config.place.clone();
+            if kind == Kind::Measured {
+                intent.readings = sample.readings(MEASURED);
+                if intent.readings.is_empty() {
+                    // A measured event needs readings, and with every sensor failing there
+                    // are none: nothing to record (counted, so the line can repeat it).
+                    self.skipped_measurements += 1;
+                    continue;
                 }
-                i
             }
-            StationCommand::Pack { parent, items } => {
-                let mut i = EventIntent::new(Kind::Packed, items);
-                i.parent = Some(parent);
-                i
-            }
-            StationCommand::Unpack { parent, items } => {
-                let mut i = EventIntent::new(Kind::Unpacked, items);
-                i.parent = Some(parent);
-                i
-            }
-            StationCommand::Decommission { items } => EventIntent::new(Kind::Decommissioned, items),
-        };
-        intent.place = self.config.place.clone();
-        Some(intent)
+            return Some(intent);
+        }
     }
 }
 
@@ -659,5 +657,6 @@ mod tests {
         // No readings at all: the measurement is skipped, not sent invalid.
         s.command(StationCommand::Measure { items }).unwrap();
         assert_eq!(s.step(0, &Sample::default()), None);
+        assert_eq!(s.skipped_measurements, 1);
     }
 }
