@@ -14,7 +14,10 @@ fn check(s: &Sentence) {
         }
         Sentence::Rmc(r) => {
             // ddmmyy with years 1980–2079.
-            assert!(r.unix_ms.is_none_or(|t| (315_532_800_000..3_471_292_801_000).contains(&t)));
+            assert!(
+                r.unix_ms
+                    .is_none_or(|t| (315_532_800_000..3_471_292_801_000).contains(&t))
+            );
             r.position
         }
     };
