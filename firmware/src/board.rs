@@ -396,6 +396,19 @@ impl<F: NorFlash, K: KeyStore, S: Sensors, P: Policy> Board<F, K, S, P> {
         self.session.next_timeout()
     }
 
+    /// When the board next has something to do by itself: a sample due, a session timer, a
+    /// re-send. A scheduler running many boards may leave this one until then, or until it
+    /// has bytes or a command for it. `None`: nothing is scheduled.
+    pub fn next_wakeup(&self) -> Option<u64> {
+        let resend = self
+            .ack_wait_since
+            .map(|since| since + self.resend_after_ms);
+        [self.policy.next_due(), self.session.next_timeout(), resend]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
     // ---------------------------------------------------------------- inspection
 
     /// Counters and status for reports.

@@ -42,8 +42,9 @@
 //!   call [`Board::net_connected`] (or [`Board::net_connect_failed`]); write
 //!   [`Board::net_transmit`] to the socket and report it with [`Board::net_transmitted`]; hand
 //!   what the socket reads to [`Board::net_receive`]; when [`Board::net_wants_close`], or the
-//!   socket closes, call [`Board::net_disconnected`]. [`Board::net_deadline`] says when the
-//!   session's timers next need a poll. An offline spell is just not connecting.
+//!   socket closes, call [`Board::net_disconnected`]. [`Board::next_wakeup`] says when the
+//!   board next needs a poll by itself (a sample, a session timer, a re-send); otherwise poll
+//!   after bytes or a command. An offline spell is just not connecting.
 //! - **Faults**: a reboot in the middle of a flash write is `cut_power_at(ops() + k)` on
 //!   [`Board::flash_mut`]; the poll that hits it fails, then [`Board::into_parts`],
 //!   `restore_power()` on the flash, and [`Board::new`] again. A broken seal is
@@ -70,7 +71,7 @@
 //!         if let Ok(n) = s.try_read(&mut buf) { /* n == 0: closed */ board.net_receive(&buf[..n], now)?; }
 //!         if board.net_wants_close() { socket = None; board.net_disconnected(now); }
 //!     }
-//!     sleep_until(next_poll.min(board.net_deadline())).await;
+//!     sleep_until(board.next_wakeup()).await; // or until the socket is readable
 //! }
 //! ```
 #![no_std]

@@ -114,6 +114,12 @@ pub trait Policy {
     /// The next event to sign, given the newest sample; `None` when there is nothing to do.
     /// Called repeatedly until `None` (each call moves the policy on).
     fn step(&mut self, now_ms: u64, sample: &Sample) -> Option<EventIntent>;
+
+    /// When [`Policy::wants`] next says more than `Nothing` by itself (commands aside): a
+    /// scheduler may sleep until then. `None`: only a command wakes it.
+    fn next_due(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// A full command queue.
@@ -414,6 +420,13 @@ impl Policy for Tracker {
         }
     }
 
+    fn next_due(&self) -> Option<u64> {
+        Some(
+            self.last_sample_ms
+                .map_or(0, |t| t + self.config.sample_every_ms),
+        )
+    }
+
     fn step(&mut self, now_ms: u64, sample: &Sample) -> Option<EventIntent> {
         self.last_sample_ms = Some(now_ms);
         if let Some(command) = self.queue.pop_front() {
@@ -521,6 +534,7 @@ mod tests {
         let mut t = Tracker::new(c, sscc());
         let port = at(519_244_000, 44_777_000);
         assert_eq!(t.wants(0), Wants::SampleThenStep);
+        assert_eq!(t.next_due(), Some(0));
         assert_eq!(
             kinds(&mut t, 0, &calm(port)),
             [],

@@ -491,6 +491,8 @@ fn a_tracker_journey_over_mqtt() {
         exchange(&mut board, &mut ingest, now);
         now += 60_000;
     }
+    // The next sample is due 10 s after the last poll; the keep-alive later.
+    assert_eq!(board.next_wakeup(), Some(now - 60_000 + 10_000));
     let kinds: Vec<Kind> = ingest.received.values().map(|e| e.3).collect();
     assert_eq!(
         kinds,

@@ -398,6 +398,13 @@ impl Gnss {
         }
     }
 
+    /// UTC now, as Unix ms, from the newest valid RMC carried forward on the board's clock
+    /// (`now_ms`, any monotonic milliseconds): what an RTC is set from.
+    pub fn utc_now(&self, now_ms: u64) -> Option<i64> {
+        let (utc, at) = self.utc?;
+        Some(utc + now_ms.saturating_sub(at) as i64)
+    }
+
     /// The position, if one came within `max_age_ms`.
     pub fn fresh_position(&self, now_ms: u64, max_age_ms: u64) -> Option<Position> {
         self.position
@@ -555,6 +562,11 @@ mod tests {
             Some(481_173_000)
         );
         assert_eq!(gnss.fresh_position(20_000, 10_000), None);
+        assert_eq!(gnss.utc_now(20_000), None, "GGA carries no date");
+        let rmc = parse(b"$GNRMC,081836.25,A,3751.65,S,14507.36,W,000.0,360.0,130998,011.3,E*47")
+            .unwrap();
+        gnss.update(&rmc, 30_000);
+        assert_eq!(gnss.utc_now(31_000), Some(905_674_717_250));
     }
 
     #[test]
