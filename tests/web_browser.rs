@@ -474,7 +474,14 @@ async fn a_clerk_finds_an_item_and_reads_its_journey_in_chromium() {
     assert!(verdict.contains("PASS"), "{verdict}");
     let checks = css(&c, "table.checks tbody tr").await;
     assert_eq!(checks.len(), 7);
-    assert_eq!(css(&c, "table.checks tbody tr.ok").await.len(), 7);
+    // Every check passed; the custody one with the excursion warning.
+    assert!(css(&c, "table.checks tbody tr.bad").await.is_empty());
+    assert_eq!(css(&c, "table.checks tbody tr.ok").await.len(), 6);
+    assert!(
+        text(&c, "table.checks tbody tr.warn")
+            .await
+            .contains("passed, with warnings")
+    );
     assert!(
         text(&c, "pre.command")
             .await

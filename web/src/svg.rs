@@ -376,14 +376,15 @@ pub fn chart(c: &Chart<'_>) -> Markup {
                 rect.band x=(LEFT) y=(n(band_top)) width=(CHART_W - LEFT - RIGHT)
                     height=(n((band_bottom - band_top).max(0.0))) {}
             }
-            @for v in ticks(lo, hi, 5) {
+            @for (i, v) in ticks(lo, hi, 5).into_iter().enumerate() {
                 line.grid x1=(LEFT) x2=(CHART_W - RIGHT) y1=(n(y.at(v))) y2=(n(y.at(v))) {}
-                text.tick x=(LEFT - 6.0) y=(n(y.at(v) + 4.0)) text-anchor="end" { (format!("{v}")) }
+                text.tick.odd[i % 2 == 1] x=(LEFT - 6.0) y=(n(y.at(v) + 4.0)) text-anchor="end" { (format!("{v}")) }
             }
-            @for t in time_ticks(t0, t1, 6) {
+            @for (i, t) in time_ticks(t0, t1, 6).into_iter().enumerate() {
                 @let tx = x.at(t as f64);
                 line.grid x1=(n(tx)) x2=(n(tx)) y1=(TOP) y2=(CHART_H - BOTTOM) {}
-                text.tick x=(n(tx)) y=(CHART_H - BOTTOM + 16.0) text-anchor="middle" { (format::short(t)) }
+                // Every other label is `odd`: a narrow screen shows half of them, larger.
+                text.tick.odd[i % 2 == 1] x=(n(tx)) y=(CHART_H - BOTTOM + 16.0) text-anchor="middle" { (format::short(t)) }
             }
             text.axis x="14" y=(n((TOP + CHART_H - BOTTOM) / 2.0)) text-anchor="middle"
                 transform={"rotate(-90 14 " (n((TOP + CHART_H - BOTTOM) / 2.0)) ")"} { (c.title) " (" (c.unit) ")" }

@@ -110,11 +110,18 @@ fn body(item: &str, r: &Report, key: &str, file: &str, limits: &Limits) -> Marku
                     thead { tr { th scope="col" { "Check" } th scope="col" { "What" } th scope="col" { "Result" } } }
                     tbody {
                         @for sec in &r.sections {
-                            tr.(if sec.problems.is_empty() { "ok" } else { "bad" }) {
+                            @let row = if !sec.problems.is_empty() {
+                                "bad"
+                            } else if sec.step == Step::Custody && custody_warns {
+                                "warn"
+                            } else {
+                                "ok"
+                            };
+                            tr.(row) {
                                 th scope="row" { (sec.step.title()) }
                                 td { (sec.checked) }
                                 td.result {
-                                    @if sec.problems.is_empty() && sec.step == Step::Custody && custody_warns {
+                                    @if row == "warn" {
                                         span aria-hidden="true" { "⚠ " } "passed, with warnings"
                                     } @else if sec.problems.is_empty() {
                                         span aria-hidden="true" { "✔ " } "passed"

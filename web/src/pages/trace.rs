@@ -386,6 +386,11 @@ pub(crate) fn plural(n: usize, word: &str) -> String {
 
 /// A finding's sentence as a sentence: the rules write them in lower case to be embedded.
 pub(crate) fn capitalised(s: &str) -> String {
+    // A sentence may begin with a device ID (`tracker-7 reported …`), which keeps its case.
+    let first = s.split_whitespace().next().unwrap_or("");
+    if !first.chars().all(char::is_alphabetic) {
+        return s.to_string();
+    }
     let mut c = s.chars();
     match c.next() {
         Some(first) => first.to_uppercase().chain(c).collect(),
@@ -561,7 +566,7 @@ fn conditions(v: &View) -> Markup {
                 @for c in &charts {
                     @if !c.samples.is_empty() {
                         figure.chart-box {
-                            figcaption.chart-title { strong { (c.title) } " · " (plural(c.samples.len(), "reading")) }
+                            figcaption.chart-title { strong { (c.title) " (" (c.unit) ")" } " · " (plural(c.samples.len(), "reading")) }
                             (svg::chart(c))
                             figcaption.legend {
                                 span.key-sample { "●" } " reading"
@@ -888,6 +893,15 @@ mod tests {
             "urn:epc:id:sgtin:4012345.012345.A%252FB"
         );
         assert_eq!(encode("a/b?c#d"), "a%2Fb%3Fc%23d");
+    }
+
+    #[test]
+    fn sentences_start_with_a_capital_but_ids_keep_their_case() {
+        assert_eq!(capitalised("the seal held"), "The seal held");
+        assert_eq!(capitalised("tracker-7 reported"), "tracker-7 reported");
+        assert_eq!(capitalised(""), "");
+        assert_eq!(plural(1, "event"), "1 event");
+        assert_eq!(plural(3, "event"), "3 events");
     }
 
     #[test]
