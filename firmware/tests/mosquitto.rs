@@ -42,6 +42,18 @@ fn broker() -> Option<(String, u16)> {
         eprintln!("skipped: set PROVENANCE_TEST_MQTT_URL=mqtt://host:port to run against a broker");
         return None;
     };
+    if Command::new("mosquitto_sub")
+        .arg("--help")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var("PROVENANCE_REQUIRE_ALL").is_err(),
+            "mosquitto_sub and mosquitto_pub are required (Debian package mosquitto-clients)"
+        );
+        eprintln!("skipped: mosquitto_sub not installed (Debian package mosquitto-clients)");
+        return None;
+    }
     let hostport = url.trim_start_matches("mqtt://");
     let (host, port) = hostport.rsplit_once(':').unwrap_or((hostport, "1883"));
     Some((host.to_string(), port.parse().expect("port")))
