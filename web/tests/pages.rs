@@ -186,6 +186,11 @@ async fn pages_resolve_escape_and_stream() {
                 .to_str()
                 .is_ok_and(|c| c.starts_with("text/html"))
         );
+        assert!(
+            r.headers()["content-security-policy"]
+                .to_str()
+                .is_ok_and(|c| c.starts_with("default-src 'self'"))
+        );
         let html = r.text().await.expect("html");
         assert!(
             html.contains("&lt;img src=x onerror=alert(1)&gt;"),
