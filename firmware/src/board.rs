@@ -163,6 +163,8 @@ impl<F: NorFlash, K: KeyStore, S: Sensors, P: Policy> Board<F, K, S, P> {
     ) -> Result<Self, BoardError> {
         let store = Store::open(flash, config.layout)?;
         let session = Session::new(&config.device, config.mqtt_password, config.mqtt)?;
+        let mut policy = policy;
+        policy.restore(store.policy_state());
         Ok(Self {
             device: config.device,
             keys,
@@ -242,7 +244,7 @@ impl<F: NorFlash, K: KeyStore, S: Sensors, P: Policy> Board<F, K, S, P> {
                 return Ok(false);
             }
         }
-        let reservation = self.store.reserve()?;
+        let reservation = self.store.reserve_with(self.policy.saved_state())?;
         draft.seq = reservation.seq;
         draft.prev = reservation.prev;
         draft.dropped = reservation.dropped;

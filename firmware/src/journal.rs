@@ -37,6 +37,9 @@ pub struct Chain {
     pub dropped_total: u64,
     /// The sum of the `dropped` fields of the events stored so far.
     pub reported_total: u64,
+    /// The board role's own state (a tracker's journey), 24 bits, saved with each
+    /// reservation so that a reboot in transit does not forget the shipment is sealed.
+    pub policy_state: u32,
 }
 
 impl Chain {
@@ -52,6 +55,7 @@ impl Chain {
         b[72..80].copy_from_slice(&self.reported_total.to_le_bytes());
         b[80..88].copy_from_slice(&self.in_flight_dropped.to_le_bytes());
         b[88] = u8::from(self.in_flight);
+        b[89..92].copy_from_slice(&self.policy_state.to_le_bytes()[..3]);
         let crc = crc32(&b[..CRC_AT]);
         b[CRC_AT..].copy_from_slice(&crc.to_le_bytes());
         b
@@ -80,6 +84,7 @@ impl Chain {
                 reported_total: u64_at(72),
                 in_flight_dropped: u64_at(80),
                 in_flight: b[88] == 1,
+                policy_state: u32::from_le_bytes([b[89], b[90], b[91], 0]),
             },
         ))
     }

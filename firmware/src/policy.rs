@@ -120,6 +120,16 @@ pub trait Policy {
     fn next_due(&self) -> Option<u64> {
         None
     }
+
+    /// What the policy must remember across a reboot, in 24 bits. The board saves it in
+    /// flash with every event, after [`Policy::step`] made the event, so the state always
+    /// matches the newest event.
+    fn saved_state(&self) -> u32 {
+        0
+    }
+
+    /// Takes back what [`Policy::saved_state`] gave, at boot.
+    fn restore(&mut self, _state: u32) {}
 }
 
 /// A full command queue.
@@ -427,6 +437,28 @@ impl Policy for Tracker {
         )
     }
 
+    /// The journey (bits 0–1) and whether tamper detection is armed (bit 2): a tracker that
+    /// reboots in transit goes on tracking and still reports a seal cut.
+    fn saved_state(&self) -> u32 {
+        let journey = match self.journey {
+            Journey::Open => 0,
+            Journey::Sealed => 1,
+            Journey::InTransit => 2,
+            Journey::Arrived => 3,
+        };
+        journey | u32::from(self.armed) << 2
+    }
+
+    fn restore(&mut self, state: u32) {
+        self.journey = match state & 0b11 {
+            0 => Journey::Open,
+            1 => Journey::Sealed,
+            2 => Journey::InTransit,
+            _ => Journey::Arrived,
+        };
+        self.armed = state & 0b100 != 0;
+    }
+
     fn step(&mut self, now_ms: u64, sample: &Sample) -> Option<EventIntent> {
         self.last_sample_ms = Some(now_ms);
         if let Some(command) = self.queue.pop_front() {
@@ -610,6 +642,29 @@ mod tests {
         );
         // Arrived: no more locations.
         assert_eq!(kinds(&mut t, 9_000_000, &calm(port)), []);
+    }
+
+    #[test]
+    fn a_reboot_in_transit_remembers_the_journey() {
+        let mut t = Tracker::new(TrackerConfig::default(), sscc());
+        assert_eq!(t.saved_state(), 0);
+        t.command(TrackerCommand::Seal).unwrap();
+        t.command(TrackerCommand::Depart).unwrap();
+        assert_eq!(
+            kinds(&mut t, 0, &calm(None)),
+            [Kind::Sealed, Kind::Departed]
+        );
+        let mut rebooted = Tracker::new(TrackerConfig::default(), sscc());
+        rebooted.restore(t.saved_state());
+        assert_eq!(rebooted.journey(), Journey::InTransit);
+        let cut = Sample {
+            seal_closed: Some(false),
+            ..calm(at(1, 1))
+        };
+        assert_eq!(
+            kinds(&mut rebooted, 60_000, &cut),
+            [Kind::SealBroken, Kind::Located]
+        );
     }
 
     #[test]

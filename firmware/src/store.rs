@@ -223,8 +223,15 @@ impl<F: NorFlash> Store<F> {
     /// these values, then [`Store::commit`] it. A reservation never committed (a signing
     /// error, or a reboot) is counted as a dropped event.
     pub fn reserve(&mut self) -> Result<Reservation, StoreError> {
+        let policy_state = self.chain.policy_state;
+        self.reserve_with(policy_state)
+    }
+
+    /// [`Store::reserve`], saving the board role's state (24 bits) with the reservation.
+    pub fn reserve_with(&mut self, policy_state: u32) -> Result<Reservation, StoreError> {
         self.guarded(|s| {
             let mut next = s.chain.clone();
+            next.policy_state = policy_state & 0x00FF_FFFF;
             if next.in_flight {
                 next.dropped_total += 1 + next.in_flight_dropped;
             }
@@ -333,6 +340,11 @@ impl<F: NorFlash> Store<F> {
             stored: self.stored,
             capacity_400: self.queue.capacity_for(400),
         }
+    }
+
+    /// The role state saved with the newest reservation (0 on a new board).
+    pub fn policy_state(&self) -> u32 {
+        self.chain.policy_state
     }
 
     /// The flash (the simulator cuts power through it).

@@ -791,3 +791,46 @@ fn blocking_link_over_a_byte_stream() {
     assert_eq!(report.store.acked, 30);
     ingest.borrow().check_chain(0, true);
 }
+
+#[test]
+fn a_tracker_rebooted_in_transit_still_reports_the_seal_cut() {
+    let container = || {
+        items(std::vec![
+            Epc::parse("urn:epc:id:sscc:4012345.1234567890").unwrap()
+        ])
+    };
+    let closed = Sample {
+        seal_closed: Some(true),
+        temperature_mc: Some(20_000),
+        ..Sample::default()
+    };
+    let mut board = Board::new(
+        config(),
+        StaticKey::new(key()),
+        Fixed(closed),
+        Tracker::new(TrackerConfig::default(), container()),
+        new_flash(),
+    )
+    .unwrap();
+    board.policy_mut().command(TrackerCommand::Seal).unwrap();
+    board.policy_mut().command(TrackerCommand::Depart).unwrap();
+    board.poll(T0).unwrap();
+    // Power off; the new firmware run starts with a fresh policy.
+    let (flash, keys, _, _) = board.into_parts();
+    let open = Sample {
+        seal_closed: Some(false),
+        ..closed
+    };
+    let mut board = Board::new(
+        config(),
+        keys,
+        Fixed(open),
+        Tracker::new(TrackerConfig::default(), container()),
+        flash,
+    )
+    .unwrap();
+    assert_eq!(board.policy().journey(), crate::policy::Journey::InTransit);
+    board.poll(T0 + 60_000).unwrap();
+    assert_eq!(board.report().counters.signed_of(Kind::SealBroken), 1);
+    assert_eq!(board.report().store.last_seq, 3);
+}
