@@ -38,6 +38,8 @@ enum Command {
     Sign(Box<cmd::sign::Args>),
     /// Check a log's storage (--data) or an evidence bundle offline (--bundle); exit 0 only if all holds.
     Verify(cmd::verify::Args),
+    /// Run a fleet of simulated boards (the real firmware) through a whole journey.
+    Simulate(Box<cmd::simulate::Args>),
     /// Measure ledger performance against this machine's own limits, printed as a table.
     Bench(cmd::bench::Args),
 }
@@ -51,6 +53,7 @@ fn main() -> std::process::ExitCode {
         Command::Submit(args) => cmd::device::submit(args),
         Command::Sign(args) => cmd::sign::run(*args),
         Command::Bench(args) => cmd::bench::run(args),
+        Command::Simulate(args) => cmd::simulate::run(*args),
         Command::Verify(args) => cmd::verify::run(args),
     };
     match result {

@@ -405,8 +405,8 @@ impl Tracker {
                 )
             }
             TrackerCommand::HandOver { party, doc } => {
-                // Custody passes: the seal is the receiver's business from now on.
-                self.armed = false;
+                // Custody passes, the seal stays armed: a carrier takes over a sealed
+                // container, and a breach in its hands is exactly what customs asks about.
                 let mut i = self.intent(Kind::HandedOver, sample, &[Quantity::SealClosed]);
                 i.party = Some(party);
                 i.doc = doc;
@@ -642,6 +642,26 @@ mod tests {
         );
         // Arrived: no more locations.
         assert_eq!(kinds(&mut t, 9_000_000, &calm(port)), []);
+    }
+
+    #[test]
+    fn the_seal_stays_armed_across_a_handover() {
+        let mut t = Tracker::new(TrackerConfig::default(), sscc());
+        t.command(TrackerCommand::Seal).unwrap();
+        t.command(TrackerCommand::HandOver {
+            party: Epc::parse("urn:epc:id:pgln:4012345.00002").unwrap(),
+            doc: None,
+        })
+        .unwrap();
+        assert_eq!(
+            kinds(&mut t, 0, &calm(None)),
+            [Kind::Sealed, Kind::HandedOver]
+        );
+        let cut = Sample {
+            seal_closed: Some(false),
+            ..calm(None)
+        };
+        assert_eq!(kinds(&mut t, 10_000, &cut), [Kind::SealBroken]);
     }
 
     #[test]

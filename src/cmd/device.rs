@@ -16,17 +16,17 @@ pub struct ServerArgs {
         default_value = "http://127.0.0.1:8080",
         env = "PROVENANCE_SERVER"
     )]
-    server: String,
+    pub server: String,
     /// The admin token file (default: DIR/admin.token of --data).
     #[arg(long, value_name = "FILE")]
-    token_file: Option<PathBuf>,
+    pub token_file: Option<PathBuf>,
     /// The server's data directory, to find admin.token in.
     #[arg(long, value_name = "DIR", default_value = "provenance-data")]
-    data: PathBuf,
+    pub data: PathBuf,
 }
 
 impl ServerArgs {
-    fn token(&self) -> anyhow::Result<String> {
+    pub fn token(&self) -> anyhow::Result<String> {
         let path = self
             .token_file
             .clone()
@@ -41,7 +41,7 @@ impl ServerArgs {
         Ok(t.trim().to_string())
     }
 
-    fn url(&self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.server.trim_end_matches('/'))
     }
 }

@@ -6,4 +6,5 @@ pub mod device;
 pub mod keygen;
 pub mod serve;
 pub mod sign;
+pub mod simulate;
 pub mod verify;
