@@ -98,7 +98,8 @@ pub struct Submission {
 /// The registry as ingest caches it, reloaded when it changes.
 #[derive(Default)]
 struct RegistryCache {
-    holders: HashMap<String, Holder>,
+    /// Shared with the validation threads as it is: replaced whole on reload, never copied.
+    holders: Arc<HashMap<String, Holder>>,
     loaded: Option<Instant>,
 }
 
@@ -188,10 +189,10 @@ impl Ingest {
 
     /// Queues a message; waits while the queue is full (backpressure).
     pub async fn enqueue(&self, s: Submission) -> Result<(), Submission> {
+        // The gauge is set once per batch by the loop: a metrics lookup per message costs
+        // more than the message's hash.
         self.depth
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        metrics::gauge!("provenance_ingest_queue_depth")
-            .set(self.depth.load(std::sync::atomic::Ordering::Relaxed) as f64);
         self.queue.send(s).await.map_err(|e| {
             self.depth
                 .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
@@ -221,7 +222,7 @@ async fn load_registry(ledger: &Ledger, cache: &RwLock<RegistryCache>) -> Result
         })
         .collect();
     if let Ok(mut c) = cache.write() {
-        c.holders = holders;
+        c.holders = Arc::new(holders);
         c.loaded = Some(Instant::now());
     }
     Ok(())
@@ -257,13 +258,26 @@ async fn run(
             while let Some(first) = rx.recv().await {
                 let mut batch = vec![first];
                 let deadline = tokio::time::Instant::now() + config.batch_wait;
+                // Takes whatever is queued at once; waits (with one timer) only when the
+                // queue is empty and the batch still has room.
                 while batch.len() < config.batch_max {
-                    match tokio::time::timeout_at(deadline, rx.recv()).await {
-                        Ok(Some(s)) => batch.push(s),
+                    let room = config.batch_max - batch.len();
+                    match rx.try_recv() {
+                        Ok(s) => {
+                            batch.push(s);
+                            continue;
+                        }
+                        Err(mpsc::error::TryRecvError::Disconnected) => break,
+                        Err(mpsc::error::TryRecvError::Empty) => {}
+                    }
+                    match tokio::time::timeout_at(deadline, rx.recv_many(&mut batch, room)).await {
+                        Ok(n) if n > 0 => {}
                         _ => break,
                     }
                 }
-                depth.fetch_sub(batch.len(), std::sync::atomic::Ordering::Relaxed);
+                let left = depth.fetch_sub(batch.len(), std::sync::atomic::Ordering::Relaxed);
+                metrics::gauge!("provenance_ingest_queue_depth")
+                    .set(left.saturating_sub(batch.len()) as f64);
                 metrics::histogram!("provenance_ingest_batch_size").record(batch.len() as f64);
                 let Some((batch, results)) = validate(&ledger, &registry, batch).await else {
                     continue;
@@ -301,12 +315,10 @@ async fn validate(
     if stale {
         let _ = load_registry(ledger, registry).await;
     }
-    let snapshot: Arc<HashMap<String, Holder>> = Arc::new(
-        registry
-            .read()
-            .map(|c| c.holders.clone())
-            .unwrap_or_default(),
-    );
+    let snapshot: Arc<HashMap<String, Holder>> = registry
+        .read()
+        .map(|c| c.holders.clone())
+        .unwrap_or_default();
     let now = now_ms();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let chunk = batch.len().div_ceil(cores).max(MIN_CHUNK);

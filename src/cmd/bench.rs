@@ -38,7 +38,7 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "all")]
     only: Which,
     /// Events the pipeline benchmark publishes at full speed.
-    #[arg(long, default_value_t = 150_000)]
+    #[arg(long, default_value_t = 600_000)]
     pipeline_events: u64,
     /// Publishing devices (one MQTT connection each).
     #[arg(long, default_value_t = 100)]
