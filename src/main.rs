@@ -27,6 +27,8 @@ struct Cli {
 enum Command {
     /// Run the whole system: ingest, ledger, web, gRPC and an embedded MQTT broker.
     Serve(Box<cmd::serve::Args>),
+    /// The whole system plus a small simulated journey: the quickest way to see it work.
+    Demo(cmd::demo::Args),
     /// Register, rotate, revoke and list devices and operators (through the server).
     #[command(subcommand)]
     Device(cmd::device::DeviceCommand),
@@ -48,6 +50,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => cmd::serve::run(*args),
+        Command::Demo(args) => cmd::demo::run(args),
         Command::Keygen(args) => cmd::keygen::run(args),
         Command::Device(cmd) => cmd::device::run(cmd),
         Command::Submit(args) => cmd::device::submit(args),

@@ -70,7 +70,7 @@ impl Summary {
         self.signed += r.counters.signed;
         self.acknowledged += r.store.acked.min(r.store.last_seq);
         self.dropped += r.store.dropped_total;
-        self.unacknowledged += r.store.last_seq.saturating_sub(r.store.acked);
+        self.unacknowledged += crate::fleet::waiting(r);
         self.published += r.link.published;
         self.rejected += r.link.rejections;
         self.connections += r.link.connects;

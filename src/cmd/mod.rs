@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod bench_pipeline;
+pub mod demo;
 pub mod device;
 pub mod keygen;
 pub mod serve;

@@ -160,7 +160,7 @@ fn broker_addr(url: &str) -> anyhow::Result<std::net::SocketAddr> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    if !(args.speedup >= 1.0) {
+    if args.speedup.is_nan() || args.speedup < 1.0 {
         bail!("--speedup must be at least 1 (simulated seconds per real second)");
     }
     if args.boards < 2 {
