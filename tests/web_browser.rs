@@ -583,3 +583,105 @@ async fn a_clerk_finds_an_item_and_reads_its_journey_in_chromium() {
     drop(driver);
     assert!(site.server.stop(), "serve stops cleanly");
 }
+
+/// The trace page of an item the simulator made: the real firmware's events from a plant, a
+/// road, a sea leg (sent from flash after it), customs and a warehouse.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_simulated_container_and_cell_in_chromium() {
+    let Some((chromium, chromedriver)) =
+        external("chromium and chromedriver (Debian)", browser_tools())
+    else {
+        return;
+    };
+    let mut server = support::Server::start(&[]);
+    let (http, mqtt, dir) = (
+        server.http.clone(),
+        server.mqtt_port,
+        server.dir.path().to_path_buf(),
+    );
+    let sim = tokio::task::spawn_blocking(move || {
+        support::provenance()
+            .args([
+                "simulate",
+                "--boards",
+                "3",
+                "--items",
+                "8",
+                "--speedup",
+                "20000",
+            ])
+            .args([
+                "--sea-days",
+                "1",
+                "--run",
+                "432",
+                "--no-faults",
+                "--drain",
+                "60",
+            ])
+            .args(["--server", &http, "--data"])
+            .arg(&dir)
+            .args(["--mqtt-url", &format!("mqtt://127.0.0.1:{mqtt}")])
+            .output()
+            .expect("simulate")
+    })
+    .await
+    .expect("join");
+    assert!(
+        sim.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sim.stdout)
+    );
+    let container = "urn:epc:id:sscc:4012345.9432000000";
+    let cell = "urn:epc:id:sgtin:4012345.012345.43210000000";
+    let base = server.http.clone();
+    let trace: Value = reqwest::get(format!("{base}/api/v1/items/{container}/trace"))
+        .await
+        .expect("trace")
+        .json()
+        .await
+        .expect("json");
+    let events = trace["events"].as_array().expect("events").len();
+    assert!(events > 30, "a whole journey: {events}");
+
+    let driver = Driver::start(&chromedriver);
+    let c = driver.session(&chromium, true).await;
+    c.goto(&format!("{base}/items/{container}"))
+        .await
+        .expect("container page");
+    assert_eq!(css(&c, "ol.timeline li.event").await.len(), events);
+    let fixes = css(&c, "svg.route circle.fix").await.len();
+    assert!(fixes > 20, "the route from the GNSS fixes: {fixes}");
+    assert!(
+        css(&c, "svg#chart-temperature circle.sample").await.len() > 20,
+        "temperatures over the journey"
+    );
+    let timeline = text(&c, "ol.timeline").await;
+    for kind in [
+        "Sealed",
+        "Departed",
+        "Position report",
+        "Arrived",
+        "Inspected",
+        "Cleared",
+    ] {
+        assert!(timeline.contains(kind), "{kind} not on the timeline");
+    }
+    assert!(
+        text(&c, "section.verdict h2")
+            .await
+            .contains(verdict_words(&trace["findings"]["verdict"]))
+    );
+    screenshot(&c, "09-simulated-container").await;
+    c.goto(&format!("{base}/items/{cell}"))
+        .await
+        .expect("cell page");
+    assert!(
+        text(&c, "ol.timeline").await.contains("Measured"),
+        "the cell's own measurement at the plant"
+    );
+    screenshot(&c, "10-simulated-cell").await;
+    c.close().await.expect("close");
+    drop(driver);
+    assert!(server.stop(), "{}", server.log());
+}
