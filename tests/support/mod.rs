@@ -167,8 +167,39 @@ impl Server {
     }
 
     pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Self {
-        let (h, m, g) = (free_port(), free_port(), free_port());
-        let log = std::fs::File::create(dir.path().join("serve.log")).expect("log file");
+        let ports = (free_port(), free_port(), free_port());
+        Self::start_on(dir, ports, extra)
+    }
+
+    /// Kills the process at once (SIGKILL: no graceful path, a crash).
+    pub fn crash(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts it again on the same data directory and ports, after a crash or a stop.
+    pub fn restart(self, extra: &[&str]) -> Self {
+        let port = |url: &str| -> u16 {
+            url.rsplit(':')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .expect("port")
+        };
+        let ports = (port(&self.http), self.mqtt_port, port(&self.grpc));
+        let mut old = std::mem::ManuallyDrop::new(self);
+        let _ = old.child.kill();
+        let _ = old.child.wait();
+        // A Drop type gives its fields up only this way; what replaces the directory is empty.
+        let dir = std::mem::replace(&mut old.dir, tempfile::tempdir().expect("tempdir"));
+        Self::start_on(dir, ports, extra)
+    }
+
+    pub fn start_on(dir: tempfile::TempDir, (h, m, g): (u16, u16, u16), extra: &[&str]) -> Self {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.path().join("serve.log"))
+            .expect("log file");
         let child = provenance()
             .arg("serve")
             .arg("--data")
