@@ -32,6 +32,8 @@ enum Command {
     /// Register, rotate, revoke and list devices and operators (through the server).
     #[command(subcommand)]
     Device(cmd::device::DeviceCommand),
+    /// List the messages the ingest refused, with their reasons.
+    Rejections(cmd::rejections::Args),
     /// Send a signed event file to the server and wait until it is anchored.
     Submit(cmd::device::SubmitArgs),
     /// Make an Ed25519 key for an operator (customs, a warehouse, an inspector).
@@ -54,6 +56,7 @@ fn main() -> std::process::ExitCode {
         Command::Keygen(args) => cmd::keygen::run(args),
         Command::Device(cmd) => cmd::device::run(cmd),
         Command::Submit(args) => cmd::device::submit(args),
+        Command::Rejections(args) => cmd::rejections::run(args),
         Command::Sign(args) => cmd::sign::run(*args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Simulate(args) => cmd::simulate::run(*args),

@@ -193,6 +193,23 @@ async fn a_device_publishes_over_the_embedded_broker_and_gets_acks() {
         .expect("json");
     assert_eq!(rej["rejections"][0]["reason"], "malformed");
     assert_eq!(rej["rejections"][0]["topic"], "prov/v1/dev/tracker-17/ev");
+    // The same through the CLI.
+    let cli = support::provenance()
+        .args(["rejections", "--server", &s.http, "--reason", "malformed"])
+        .output()
+        .expect("rejections");
+    let table = String::from_utf8_lossy(&cli.stdout);
+    assert!(cli.status.success(), "{table}");
+    assert!(
+        table.contains("malformed") && table.contains("prov/v1/dev/tracker-17/ev"),
+        "{table}"
+    );
+    let typo = support::provenance()
+        .args(["rejections", "--server", &s.http, "--reason", "bad_sig"])
+        .output()
+        .expect("rejections");
+    assert!(!typo.status.success());
+    assert!(String::from_utf8_lossy(&typo.stderr).contains("bad_signature"));
 
     assert!(s.stop(), "Ctrl-C stops cleanly:\n{}", s.log());
     // Nothing that was acknowledged is missing after the stop.

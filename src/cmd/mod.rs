@@ -5,6 +5,7 @@ pub mod bench_pipeline;
 pub mod demo;
 pub mod device;
 pub mod keygen;
+pub mod rejections;
 pub mod serve;
 pub mod sign;
 pub mod simulate;
