@@ -148,3 +148,59 @@ fn demo_runs_the_server_and_a_journey() {
         .expect("verify");
     assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
 }
+
+/// A tracker offline for two simulated weeks (at sea): its flash ring fills, it keeps the newest
+/// events and says in the next one how many it dropped; everything else arrives, in order, and the
+/// trace shows the gap as explained loss, not as tampering.
+#[test]
+fn a_week_offline_overflows_the_ring_and_says_so() {
+    let mut s = Server::start(&[]);
+    // Two weeks at sea, where trackers have no network (the ring holds about one); no other
+    // faults.
+    let flags = "simulate --boards 3 --items 4 --speedup 60000 --sea-days 14 --drain 120 \
+                 --seed 11 --run 777 --offline 0 --reboots 0 --seal-breaks 0 --heat 0 \
+                 --drops 0 --holds 0";
+    let out = support::provenance()
+        .args(flags.split_whitespace())
+        .args(["--server", &s.http, "--data"])
+        .arg(s.dir.path())
+        .args(["--mqtt-url", &format!("mqtt://127.0.0.1:{}", s.mqtt_port)])
+        .output()
+        .expect("simulate runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dropped: u64 = stdout
+        .lines()
+        .find_map(|l| {
+            let at = l.find(" dropped and reported")?;
+            l[..at].rsplit(", ").next()?.trim().parse().ok()
+        })
+        .expect("dropped count");
+    assert!(
+        dropped > 0,
+        "a week of positions does not fit the ring:\n{stdout}"
+    );
+    let trace: Value = reqwest::blocking::get(format!(
+        "{}/api/v1/items/urn:epc:id:sscc:4012345.9777000000/trace",
+        s.http
+    ))
+    .expect("trace")
+    .json()
+    .expect("json");
+    let gaps: Vec<&Value> = trace["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["chain"]["status"] == "gap")
+        .collect();
+    assert!(!gaps.is_empty(), "the dropped events leave a gap");
+    assert!(
+        gaps.iter().all(|g| g["chain"]["explained"] == true),
+        "every gap is explained by `dropped`: {gaps:?}"
+    );
+    assert!(s.stop(), "{}", s.log());
+}

@@ -572,10 +572,18 @@ pub fn verify_bundle(bytes: &[u8], log_key: &Verifier, limits: &Limits) -> Repor
                 below => {
                     let from = below.map_or(1, |(s, _)| s + 1);
                     let to = seq - 1;
+                    // A full queue discards its oldest events and later events report them:
+                    // the signer's reports in the bundle must cover every seq it lacks up to
+                    // the gap's end (the rule of the ledger's views).
+                    let (reported, present) = chain.map_or((0, 0), |c| {
+                        let reported: u64 = c.values().filter_map(|e| e.event.dropped).sum();
+                        (reported, c.range(..=to).count() as u64)
+                    });
                     ChainStatus::Gap {
                         from,
                         to,
-                        explained: p.event.dropped.is_some_and(|d| d > to - from),
+                        explained: p.event.dropped.is_some_and(|d| d > to - from)
+                            || reported >= to.saturating_sub(present),
                     }
                 }
             }

@@ -79,10 +79,21 @@ pub fn chain_status(
             ChainStatus::Gap {
                 from,
                 to,
+                // What this event reports; [`gap_explained`] adds what later events report.
                 explained: dropped.is_some_and(|d| d > to - from),
             }
         }
     }
+}
+
+/// Whether a signer's gaps up to and including one that ends at seq `to` are covered by what
+/// it reported dropped: `reported` is the sum of the `dropped` fields of all its anchored
+/// events, `missing_through` the number of its seqs up to `to` that are not anchored. A full
+/// queue discards its oldest events and the events signed afterwards report them, so a
+/// report usually comes after the gap it explains; counts cover gaps oldest first, as the
+/// ingest's acknowledgements apply them.
+pub fn gap_explained(reported: u64, missing_through: u64) -> bool {
+    reported >= missing_through
 }
 
 /// One aggregation row of a child: (parent, time, log index, +1 packed / -1 unpacked).
@@ -227,21 +238,50 @@ impl Ledger {
                 q.push(")");
                 q.build_query_as().fetch_all(p).await?
             });
+            let mut gaps = Vec::new();
             for (idx, seq, prev, dropped, pred, below) in rows {
                 let prev: [u8; 32] = prev
                     .try_into()
                     .map_err(|_| LedgerError::Corrupt("prev length".into()))?;
                 let pred: Option<[u8; 32]> = pred.and_then(|h| h.try_into().ok());
-                out.insert(
-                    idx,
-                    chain_status(
-                        seq as u64,
-                        &prev,
-                        pred.as_ref(),
-                        below.map(|b| b as u64),
-                        dropped.map(|d| d as u64),
-                    ),
+                let status = chain_status(
+                    seq as u64,
+                    &prev,
+                    pred.as_ref(),
+                    below.map(|b| b as u64),
+                    dropped.map(|d| d as u64),
                 );
+                if let ChainStatus::Gap {
+                    explained: false,
+                    to,
+                    ..
+                } = status
+                {
+                    gaps.push((idx, to));
+                }
+                out.insert(idx, status);
+            }
+            // Rare: reports in the signer's later events may explain it.
+            for (idx, to) in gaps {
+                let (reported, present): (i64, i64) = on_pool!(&self.index, p => {
+                    sqlx::query_as(
+                        "SELECT CAST(COALESCE(SUM(e.dropped), 0) AS BIGINT), \
+                         (SELECT COUNT(*) FROM events q WHERE q.device = e.device AND q.seq <= $2) \
+                         FROM events e WHERE e.device = (SELECT device FROM events WHERE idx = $1) \
+                         GROUP BY e.device",
+                    )
+                    .bind(idx)
+                    .bind(to as i64)
+                    .fetch_optional(p)
+                    .await?
+                    .unwrap_or((0, 0))
+                });
+                let missing = to.saturating_sub(present.max(0) as u64);
+                if gap_explained(reported.max(0) as u64, missing) {
+                    if let Some(ChainStatus::Gap { explained, .. }) = out.get_mut(&idx) {
+                        *explained = true;
+                    }
+                }
             }
         }
         Ok(out)
@@ -382,6 +422,34 @@ impl Ledger {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gaps_are_explained_by_reports_oldest_first() {
+        // Seqs 5..=9 lost (5 missing); the next event reports 0, five later ones 1 each.
+        let next = chain_status(10, &[0; 32], None, Some(4), Some(0));
+        assert_eq!(
+            next,
+            ChainStatus::Gap {
+                from: 5,
+                to: 9,
+                explained: false
+            }
+        );
+        assert!(gap_explained(5, 5), "the later reports cover it");
+        assert!(!gap_explained(4, 5), "one missing seq is unaccounted for");
+        // A second gap counts on top of the first.
+        assert!(!gap_explained(6, 5 + 2));
+        assert!(gap_explained(7, 5 + 2));
+        // The event right after a gap may report it itself.
+        let own = chain_status(10, &[0; 32], None, Some(4), Some(5));
+        assert!(matches!(
+            own,
+            ChainStatus::Gap {
+                explained: true,
+                ..
+            }
+        ));
+    }
 
     #[test]
     fn intervals_pair_packing_and_unpacking() {
