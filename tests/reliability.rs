@@ -88,3 +88,167 @@ fn kill_9_at_random_moments_loses_nothing_and_duplicates_nothing() {
         .expect("verify");
     assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
 }
+
+/// A PostgreSQL of this test's own (initdb in a temporary directory, on a free port), so it
+/// can be restarted without touching the machine's shared server.
+struct Postgres {
+    bin: std::path::PathBuf,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+fn postgres_bin() -> Option<std::path::PathBuf> {
+    let mut found: Vec<std::path::PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|b| b.join("pg_ctl").exists() && b.join("initdb").exists())
+        .collect();
+    found.sort();
+    found.pop()
+}
+
+impl Postgres {
+    /// Runs a PostgreSQL tool as the `postgres` user when we are root (it refuses root).
+    fn tool(&self, name: &str) -> std::process::Command {
+        let exe = self.bin.join(name);
+        let root = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"0"));
+        if root {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(exe);
+            c
+        } else {
+            std::process::Command::new(exe)
+        }
+    }
+
+    fn start(bin: std::path::PathBuf) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))
+                .expect("chmod");
+        }
+        let pg = Self {
+            bin,
+            dir,
+            port: support::free_port(),
+        };
+        let data = pg.dir.path().join("data");
+        let ok = pg
+            .tool("initdb")
+            .args(["-A", "trust", "-U", "postgres", "--no-sync", "-D"])
+            .arg(&data)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("initdb");
+        assert!(ok.success(), "initdb failed");
+        pg.ctl(&["start", "-w"]);
+        pg
+    }
+
+    fn ctl(&self, args: &[&str]) {
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1",
+            self.port,
+            self.dir.path().display()
+        );
+        let ok = self
+            .tool("pg_ctl")
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .args(["-o", &opts, "-l"])
+            .arg(self.dir.path().join("log"))
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("pg_ctl");
+        assert!(ok.success(), "pg_ctl {args:?} failed");
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = self
+            .tool("pg_ctl")
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .args(["-m", "immediate", "stop"])
+            .stdout(std::process::Stdio::null())
+            .status();
+    }
+}
+
+/// PostgreSQL is restarted twice in immediate mode (no checkpoint: a crash) while a simulated
+/// fleet publishes through a server that keeps its log there. Appends fail while it is down,
+/// nothing is acknowledged then, the boards send again, and every event ends up anchored once.
+#[test]
+fn a_postgres_restart_loses_nothing_and_duplicates_nothing() {
+    let Some(bin) = support::external("PostgreSQL's server binaries", postgres_bin()) else {
+        return;
+    };
+    let pg = Postgres::start(bin);
+    let mut s = Server::start(&["--database-url", &pg.url()]);
+    let boards: u64 = 6;
+    let sim = support::provenance()
+        .args(["simulate", "--boards", &boards.to_string(), "--items", "4"])
+        .args(["--speedup", "6000", "--sea-days", "1", "--drain", "120"])
+        .args(["--run", "655", "--seed", "5", "--no-faults"])
+        .args(["--server", &s.http, "--data"])
+        .arg(s.dir.path())
+        .args(["--mqtt-url", &format!("mqtt://127.0.0.1:{}", s.mqtt_port)])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("simulate starts");
+    for _ in 0..2 {
+        std::thread::sleep(Duration::from_millis(5_000 + jitter(8_000)));
+        pg.ctl(&["-m", "immediate", "restart", "-w"]);
+    }
+    let out = sim.wait_with_output().expect("simulate ends");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}\nserver:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        s.log()
+    );
+    assert!(
+        s.log()
+            .contains("terminating connection due to immediate shutdown"),
+        "the server's connections should have seen the restarts:\n{}",
+        s.log()
+    );
+    let acknowledged = number_before(&stdout, "acknowledged (anchored)");
+    let operator = number_before(&stdout, "operator events");
+    let cp = reqwest::blocking::get(format!("{}/api/v1/checkpoint", s.http))
+        .expect("checkpoint")
+        .text()
+        .expect("text");
+    let size: u64 = cp
+        .lines()
+        .nth(1)
+        .and_then(|l| l.parse().ok())
+        .expect("size");
+    assert_eq!(size, boards + 2 + acknowledged + operator, "{stdout}\n{cp}");
+    assert!(s.stop(), "{}", s.log());
+    let key = std::fs::read_to_string(s.dir.path().join("log.key")).ok();
+    assert!(key.is_some(), "the log key stays in the data directory");
+    let v = support::provenance()
+        .args(["verify", "--database-url", &pg.url(), "--data"])
+        .arg(s.dir.path())
+        .output()
+        .expect("verify");
+    assert!(
+        v.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&v.stdout),
+        String::from_utf8_lossy(&v.stderr)
+    );
+}

@@ -118,6 +118,7 @@ async fn a_device_publishes_over_the_embedded_broker_and_gets_acks() {
     let http = reqwest::Client::new();
     let mut d = Device::new("tracker-17", 17);
     let password = register(&http, &s, &d).await;
+    let password_seen = password.clone();
 
     // A wrong password is refused at CONNECT.
     let mut opts = MqttOptions::new("intruder", "127.0.0.1", s.mqtt_port);
@@ -212,6 +213,16 @@ async fn a_device_publishes_over_the_embedded_broker_and_gets_acks() {
     assert!(String::from_utf8_lossy(&typo.stderr).contains("bad_signature"));
 
     assert!(s.stop(), "Ctrl-C stops cleanly:\n{}", s.log());
+    // No secret is ever logged: not the admin token, not the device's MQTT password.
+    let log = s.log();
+    assert!(
+        !log.contains(&s.token()),
+        "the admin token leaked into the log"
+    );
+    assert!(
+        !log.contains(&password_seen),
+        "an MQTT password leaked into the log"
+    );
     // Nothing that was acknowledged is missing after the stop.
     let (ok, out) = {
         let o = support::provenance()
