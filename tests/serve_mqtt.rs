@@ -329,3 +329,115 @@ fn sigterm_stops_cleanly() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// SPEC §5: in the embedded broker a device publishes only to its own `ev` topic and
+/// subscribes only to its own `ack` and `rej`; stepping outside closes its connection, and
+/// nothing it tried to slip in is anchored.
+#[tokio::test]
+async fn the_broker_keeps_each_device_to_its_own_topics() {
+    let s = Server::start(&[]);
+    let http = reqwest::Client::new();
+    let mut mallory = Device::new("tracker-mallory", 61);
+    let mut victim = Device::new("tracker-victim", 62);
+    let password = register(&http, &s, &mallory).await;
+    register(&http, &s, &victim).await;
+
+    // Each attempt on a fresh connection: the gate closes it at the first foreign packet.
+    async fn attempt(port: u16, password: &str, act: impl AsyncFnOnce(&AsyncClient)) -> bool {
+        let mut opts = MqttOptions::new("mallory-client", "127.0.0.1", port);
+        opts.set_credentials("tracker-mallory", password);
+        let (client, mut el) = AsyncClient::new(opts, 10);
+        let mut act = Some(act);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match tokio::time::timeout_at(deadline, el.poll()).await {
+                // Still connected after 10 s.
+                Err(_) => return false,
+                // Closed by the gate, after the attempt.
+                Ok(Err(_)) => return act.is_none(),
+                Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => {
+                    if let Some(a) = act.take() {
+                        a(&client).await;
+                    }
+                }
+                Ok(Ok(_)) => {}
+            }
+        }
+    }
+    let forged = victim.event(Kind::Located, &[&sgtin(9001)], None, now_ms());
+    let own = mallory.event(Kind::Located, &[&sgtin(9002)], None, now_ms());
+    let closed = attempt(s.mqtt_port, &password, async |c| {
+        let _ = c
+            .publish(
+                "prov/v1/dev/tracker-victim/ev",
+                QoS::AtLeastOnce,
+                false,
+                forged,
+            )
+            .await;
+    })
+    .await;
+    assert!(
+        closed,
+        "publishing to another device's topic closes the connection"
+    );
+    for filter in ["#", "prov/v1/dev/+/ev", "prov/v1/dev/tracker-victim/ack"] {
+        let f = filter.to_string();
+        let closed = attempt(s.mqtt_port, &password, async move |c| {
+            let _ = c.subscribe(f, QoS::AtLeastOnce).await;
+        })
+        .await;
+        assert!(closed, "subscribing to {filter} closes the connection");
+    }
+    // Its own topic still works.
+    let mut opts = MqttOptions::new("mallory-own", "127.0.0.1", s.mqtt_port);
+    opts.set_credentials("tracker-mallory", &password);
+    let (client, mut el) = AsyncClient::new(opts, 10);
+    client
+        .subscribe("prov/v1/dev/tracker-mallory/ack", QoS::AtLeastOnce)
+        .await
+        .expect("sub");
+    let mut sent = false;
+    let acked = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match el.poll().await {
+                Ok(Event::Incoming(Packet::SubAck(_))) if !sent => {
+                    sent = true;
+                    client
+                        .publish(
+                            "prov/v1/dev/tracker-mallory/ev",
+                            QoS::AtLeastOnce,
+                            false,
+                            own.clone(),
+                        )
+                        .await
+                        .expect("publish");
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) if p.topic.ends_with("/ack") => break true,
+                Ok(_) => {}
+                Err(e) => panic!("own topics must work: {e}"),
+            }
+        }
+    })
+    .await
+    .unwrap_or(false);
+    assert!(acked, "its own event is anchored and acknowledged");
+    let trace: Value = http
+        .get(format!("{}/api/v1/items/{}/trace", s.http, sgtin(9001)))
+        .send()
+        .await
+        .expect("trace")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        trace["events"].as_array().map(Vec::len),
+        Some(0),
+        "the forged publish never reached the ingest"
+    );
+    assert!(
+        s.log().contains("MQTT gate closed a connection"),
+        "{}",
+        s.log()
+    );
+}

@@ -8,11 +8,13 @@
 //! - [`service`]: the batching loop: duplicates, anchoring, rejections, acknowledgements.
 //! - [`mqtt`]: the rumqttc client: shared subscription, PUBACK only once settled, ack/rej.
 //! - [`broker`]: the embedded rumqttd broker with per-device passwords.
+//! - [`gate`]: the per-device topic rules in front of the embedded broker.
 //! - [`admin`]: registry changes shared by the HTTP and gRPC surfaces.
 //! - [`secrets`]: the admin token and device passwords (only hashes are kept).
 
 pub mod admin;
 pub mod broker;
+pub mod gate;
 pub mod mqtt;
 pub mod secrets;
 pub mod service;

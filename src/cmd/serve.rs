@@ -208,9 +208,25 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         None => {
             let auth = (!args.mqtt_allow_anonymous)
                 .then(|| authenticator(ledger.clone(), ingest_user.clone(), ingest_secret.clone()));
-            broker::start(args.mqtt_listen, auth)?;
-            wait_listening(args.mqtt_listen).await?;
-            let mut b = Broker::from_url(&format!("mqtt://{}", args.mqtt_listen), &client_id)?;
+            // With device logins, devices reach the broker through the topic gate (their own
+            // topics only); the broker itself listens on a loopback port of its own, where
+            // the ingest connects.
+            let broker_addr = if auth.is_some() {
+                broker::check_port(args.mqtt_listen)?;
+                let devices = tokio::net::TcpListener::bind(args.mqtt_listen)
+                    .await
+                    .with_context(|| format!("listening on {}", args.mqtt_listen))?;
+                let inner = std::net::TcpListener::bind("127.0.0.1:0")
+                    .and_then(|l| l.local_addr())
+                    .context("a loopback port for the broker")?;
+                tokio::spawn(provenance_ingest::gate::serve(devices, inner));
+                inner
+            } else {
+                args.mqtt_listen
+            };
+            broker::start(broker_addr, auth)?;
+            wait_listening(broker_addr).await?;
+            let mut b = Broker::from_url(&format!("mqtt://{broker_addr}"), &client_id)?;
             b.credentials = Some((ingest_user.clone(), ingest_secret.clone()));
             (
                 b,

@@ -1,0 +1,364 @@
+//! The topic gate in front of the embedded broker (SPEC §5): a device may publish only to its
+//! own `prov/v1/dev/{id}/ev` and subscribe only to its own `ack` and `rej` topics. rumqttd
+//! checks passwords but has no per-topic rules, so devices connect to this gate, which reads
+//! the MQTT 3.1.1 packets they send, passes the allowed ones to the broker on a loopback port
+//! unchanged, and closes the connection of a device that steps outside its topics. What the
+//! broker sends back is copied through untouched.
+//!
+//! The parsing ([`next_packet`], [`connect_user`], [`check`]) is pure and never panics on
+//! hostile bytes; the I/O is [`serve`].
+
+use std::net::SocketAddr;
+
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+
+/// The largest packet a device may send through the gate (an event is at most 4 KiB; the
+/// broker refuses more than 64 KiB of payload anyway).
+pub const MAX_PACKET: usize = 128 * 1024;
+
+/// Why the gate closed a connection.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Violation {
+    /// Not a well-formed MQTT 3.1.1 packet stream.
+    #[error("not MQTT 3.1.1: {0}")]
+    Malformed(&'static str),
+    /// A packet larger than [`MAX_PACKET`].
+    #[error("a packet of {0} bytes, more than the gate allows")]
+    TooLarge(usize),
+    /// The first packet was not CONNECT, or a second CONNECT came.
+    #[error("CONNECT must come first and only once")]
+    Connect,
+    /// CONNECT without a user name: devices log in with their device ID.
+    #[error("CONNECT without a user name (devices log in with their device ID)")]
+    NoUser,
+    /// A publish to another topic than the device's own `ev`.
+    #[error("{user} may publish only to prov/v1/dev/{user}/ev, not {topic}")]
+    Publish {
+        /// The device.
+        user: String,
+        /// The topic it tried.
+        topic: String,
+    },
+    /// A subscription to another filter than the device's own `ack` and `rej`.
+    #[error("{user} may subscribe only to prov/v1/dev/{user}/ack and …/rej, not {filter}")]
+    Subscribe {
+        /// The device.
+        user: String,
+        /// The filter it tried.
+        filter: String,
+    },
+}
+
+/// The length of the first complete packet in `buf`, or `None` if more bytes are needed.
+pub fn next_packet(buf: &[u8]) -> Result<Option<usize>, Violation> {
+    let mut remaining: usize = 0;
+    for i in 0..4 {
+        let Some(&b) = buf.get(1 + i) else {
+            return Ok(None);
+        };
+        remaining |= usize::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            let total = 2 + i + remaining;
+            if total > MAX_PACKET {
+                return Err(Violation::TooLarge(total));
+            }
+            return Ok((buf.len() >= total).then_some(total));
+        }
+    }
+    Err(Violation::Malformed("remaining length longer than 4 bytes"))
+}
+
+/// Where a packet's variable header starts (after the fixed header).
+fn body(packet: &[u8]) -> &[u8] {
+    let mut i = 1;
+    while packet.get(i).is_some_and(|b| b & 0x80 != 0) {
+        i += 1;
+    }
+    packet.get(i + 1..).unwrap_or_default()
+}
+
+fn string(b: &[u8]) -> Result<(&str, &[u8]), Violation> {
+    let n = usize::from(u16::from_be_bytes([
+        *b.first().ok_or(Violation::Malformed("short string"))?,
+        *b.get(1).ok_or(Violation::Malformed("short string"))?,
+    ]));
+    let s = b
+        .get(2..2 + n)
+        .ok_or(Violation::Malformed("short string"))?;
+    let s = std::str::from_utf8(s).map_err(|_| Violation::Malformed("string not UTF-8"))?;
+    Ok((s, &b[2 + n..]))
+}
+
+/// The user name of a CONNECT packet (MQTT 3.1 or 3.1.1).
+pub fn connect_user(packet: &[u8]) -> Result<String, Violation> {
+    if packet.first().map(|b| b >> 4) != Some(1) {
+        return Err(Violation::Connect);
+    }
+    let (protocol, rest) = string(body(packet))?;
+    let level = *rest
+        .first()
+        .ok_or(Violation::Malformed("no protocol level"))?;
+    if !matches!((protocol, level), ("MQTT", 4) | ("MQIsdp", 3)) {
+        return Err(Violation::Malformed("only MQTT 3.1.1 (and 3.1)"));
+    }
+    let flags = *rest
+        .get(1)
+        .ok_or(Violation::Malformed("no connect flags"))?;
+    // Level, flags and keep-alive precede the payload.
+    let payload = rest.get(4..).ok_or(Violation::Malformed("short CONNECT"))?;
+    let (_client_id, mut p) = string(payload)?;
+    if flags & 0x04 != 0 {
+        let (_will_topic, q) = string(p)?;
+        let (_will_message, q) = string(q)?;
+        p = q;
+    }
+    if flags & 0x80 == 0 {
+        return Err(Violation::NoUser);
+    }
+    Ok(string(p)?.0.to_string())
+}
+
+/// Whether `user` may send this packet (after CONNECT).
+pub fn check(packet: &[u8], user: &str) -> Result<(), Violation> {
+    let kind = packet.first().map_or(0, |b| b >> 4);
+    match kind {
+        1 => Err(Violation::Connect),
+        3 => {
+            let (topic, _) = string(body(packet))?;
+            if topic == format!("prov/v1/dev/{user}/ev") {
+                Ok(())
+            } else {
+                Err(Violation::Publish {
+                    user: user.to_string(),
+                    topic: topic.to_string(),
+                })
+            }
+        }
+        8 => {
+            let mut p = body(packet)
+                .get(2..)
+                .ok_or(Violation::Malformed("short SUBSCRIBE"))?;
+            let own = [
+                format!("prov/v1/dev/{user}/ack"),
+                format!("prov/v1/dev/{user}/rej"),
+            ];
+            if p.is_empty() {
+                return Err(Violation::Malformed("SUBSCRIBE without a filter"));
+            }
+            while !p.is_empty() {
+                let (filter, rest) = string(p)?;
+                if !own.iter().any(|o| o == filter) {
+                    return Err(Violation::Subscribe {
+                        user: user.to_string(),
+                        filter: filter.to_string(),
+                    });
+                }
+                p = rest.get(1..).ok_or(Violation::Malformed("no QoS byte"))?;
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Accepts devices on `listener` and relays them to the broker at `upstream`, forever.
+pub async fn serve(listener: TcpListener, upstream: SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok((client, peer)) => {
+                tokio::spawn(async move {
+                    if let Err(v) = relay(client, upstream).await {
+                        metrics::counter!("provenance_mqtt_gate_closed_total").increment(1);
+                        tracing::warn!(%peer, reason = %v, "MQTT gate closed a connection");
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "MQTT gate: accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn relay(mut client: TcpStream, upstream: SocketAddr) -> Result<(), Violation> {
+    let _ = client.set_nodelay(true);
+    let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
+    let mut chunk = vec![0u8; 64 * 1024];
+    // The first packet, CONNECT, says who this is.
+    let first = loop {
+        if let Some(n) = next_packet(&buf)? {
+            break n;
+        }
+        match client.read(&mut chunk).await {
+            Ok(0) | Err(_) => return Ok(()),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let user = connect_user(&buf[..first])?;
+    let Ok(broker) = TcpStream::connect(upstream).await else {
+        return Ok(()); // the device sees a closed connection and backs off
+    };
+    let _ = broker.set_nodelay(true);
+    let (mut from_broker, mut to_broker) = broker.into_split();
+    let (mut from_client, mut to_client) = client.into_split();
+    let down = tokio::spawn(async move {
+        let _ = tokio::io::copy(&mut from_broker, &mut to_client).await;
+        let _ = to_client.shutdown().await;
+    });
+    let mut at = first;
+    let mut out: Vec<u8> = buf[..first].to_vec();
+    let result = loop {
+        // Everything complete in the buffer is checked and forwarded in one write.
+        let mut verdict = Ok(());
+        while let Some(n) = next_packet(&buf[at..]).transpose() {
+            match n.and_then(|n| check(&buf[at..at + n], &user).map(|()| n)) {
+                Ok(n) => {
+                    out.extend_from_slice(&buf[at..at + n]);
+                    at += n;
+                }
+                Err(v) => {
+                    verdict = Err(v);
+                    break;
+                }
+            }
+        }
+        if !out.is_empty() && to_broker.write_all(&out).await.is_err() {
+            break Ok(());
+        }
+        out.clear();
+        if verdict.is_err() {
+            break verdict;
+        }
+        buf.drain(..at);
+        at = 0;
+        match from_client.read(&mut chunk).await {
+            Ok(0) | Err(_) => break Ok(()),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let _ = to_broker.shutdown().await;
+    down.abort();
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn packet(kind: u8, body: &[u8]) -> Vec<u8> {
+        let mut p = vec![kind];
+        let mut n = body.len();
+        loop {
+            let mut b = (n % 128) as u8;
+            n /= 128;
+            if n > 0 {
+                b |= 0x80;
+            }
+            p.push(b);
+            if n == 0 {
+                break;
+            }
+        }
+        p.extend_from_slice(body);
+        p
+    }
+
+    fn s(x: &str) -> Vec<u8> {
+        let mut v = (x.len() as u16).to_be_bytes().to_vec();
+        v.extend_from_slice(x.as_bytes());
+        v
+    }
+
+    fn connect(user: Option<&str>) -> Vec<u8> {
+        let mut b = s("MQTT");
+        b.push(4);
+        b.push(if user.is_some() { 0xC2 } else { 0x02 });
+        b.extend_from_slice(&[0, 60]);
+        b.extend(s("client-1"));
+        if let Some(u) = user {
+            b.extend(s(u));
+            b.extend(s("secret"));
+        }
+        packet(0x10, &b)
+    }
+
+    fn publish(topic: &str) -> Vec<u8> {
+        let mut b = s(topic);
+        b.extend_from_slice(&[0, 1]);
+        b.extend_from_slice(b"payload");
+        packet(0x32, &b)
+    }
+
+    fn subscribe(filters: &[&str]) -> Vec<u8> {
+        let mut b = vec![0, 7];
+        for f in filters {
+            b.extend(s(f));
+            b.push(1);
+        }
+        packet(0x82, &b)
+    }
+
+    #[test]
+    fn a_device_keeps_to_its_own_topics() {
+        assert_eq!(
+            connect_user(&connect(Some("tracker-7"))),
+            Ok("tracker-7".into())
+        );
+        assert_eq!(connect_user(&connect(None)), Err(Violation::NoUser));
+        assert_eq!(
+            check(&publish("prov/v1/dev/tracker-7/ev"), "tracker-7"),
+            Ok(())
+        );
+        assert!(matches!(
+            check(&publish("prov/v1/dev/tracker-8/ev"), "tracker-7"),
+            Err(Violation::Publish { .. })
+        ));
+        assert!(check(&publish("prov/v1/dev/tracker-7/ack"), "tracker-7").is_err());
+        assert_eq!(
+            check(
+                &subscribe(&["prov/v1/dev/tracker-7/ack", "prov/v1/dev/tracker-7/rej"]),
+                "tracker-7"
+            ),
+            Ok(())
+        );
+        for bad in ["#", "prov/v1/dev/+/ev", "prov/v1/dev/tracker-8/ack"] {
+            assert!(
+                matches!(
+                    check(&subscribe(&["prov/v1/dev/tracker-7/ack", bad]), "tracker-7"),
+                    Err(Violation::Subscribe { .. })
+                ),
+                "{bad}"
+            );
+        }
+        assert_eq!(check(&connect(Some("x")), "x"), Err(Violation::Connect));
+        // PINGREQ, PUBACK, DISCONNECT pass.
+        assert_eq!(check(&[0xC0, 0], "x"), Ok(()));
+        assert_eq!(check(&[0x40, 2, 0, 1], "x"), Ok(()));
+    }
+
+    #[test]
+    fn packets_are_framed_and_bounded() {
+        let p = publish("prov/v1/dev/a/ev");
+        assert_eq!(next_packet(&p[..3]), Ok(None));
+        assert_eq!(next_packet(&p), Ok(Some(p.len())));
+        let mut two = p.clone();
+        two.extend_from_slice(&p);
+        assert_eq!(next_packet(&two), Ok(Some(p.len())));
+        assert!(matches!(
+            next_packet(&[0x30, 0xff, 0xff, 0xff, 0x7f]),
+            Err(Violation::TooLarge(_))
+        ));
+        assert!(next_packet(&[0x30, 0xff, 0xff, 0xff, 0xff, 0x01]).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn hostile_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            let _ = next_packet(&bytes);
+            let _ = connect_user(&bytes);
+            let _ = check(&bytes, "tracker-7");
+        }
+    }
+}
