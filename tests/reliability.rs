@@ -26,21 +26,43 @@ fn number_before(text: &str, word: &str) -> u64 {
         .unwrap_or_else(|| panic!("no number before {word:?} in:\n{text}"))
 }
 
-#[test]
-fn kill_9_at_random_moments_loses_nothing_and_duplicates_nothing() {
-    let mut s = Server::start(&[]);
-    let boards: u64 = 6;
-    let sim = support::provenance()
+/// Starts a simulated fleet of `boards` (no injected faults) against `s`, in the background.
+fn start_fleet(s: &Server, boards: u64, run: &str, seed: &str) -> std::process::Child {
+    support::provenance()
         .args(["simulate", "--boards", &boards.to_string(), "--items", "4"])
         .args(["--speedup", "6000", "--sea-days", "1", "--drain", "120"])
-        .args(["--run", "654", "--seed", "3", "--no-faults"])
+        .args(["--run", run, "--seed", seed, "--no-faults"])
         .args(["--server", &s.http, "--data"])
         .arg(s.dir.path())
         .args(["--mqtt-url", &format!("mqtt://127.0.0.1:{}", s.mqtt_port)])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .expect("simulate starts");
+        .expect("simulate starts")
+}
+
+/// Exactly once: the log holds the registrations (the boards and two operators), every
+/// device event the boards saw acknowledged and every operator event, and nothing else.
+fn assert_exactly_once(s: &Server, stdout: &str, boards: u64) {
+    let acknowledged = number_before(stdout, "acknowledged (anchored)");
+    let operator = number_before(stdout, "operator events");
+    let cp = reqwest::blocking::get(format!("{}/api/v1/checkpoint", s.http))
+        .expect("checkpoint")
+        .text()
+        .expect("text");
+    let size: u64 = cp
+        .lines()
+        .nth(1)
+        .and_then(|l| l.parse().ok())
+        .expect("size");
+    assert_eq!(size, boards + 2 + acknowledged + operator, "{stdout}\n{cp}");
+}
+
+#[test]
+fn kill_9_at_random_moments_loses_nothing_and_duplicates_nothing() {
+    let mut s = Server::start(&[]);
+    let boards: u64 = 6;
+    let sim = start_fleet(&s, boards, "654", "3");
     let mut crashes = 0;
     for _ in 0..3 {
         std::thread::sleep(Duration::from_millis(4_000 + jitter(6_000)));
@@ -66,20 +88,7 @@ fn kill_9_at_random_moments_loses_nothing_and_duplicates_nothing() {
         s.log()
     );
 
-    // Exactly once: the log holds the registrations (the boards and two operators), every
-    // device event the boards saw acknowledged and every operator event, and nothing else.
-    let acknowledged = number_before(&stdout, "acknowledged (anchored)");
-    let operator = number_before(&stdout, "operator events");
-    let cp = reqwest::blocking::get(format!("{}/api/v1/checkpoint", s.http))
-        .expect("checkpoint")
-        .text()
-        .expect("text");
-    let size: u64 = cp
-        .lines()
-        .nth(1)
-        .and_then(|l| l.parse().ok())
-        .expect("size");
-    assert_eq!(size, boards + 2 + acknowledged + operator, "{stdout}\n{cp}");
+    assert_exactly_once(&s, &stdout, boards);
     assert!(s.stop(), "{}", s.log());
     let v = support::provenance()
         .args(["verify", "--data"])
@@ -196,17 +205,7 @@ fn a_postgres_restart_loses_nothing_and_duplicates_nothing() {
     let pg = Postgres::start(bin);
     let mut s = Server::start(&["--database-url", &pg.url()]);
     let boards: u64 = 6;
-    let sim = support::provenance()
-        .args(["simulate", "--boards", &boards.to_string(), "--items", "4"])
-        .args(["--speedup", "6000", "--sea-days", "1", "--drain", "120"])
-        .args(["--run", "655", "--seed", "5", "--no-faults"])
-        .args(["--server", &s.http, "--data"])
-        .arg(s.dir.path())
-        .args(["--mqtt-url", &format!("mqtt://127.0.0.1:{}", s.mqtt_port)])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("simulate starts");
+    let sim = start_fleet(&s, boards, "655", "5");
     for _ in 0..2 {
         std::thread::sleep(Duration::from_millis(5_000 + jitter(8_000)));
         pg.ctl(&["-m", "immediate", "restart", "-w"]);
@@ -225,18 +224,7 @@ fn a_postgres_restart_loses_nothing_and_duplicates_nothing() {
         "the server's connections should have seen the restarts:\n{}",
         s.log()
     );
-    let acknowledged = number_before(&stdout, "acknowledged (anchored)");
-    let operator = number_before(&stdout, "operator events");
-    let cp = reqwest::blocking::get(format!("{}/api/v1/checkpoint", s.http))
-        .expect("checkpoint")
-        .text()
-        .expect("text");
-    let size: u64 = cp
-        .lines()
-        .nth(1)
-        .and_then(|l| l.parse().ok())
-        .expect("size");
-    assert_eq!(size, boards + 2 + acknowledged + operator, "{stdout}\n{cp}");
+    assert_exactly_once(&s, &stdout, boards);
     assert!(s.stop(), "{}", s.log());
     let key = std::fs::read_to_string(s.dir.path().join("log.key")).ok();
     assert!(key.is_some(), "the log key stays in the data directory");

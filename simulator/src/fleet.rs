@@ -597,32 +597,17 @@ pub fn run(
             progress.registered.fetch_add(1, Ordering::Relaxed);
             Ok((device, key, password))
         };
-    let mut customs = {
-        let (device, key, _) = register(
-            "customs",
-            parties::CUSTOMS,
-            format!("sim{}-customs", config.run),
-        )?;
-        OperatorSigner {
+    let mut operator = |role: &str, org: &str| -> Result<OperatorSigner, String> {
+        let (device, key, _) = register(role, org, format!("sim{}-{role}", config.run))?;
+        Ok(OperatorSigner {
             device,
             key,
             seq: 0,
             prev: [0; 32],
-        }
+        })
     };
-    let mut carrier = {
-        let (device, key, _) = register(
-            "carrier",
-            parties::CARRIER,
-            format!("sim{}-carrier", config.run),
-        )?;
-        OperatorSigner {
-            device,
-            key,
-            seq: 0,
-            prev: [0; 32],
-        }
-    };
+    let mut customs = operator("customs", parties::CUSTOMS)?;
+    let mut carrier = operator("carrier", parties::CARRIER)?;
     let mut station_steps: Vec<Vec<(u64, StationStep)>> = vec![Vec::new(); stations];
     for s in &shipments {
         station_steps[s.index % stations].extend(s.station.iter().cloned());
