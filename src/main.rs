@@ -10,6 +10,7 @@ mod cmd;
 mod keyfile;
 mod layout;
 mod logging;
+mod tls;
 
 use clap::{Parser, Subcommand};
 
@@ -50,6 +51,7 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    tls::install_crypto();
     let result = match cli.command {
         Command::Serve(args) => cmd::serve::run(*args),
         Command::Demo(args) => cmd::demo::run(args),

@@ -6,11 +6,12 @@
 //! broker sends back is copied through untouched.
 //!
 //! The parsing ([`next_packet`], [`connect_user`], [`check`]) is pure and never panics on
-//! hostile bytes; the I/O is [`serve`].
+//! hostile bytes; the I/O is [`serve`] (plain TCP) and [`guard`] (one connection of any
+//! stream, e.g. after a TLS handshake the caller did).
 
 use std::net::SocketAddr;
 
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 
 /// The largest packet a device may send through the gate (an event is at most 4 KiB; the
@@ -167,12 +168,8 @@ pub async fn serve(listener: TcpListener, upstream: SocketAddr) {
     loop {
         match listener.accept().await {
             Ok((client, peer)) => {
-                tokio::spawn(async move {
-                    if let Err(v) = relay(client, upstream).await {
-                        metrics::counter!("provenance_mqtt_gate_closed_total").increment(1);
-                        tracing::warn!(%peer, reason = %v, "MQTT gate closed a connection");
-                    }
-                });
+                let _ = client.set_nodelay(true);
+                tokio::spawn(guard(client, peer, upstream));
             }
             Err(e) => {
                 tracing::warn!(error = %e, "MQTT gate: accept failed");
@@ -182,8 +179,22 @@ pub async fn serve(listener: TcpListener, upstream: SocketAddr) {
     }
 }
 
-async fn relay(mut client: TcpStream, upstream: SocketAddr) -> Result<(), Violation> {
-    let _ = client.set_nodelay(true);
+/// Relays one device connection to the broker at `upstream` until either side closes, and
+/// closes it (with a warning in the log and a metric) when the device steps outside its topics.
+pub async fn guard<S>(client: S, peer: SocketAddr, upstream: SocketAddr)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    if let Err(v) = relay(client, upstream).await {
+        metrics::counter!("provenance_mqtt_gate_closed_total").increment(1);
+        tracing::warn!(%peer, reason = %v, "MQTT gate closed a connection");
+    }
+}
+
+async fn relay<S>(mut client: S, upstream: SocketAddr) -> Result<(), Violation>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut chunk = vec![0u8; 64 * 1024];
     // The first packet, CONNECT, says who this is.
@@ -202,7 +213,7 @@ async fn relay(mut client: TcpStream, upstream: SocketAddr) -> Result<(), Violat
     };
     let _ = broker.set_nodelay(true);
     let (mut from_broker, mut to_broker) = broker.into_split();
-    let (mut from_client, mut to_client) = client.into_split();
+    let (mut from_client, mut to_client) = tokio::io::split(client);
     let down = tokio::spawn(async move {
         let _ = tokio::io::copy(&mut from_broker, &mut to_client).await;
         let _ = to_client.shutdown().await;

@@ -17,6 +17,9 @@ use provenance_ledger::trace::{self, ChainStatus as LedgerChain};
 use provenance_ledger::{Ledger, LedgerError};
 use tonic::{Request, Response, Status};
 
+/// A server certificate chain and key for TLS (`serve`'s `tls`), built from PEM.
+pub use tonic::transport::Identity;
+
 /// Generated messages, clients and servers of `provenance.v1`.
 #[allow(missing_docs, clippy::all, clippy::pedantic, clippy::unwrap_used)]
 pub mod pb {
@@ -270,6 +273,14 @@ pub struct SubmissionService {
     writes: Writes,
 }
 
+impl SubmissionService {
+    /// Submits through `writes`. (`serve` builds it; public so that the handlers can be
+    /// driven without a socket, as the `grpc_request` fuzz target does.)
+    pub fn new(writes: Writes) -> Self {
+        Self { writes }
+    }
+}
+
 #[tonic::async_trait]
 impl pb::submission_server::Submission for SubmissionService {
     async fn submit_event(
@@ -324,6 +335,15 @@ impl pb::submission_server::Submission for SubmissionService {
 pub struct RegistryService {
     writes: Writes,
     registrar: Registrar,
+}
+
+impl RegistryService {
+    /// Administers the registry of `ledger` through `writes`. (Public for the same reason as
+    /// [`SubmissionService::new`].)
+    pub fn new(ledger: Arc<Ledger>, writes: Writes) -> Self {
+        let registrar = Registrar::new(ledger, writes.ingest.clone());
+        Self { writes, registrar }
+    }
 }
 
 fn device(d: provenance_ledger::registry::DeviceInfo) -> pb::Device {
@@ -402,11 +422,12 @@ impl pb::registry_server::Registry for RegistryService {
 
 /// Serves the API on `listener` until `shutdown` completes: the `Ledger` service, and with
 /// `writes` the `Submission` and `Registry` services, server reflection (v1 and v1alpha) and
-/// `grpc.health.v1.Health` reporting each service as serving.
+/// `grpc.health.v1.Health` reporting each service as serving. With `tls`, over TLS only.
 pub async fn serve(
     ledger: Arc<Ledger>,
     writes: Option<Writes>,
     listener: tokio::net::TcpListener,
+    tls: Option<Identity>,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
     let (health_reporter, health) = tonic_health::server::health_reporter();
@@ -432,7 +453,11 @@ pub async fn serve(
     let reflection_alpha = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha();
-    let mut router = tonic::transport::Server::builder()
+    let mut server = tonic::transport::Server::builder();
+    if let Some(identity) = tls {
+        server = server.tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))?;
+    }
+    let mut router = server
         .add_service(health)
         .add_service(pb::ledger_server::LedgerServer::new(LedgerService::new(
             ledger.clone(),

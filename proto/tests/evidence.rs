@@ -63,6 +63,7 @@ async fn get_evidence_returns_a_bundle_that_verifies() {
         ledger.clone(),
         None,
         listener,
+        None,
         async {
             let _ = stopped.await;
         },

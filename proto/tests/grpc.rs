@@ -72,6 +72,7 @@ async fn grpc_reads_proofs_trace_registry_health_and_reflection() {
         ledger.clone(),
         None,
         listener,
+        None,
         async {
             let _ = stopped.await;
         },
@@ -289,6 +290,7 @@ async fn grpc_registers_submits_rotates_and_revokes_with_the_admin_token() {
             admin_token: Arc::new(token.into()),
         }),
         listener,
+        None,
         async {
             let _ = stopped.await;
         },

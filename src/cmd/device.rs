@@ -23,6 +23,8 @@ pub struct ServerArgs {
     /// The server's data directory, to find admin.token in.
     #[arg(long, value_name = "DIR", default_value = "provenance-data")]
     pub data: PathBuf,
+    #[command(flatten)]
+    pub tls: crate::tls::ClientTls,
 }
 
 impl ServerArgs {
@@ -39,6 +41,11 @@ impl ServerArgs {
             )
         })?;
         Ok(t.trim().to_string())
+    }
+
+    /// An HTTP client for this server (trusting --cacert for https://).
+    pub fn client(&self) -> anyhow::Result<reqwest::Client> {
+        self.tls.http_client()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -112,23 +119,38 @@ fn fail(server: &str, status: reqwest::StatusCode, body: &Value) -> anyhow::Erro
     anyhow::anyhow!("the server at {server} answered {status}: {msg}")
 }
 
-fn connect_error(server: &str) -> impl Fn(reqwest::Error) -> anyhow::Error + '_ {
+pub(crate) fn connect_error(server: &str) -> impl Fn(reqwest::Error) -> anyhow::Error + '_ {
     move |e| {
+        // reqwest's own message is only the outermost layer; the cause (refused, certificate
+        // unknown …) is further down.
+        let mut cause = String::new();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            cause = s.to_string();
+            source = s.source();
+        }
+        if cause.is_empty() {
+            cause = e.to_string();
+        }
+        let tls_hint = if server.starts_with("https:")
+            && (cause.contains("certificate") || cause.contains("Certificate"))
+        {
+            " It serves a certificate this command does not trust: pass --cacert FILE with the \
+             server's certificate (or its CA's), as PEM."
+        } else {
+            ""
+        };
         anyhow::anyhow!(
-            "cannot reach {server} ({e}); is `provenance serve` running? Pass --server URL if it \
-             listens elsewhere"
+            "cannot reach {server} ({cause}); is `provenance serve` running? Pass --server URL \
+             if it listens elsewhere.{tls_hint}"
         )
     }
 }
 
 /// POSTs `body` to an admin route and returns the answer, or an error that says what to do.
-async fn post_admin(
-    http: &reqwest::Client,
-    server: &ServerArgs,
-    path: &str,
-    body: &Value,
-) -> anyhow::Result<Value> {
-    let r = http
+async fn post_admin(server: &ServerArgs, path: &str, body: &Value) -> anyhow::Result<Value> {
+    let r = server
+        .client()?
         .post(server.url(path))
         .bearer_auth(server.token()?)
         .json(body)
@@ -144,7 +166,6 @@ async fn post_admin(
 
 pub fn run(cmd: DeviceCommand) -> anyhow::Result<()> {
     runtime()?.block_on(async {
-        let http = reqwest::Client::new();
         match cmd {
             DeviceCommand::Register {
                 id,
@@ -154,7 +175,7 @@ pub fn run(cmd: DeviceCommand) -> anyhow::Result<()> {
                 server,
             } => {
                 let body = json!({ "id": id, "role": role, "org": org, "public_key": public_key });
-                let body = post_admin(&http, &server, "/api/v1/devices", &body).await?;
+                let body = post_admin(&server, "/api/v1/devices", &body).await?;
                 println!(
                     "registered {} ({}, {}) at log index {}",
                     id, role, org, body["log_index"]
@@ -174,17 +195,17 @@ pub fn run(cmd: DeviceCommand) -> anyhow::Result<()> {
                 server,
             } => {
                 let path = format!("/api/v1/devices/{id}/rotate");
-                let body =
-                    post_admin(&http, &server, &path, &json!({ "public_key": public_key })).await?;
+                let body = post_admin(&server, &path, &json!({ "public_key": public_key })).await?;
                 println!("rotated the key of {id} at log index {}", body["log_index"]);
             }
             DeviceCommand::Revoke { id, reason, server } => {
                 let path = format!("/api/v1/devices/{id}/revoke");
-                let body = post_admin(&http, &server, &path, &json!({ "reason": reason })).await?;
+                let body = post_admin(&server, &path, &json!({ "reason": reason })).await?;
                 println!("revoked {id} at log index {}", body["log_index"]);
             }
             DeviceCommand::List { server } => {
-                let r = http
+                let r = server
+                    .client()?
                     .get(server.url("/api/v1/devices"))
                     .send()
                     .await
@@ -234,7 +255,9 @@ pub fn submit(args: SubmitArgs) -> anyhow::Result<()> {
     let bytes =
         std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
     runtime()?.block_on(async {
-        let r = reqwest::Client::new()
+        let r = args
+            .server
+            .client()?
             .post(args.server.url("/api/v1/events"))
             .bearer_auth(args.server.token()?)
             .header("content-type", "application/cose")

@@ -1,7 +1,7 @@
 //! `provenance rejections`: the messages the ingest refused, each kept with its topic, arrival
 //! time, reason and bytes (SPEC §4), listed through the server's API.
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use provenance_ingest::validate::Reason;
 use serde_json::Value;
 
@@ -54,13 +54,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let body: Value = rt.block_on(async {
-        let r = reqwest::get(&url).await.with_context(|| {
-            format!(
-                "cannot reach {}; is `provenance serve` running? Pass --server URL if it listens \
-                 elsewhere",
-                args.server.server
-            )
-        })?;
+        let r = args
+            .server
+            .client()?
+            .get(&url)
+            .send()
+            .await
+            .map_err(crate::cmd::device::connect_error(&args.server.server))?;
         let status = r.status();
         let v: Value = r.json().await.unwrap_or_default();
         if !status.is_success() {

@@ -64,6 +64,19 @@ pub struct Args {
     /// Events per ledger batch (one checkpoint each).
     #[arg(long, default_value_t = 1000)]
     batch: usize,
+    /// Serve TLS with this certificate chain (PEM, the server's first) on all three ports:
+    /// HTTPS for the web view and API, gRPC over TLS, and MQTT over TLS for devices (the
+    /// embedded broker's port). Make a self-signed one for a lab with
+    /// `openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 365
+    /// -subj /CN=provenance -addext subjectAltName=DNS:localhost,IP:127.0.0.1
+    /// -addext basicConstraints=critical,CA:FALSE -keyout key.pem -out cert.pem` and give
+    /// clients cert.pem to trust (`--cacert`, `mosquitto_pub --cafile`, `curl --cacert`).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, RSA or EC). Keep it readable only by the
+    /// server's user.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 async fn listen(
@@ -176,6 +189,17 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     if args.batch == 0 {
         bail!("--batch must be at least 1");
     }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::tls::Identity::load(cert, key)?),
+        _ => None,
+    };
+    if tls.is_some() && args.mqtt_url.is_none() && args.mqtt_allow_anonymous {
+        bail!(
+            "--tls-cert cannot be combined with --mqtt-allow-anonymous: devices reach the \
+             embedded broker over TLS through its topic gate, which needs device logins. Drop \
+             --mqtt-allow-anonymous and register the devices (`provenance device register`)"
+        );
+    }
 
     let token = admin_token(&dir)?;
     let ledger = Arc::new(
@@ -219,7 +243,20 @@ async fn serve(args: Args) -> anyhow::Result<()> {
                 let inner = std::net::TcpListener::bind("127.0.0.1:0")
                     .and_then(|l| l.local_addr())
                     .context("a loopback port for the broker")?;
-                tokio::spawn(provenance_ingest::gate::serve(devices, inner));
+                match &tls {
+                    Some(identity) => {
+                        let mut devices = crate::tls::TlsListener::new(devices, identity, &[])?;
+                        tokio::spawn(async move {
+                            loop {
+                                let (device, peer) = devices.next().await;
+                                tokio::spawn(provenance_ingest::gate::guard(device, peer, inner));
+                            }
+                        });
+                    }
+                    None => {
+                        tokio::spawn(provenance_ingest::gate::serve(devices, inner));
+                    }
+                }
                 inner
             } else {
                 args.mqtt_listen
@@ -231,7 +268,8 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             (
                 b,
                 format!(
-                    "mqtt://{} (embedded{})",
+                    "{}://{} (embedded{})",
+                    if tls.is_some() { "mqtts" } else { "mqtt" },
                     args.mqtt_listen,
                     if args.mqtt_allow_anonymous {
                         ", anonymous allowed"
@@ -294,14 +332,17 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         metrics,
     };
     let http_addr = http.local_addr()?;
-    let http_task = tokio::spawn({
-        let stop = stopped(stop_rx.clone());
-        async move {
-            axum::serve(http, provenance_web::site(state))
-                .with_graceful_shutdown(stop)
-                .await
+    let site = provenance_web::site(state);
+    let stop = stopped(stop_rx.clone());
+    let http_task = match &tls {
+        Some(identity) => {
+            let https = crate::tls::TlsListener::new(http, identity, &[b"h2", b"http/1.1"])?;
+            tokio::spawn(async move { axum::serve(https, site).with_graceful_shutdown(stop).await })
         }
-    });
+        None => {
+            tokio::spawn(async move { axum::serve(http, site).with_graceful_shutdown(stop).await })
+        }
+    };
     let grpc_addr = grpc.local_addr()?;
     let grpc_task = tokio::spawn(provenance_proto::serve(
         ledger.clone(),
@@ -310,13 +351,19 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             admin_token: admin_token.clone(),
         }),
         grpc,
+        tls.as_ref()
+            .map(|t| provenance_proto::Identity::from_pem(&t.cert_pem, &t.key_pem)),
         stopped(stop_rx.clone()),
     ));
 
     let cp = ledger.latest_checkpoint().await.checkpoint;
     println!("Provenance is running.");
-    println!("  web view   http://{http_addr}/");
-    println!("  gRPC       {grpc_addr}");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("  web view   {scheme}://{http_addr}/");
+    println!(
+        "  gRPC       {grpc_addr}{}",
+        if tls.is_some() { " (TLS)" } else { "" }
+    );
     println!("  MQTT       {mqtt_where}");
     println!(
         "  data       {} ({} entries, {})",

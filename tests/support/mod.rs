@@ -212,10 +212,15 @@ impl Server {
             .stderr(log)
             .spawn()
             .expect("serve starts");
-        let s = Self {
+        let scheme = if extra.contains(&"--tls-cert") {
+            "https"
+        } else {
+            "http"
+        };
+        let mut s = Self {
             child,
             dir,
-            http: format!("http://127.0.0.1:{h}"),
+            http: format!("{scheme}://127.0.0.1:{h}"),
             mqtt_port: m,
             grpc: format!("http://127.0.0.1:{g}"),
         };
@@ -223,8 +228,21 @@ impl Server {
         s
     }
 
-    fn wait_ready(&self) {
+    fn wait_ready(&mut self) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        if self.http.starts_with("https:") {
+            // It prints its addresses once everything serves.
+            while std::time::Instant::now() < deadline {
+                if self.log().contains("Provenance is running.") {
+                    return;
+                }
+                if let Ok(Some(status)) = self.child.try_wait() {
+                    panic!("serve exited ({status}):\n{}", self.log());
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            panic!("serve did not come up:\n{}", self.log());
+        }
         // The HTTP port is bound before the server is ready; a 200 means it serves.
         while std::time::Instant::now() < deadline {
             if let Ok(mut s) = std::net::TcpStream::connect(self.http.trim_start_matches("http://"))

@@ -1,0 +1,287 @@
+//! TLS by flag: `serve --tls-cert --tls-key` with a certificate made by the openssl command its
+//! `--help` gives. HTTPS, gRPC over TLS and MQTT over TLS each work for a client that trusts
+//! the certificate (our CLI, reqwest, tonic, rumqttc and Mosquitto's own `mosquitto_pub`), and
+//! each refuses plain-text clients and clients that do not trust it.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use base64::Engine as _;
+use provenance_event::Kind;
+use provenance_proto::pb::GetCheckpointRequest;
+use provenance_proto::pb::ledger_client::LedgerClient;
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
+use support::{Device, Server, sgtin};
+
+/// A self-signed certificate for localhost and 127.0.0.1, made as `serve --help` says.
+fn certificate(dir: &Path) -> Option<(PathBuf, PathBuf)> {
+    support::external("openssl", which("openssl"))?;
+    let (key, cert) = (dir.join("key.pem"), dir.join("cert.pem"));
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "365", "-subj", "/CN=provenance"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some((cert, key))
+}
+
+fn which(tool: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(tool))
+            .find(|p| p.exists())
+    })
+}
+
+fn trusting(cert: &Path) -> reqwest::Client {
+    let pem = std::fs::read(cert).expect("cert");
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("pem"))
+        .build()
+        .expect("client")
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64
+}
+
+async fn tree_size(http: &reqwest::Client, s: &Server) -> u64 {
+    let cp = http
+        .get(format!("{}/api/v1/checkpoint", s.http))
+        .send()
+        .await
+        .expect("checkpoint")
+        .text()
+        .await
+        .expect("text");
+    cp.lines()
+        .nth(1)
+        .and_then(|l| l.parse().ok())
+        .expect("size line")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_by_flag_serves_https_grpc_and_mqtts_and_refuses_plain_text() {
+    let _ = tokio_rustls::rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let certs = tempfile::tempdir().expect("tempdir");
+    let Some((cert, key)) = certificate(certs.path()) else {
+        return;
+    };
+    let (cert_arg, key_arg) = (cert.to_str().expect("path"), key.to_str().expect("path"));
+    let s = Server::start(&["--tls-cert", cert_arg, "--tls-key", key_arg]);
+    assert!(s.http.starts_with("https://"));
+    let log = s.log();
+    assert!(log.contains("web view   https://"), "{log}");
+    assert!(log.contains("(TLS)"), "{log}");
+    assert!(log.contains("mqtts://"), "{log}");
+
+    // HTTPS: a client that trusts the certificate gets the checkpoint; others get nothing.
+    let http = trusting(&cert);
+    let size = tree_size(&http, &s).await;
+    let stranger = reqwest::Client::builder()
+        .use_rustls_tls()
+        .build()
+        .expect("client");
+    let refused = stranger
+        .get(format!("{}/api/v1/checkpoint", s.http))
+        .send()
+        .await;
+    assert!(
+        refused.is_err(),
+        "an untrusted certificate was accepted: {refused:?}"
+    );
+    let plain = reqwest::get(format!(
+        "{}/api/v1/checkpoint",
+        s.http.replace("https:", "http:")
+    ))
+    .await;
+    assert!(
+        plain.is_err() || !plain.as_ref().is_ok_and(|r| r.status().is_success()),
+        "plain HTTP was served on the HTTPS port"
+    );
+
+    // The CLI registers a device over HTTPS with --cacert, and says what to do without it.
+    let mut d = Device::new("tls-tracker-1", 41);
+    let public_key = base64::engine::general_purpose::STANDARD.encode(d.public_key());
+    let register = |cacert: Option<&str>| {
+        let mut c = support::provenance();
+        c.args([
+            "device",
+            "register",
+            "--id",
+            "tls-tracker-1",
+            "--role",
+            "tracker",
+        ])
+        .args(["--org", "TLS Lines", "--public-key", &public_key])
+        .args(["--server", &s.http])
+        .arg("--data")
+        .arg(s.dir.path());
+        if let Some(ca) = cacert {
+            c.args(["--cacert", ca]);
+        }
+        c.output().expect("cli runs")
+    };
+    let out = register(None);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--cacert"), "{err}");
+    let out = register(Some(cert_arg));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let password = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("mqtt_password "))
+        .unwrap_or_else(|| panic!("no MQTT password in {stdout}"))
+        .trim()
+        .to_string();
+
+    // gRPC over TLS.
+    let channel = tonic::transport::Channel::from_shared(s.grpc.replace("http:", "https:"))
+        .expect("uri")
+        .tls_config(
+            tonic::transport::ClientTlsConfig::new()
+                .ca_certificate(tonic::transport::Certificate::from_pem(
+                    std::fs::read(&cert).expect("cert"),
+                ))
+                .domain_name("localhost"),
+        )
+        .expect("tls config")
+        .connect()
+        .await
+        .expect("gRPC over TLS connects");
+    let cp = LedgerClient::new(channel)
+        .get_checkpoint(GetCheckpointRequest { size: None })
+        .await
+        .expect("GetCheckpoint over TLS")
+        .into_inner();
+    assert!(cp.size > size, "registration is in the log");
+    let mut plain_grpc = LedgerClient::connect(s.grpc.clone()).await;
+    if let Ok(c) = plain_grpc.as_mut() {
+        assert!(
+            c.get_checkpoint(GetCheckpointRequest { size: None })
+                .await
+                .is_err(),
+            "plain-text gRPC was served on the TLS port"
+        );
+    }
+
+    // MQTT over TLS: the device publishes through the gate and gets its ack.
+    let mut opts = MqttOptions::new("tls-tracker-1-c", "127.0.0.1", s.mqtt_port);
+    opts.set_credentials("tls-tracker-1", &password);
+    opts.set_keep_alive(Duration::from_secs(10));
+    opts.set_transport(Transport::Tls(TlsConfiguration::Simple {
+        ca: std::fs::read(&cert).expect("cert"),
+        alpn: None,
+        client_auth: None,
+    }));
+    let (client, mut el) = AsyncClient::new(opts, 100);
+    client
+        .subscribe("prov/v1/dev/tls-tracker-1/ack", QoS::AtLeastOnce)
+        .await
+        .expect("subscribe");
+    let event = d.event(Kind::Located, &[&sgtin(1)], None, now_ms());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut published = false;
+    loop {
+        let polled = tokio::time::timeout_at(deadline, el.poll())
+            .await
+            .expect("an ack over MQTT/TLS within 30 s");
+        match polled.expect("MQTT over TLS") {
+            Event::Incoming(Packet::SubAck(_)) if !published => {
+                published = true;
+                client
+                    .publish(
+                        "prov/v1/dev/tls-tracker-1/ev",
+                        QoS::AtLeastOnce,
+                        false,
+                        event.clone(),
+                    )
+                    .await
+                    .expect("publish");
+            }
+            Event::Incoming(Packet::Publish(p)) if p.topic.ends_with("/ack") => break,
+            _ => {}
+        }
+    }
+    let _ = client.disconnect().await;
+
+    // Mosquitto's own client over TLS (the broker's PUBACK; anchoring is checked below).
+    if let Some(pub_tool) = support::external("mosquitto_pub", which("mosquitto_pub")) {
+        let file = certs.path().join("event.cbor");
+        std::fs::write(&file, d.event(Kind::Located, &[&sgtin(2)], None, now_ms())).expect("write");
+        let out = Command::new(pub_tool)
+            .args(["-h", "127.0.0.1", "-p", &s.mqtt_port.to_string()])
+            .args(["--cafile", cert_arg, "-i", "tls-tracker-1-m"])
+            .args(["-u", "tls-tracker-1", "-P", &password])
+            .args(["-t", "prov/v1/dev/tls-tracker-1/ev", "-q", "1", "-f"])
+            .arg(&file)
+            .output()
+            .expect("mosquitto_pub runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    // A plain-text MQTT client gets no CONNACK from the TLS port.
+    let mut opts = MqttOptions::new("plain-c", "127.0.0.1", s.mqtt_port);
+    opts.set_credentials("tls-tracker-1", &password);
+    let (_plain, mut el) = AsyncClient::new(opts, 10);
+    let answer = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match el.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+    })
+    .await;
+    assert!(
+        !answer.unwrap_or(false),
+        "plain MQTT got a CONNACK on the TLS port"
+    );
+
+    // Every device event sent is anchored, and nothing else was added.
+    let sent = if which("mosquitto_pub").is_some() {
+        2
+    } else {
+        1
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while tree_size(&http, &s).await < cp.size + sent && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(tree_size(&http, &s).await, cp.size + sent);
+}
