@@ -9,6 +9,7 @@ use std::path::Path;
 use provenance_event::Kind;
 use provenance_event::registry::Role;
 use provenance_ledger::{Config, Ledger};
+use support::tamper::{self, sql};
 use support::{Device, copy_dir, provenance, sgtin};
 
 /// Builds a log of 2 registrations and 600 events in 6 batches in `dir`; returns the newest
@@ -68,19 +69,6 @@ fn verify(dir: &Path, extra: &[&str]) -> (bool, String) {
     )
 }
 
-async fn sql(dir: &Path, statements: &[&str]) {
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.join("ledger.db").display()))
-        .await
-        .expect("open db");
-    for s in statements {
-        sqlx::query(sqlx::AssertSqlSafe(s.to_string()))
-            .execute(&pool)
-            .await
-            .unwrap_or_else(|e| panic!("{s}: {e}"));
-    }
-    pool.close().await;
-}
-
 #[tokio::test]
 async fn verify_names_every_kind_of_tampering() {
     let root = tempfile::tempdir().expect("tempdir");
@@ -101,7 +89,7 @@ async fn verify_names_every_kind_of_tampering() {
     };
     // Entry 2 is the first event (0 and 1 are registrations).
     let d = case("edited");
-    sql(&d, &["UPDATE entries SET data = CAST(REPLACE(CAST(data AS TEXT), '012345.40', '012345.49') AS BLOB) WHERE idx = 42"]).await;
+    tamper::edit_entry(&d, 42, b"012345.40", b"012345.49").await;
     let (ok, out) = verify(&d, &[]);
     assert!(!ok);
     assert!(
@@ -118,25 +106,24 @@ async fn verify_names_every_kind_of_tampering() {
     );
 
     let d = case("deleted");
-    sql(&d, &["DELETE FROM entries WHERE idx = 77"]).await;
+    tamper::delete_entry(&d, 77).await;
     let (ok, out) = verify(&d, &[]);
     assert!(!ok);
     assert!(out.contains("entry 77: missing (deleted)"), "{out}");
 
     let d = case("reordered");
-    sql(
-        &d,
-        &[
-            "UPDATE entries SET idx = -1 WHERE idx = 100",
-            "UPDATE entries SET idx = 100 WHERE idx = 101",
-            "UPDATE entries SET idx = 101 WHERE idx = -1",
-        ],
-    )
-    .await;
+    tamper::swap_entries(&d, 100, 101).await;
     let (ok, out) = verify(&d, &[]);
     assert!(!ok);
     assert!(
         out.contains("entry 100: changed") && out.contains("entry 101: changed"),
+        "{out}"
+    );
+    // The stored tree still knows where each was anchored.
+    assert!(
+        out.contains(
+            "entry 100: changed since it was anchored: it holds the entry anchored at 101 (moved)"
+        ) && out.contains("it holds the entry anchored at 100 (moved)"),
         "{out}"
     );
 
@@ -155,20 +142,20 @@ async fn verify_names_every_kind_of_tampering() {
 
     let d = case("hash");
     // Level-1 tile 0 holds the roots of the first 256-leaf subtrees; edit its first hash.
-    sql(&d, &["UPDATE tiles SET hashes = zeroblob(32) || substr(hashes, 33) WHERE level = 1 AND idx = 0"]).await;
+    tamper::zero_tile_hash(&d, 1, 0, 0).await;
     let (ok, out) = verify(&d, &[]);
     assert!(!ok);
     assert!(out.contains("stored hash 0 of tile 1/0"), "{out}");
     assert!(!out.contains("entry "), "entries are intact:\n{out}");
 
     let d = case("leafhash");
-    sql(&d, &["UPDATE tiles SET hashes = substr(hashes, 1, 320) || zeroblob(32) || substr(hashes, 353) WHERE level = 0 AND idx = 0"]).await;
+    tamper::zero_tile_hash(&d, 0, 0, 10).await;
     let (ok, out) = verify(&d, &[]);
     assert!(!ok);
     assert!(out.contains("stored hash 10 of tile 0/0"), "{out}");
 
     let d = case("checkpoint");
-    sql(&d, &["UPDATE checkpoints SET note = REPLACE(note, char(10) || '302' || char(10), char(10) || '303' || char(10)) WHERE size = 302"]).await;
+    tamper::edit_checkpoint(&d, 302).await;
     let (ok, out) = verify(&d, &[]);
     assert!(!ok);
     assert!(out.contains("checkpoint 302:"), "{out}");

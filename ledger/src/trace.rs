@@ -150,6 +150,26 @@ pub struct Trace {
     pub containers: Vec<Window>,
     /// Events in time order (then log order).
     pub entries: Vec<TraceEntry>,
+    /// Events the index names but whose entries are gone from storage (deleted), in time
+    /// order: what the index remembers of them. Only [`Ledger::trace_with_gaps`] returns any.
+    pub missing: Vec<MissingEntry>,
+}
+
+/// An event the index knows but whose log entry is no longer stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingEntry {
+    /// Log index.
+    pub index: u64,
+    /// Signer, as indexed.
+    pub device: String,
+    /// Signer's seq, as indexed.
+    pub seq: u64,
+    /// Device time, Unix ms, as indexed.
+    pub time_ms: i64,
+    /// Kind, as indexed (`None` if the index holds an unknown code).
+    pub kind: Option<Kind>,
+    /// `None` when the event named the item; else the container window it came through.
+    pub inherited: Option<Window>,
 }
 
 type EventMeta = (i64, String, i64, i64, i64);
@@ -305,8 +325,23 @@ impl Ledger {
     }
 
     /// The history of `item` (an EPC URI): its own events and those it inherits from its
-    /// containers, in time order.
+    /// containers, in time order. An indexed event whose entry is gone from storage is an
+    /// error ([`LedgerError::Corrupt`]): what is returned is all there is.
     pub async fn trace(&self, item: &str) -> Result<Trace, LedgerError> {
+        let trace = self.trace_with_gaps(item).await?;
+        match trace.missing.first() {
+            Some(m) => Err(LedgerError::Corrupt(format!(
+                "indexed entry {} is missing",
+                m.index
+            ))),
+            None => Ok(trace),
+        }
+    }
+
+    /// Like [`Ledger::trace`], but an indexed event whose entry was deleted from storage is
+    /// listed in [`Trace::missing`] instead of failing the whole trace: the pages show the
+    /// rest of the history with a gap where it was.
+    pub async fn trace_with_gaps(&self, item: &str) -> Result<Trace, LedgerError> {
         let containers = self.containers(item).await?;
         let mut chosen: BTreeMap<i64, (EventMeta, Option<Window>)> = BTreeMap::new();
         for e in self.events_naming(item).await? {
@@ -323,14 +358,24 @@ impl Ledger {
         let statuses = self.chain_statuses(&indexes).await?;
         let mut bytes = self.entry_bytes(&indexes).await?;
         let mut entries = Vec::with_capacity(chosen.len());
+        let mut missing = Vec::new();
         for (idx, ((_, device, seq, time_ms, kind), inherited)) in chosen {
+            let Some(data) = bytes.remove(&idx) else {
+                missing.push(MissingEntry {
+                    index: idx as u64,
+                    device,
+                    seq: seq as u64,
+                    time_ms,
+                    kind: Kind::from_code(kind as u64),
+                    inherited,
+                });
+                continue;
+            };
             let kind = Kind::from_code(kind as u64)
                 .ok_or_else(|| LedgerError::Corrupt(format!("event {idx} has kind {kind}")))?;
             entries.push(TraceEntry {
                 index: idx as u64,
-                bytes: bytes.remove(&idx).ok_or_else(|| {
-                    LedgerError::Corrupt(format!("indexed entry {idx} is missing"))
-                })?,
+                bytes: data,
                 device,
                 seq: seq as u64,
                 time_ms,
@@ -340,10 +385,12 @@ impl Ledger {
             });
         }
         entries.sort_by_key(|e| (e.time_ms, e.index));
+        missing.sort_by_key(|e| (e.time_ms, e.index));
         Ok(Trace {
             item: item.to_string(),
             containers,
             entries,
+            missing,
         })
     }
 

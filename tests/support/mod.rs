@@ -3,6 +3,7 @@
 
 pub mod journey;
 pub mod mosquitto;
+pub mod tamper;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -237,8 +237,24 @@ async fn trace(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<J
             "{id:?} is not an EPC URI ({e}); e.g. /api/v1/items/urn:epc:id:sgtin:4012345.012345.1001/trace"
         ))
     })?;
-    let t = s.ledger.trace(&epc.to_string()).await?;
+    // With gaps: a deleted entry is listed under `missing`, not a failure of the whole trace.
+    let t = s.ledger.trace_with_gaps(&epc.to_string()).await?;
     let registry = s.ledger.devices().await?;
+    let audit = crate::audit::current();
+    let storage = |index: u64| -> Value {
+        let found = audit
+            .audit()
+            .map(|a| a.findings_for(index))
+            .unwrap_or_default();
+        json!(
+            found
+                .iter()
+                .map(
+                    |f| json!({ "kind": crate::audit::kind(f), "reason": crate::audit::mark(f).1 })
+                )
+                .collect::<Vec<_>>()
+        )
+    };
     let devices: std::collections::HashMap<String, (String, String)> = registry
         .iter()
         .map(|d| (d.id.clone(), (d.role.name().to_string(), d.org.clone())))
@@ -257,6 +273,23 @@ async fn trace(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<J
                 })),
                 "chain": chain_json(e.chain),
                 "verification": "signature verified at ingest; anchored in the log",
+                // What the server's latest storage audit found about this entry (empty: nothing).
+                "tampering": storage(e.index),
+            })
+        })
+        .collect();
+    let missing: Vec<Value> = t
+        .missing
+        .iter()
+        .map(|m| {
+            json!({
+                "index": m.index,
+                "signer": m.device,
+                "seq": m.seq,
+                "time_ms": m.time_ms,
+                "kind": m.kind.map(|k| k.name()),
+                "problem": "indexed, but the entry is no longer stored",
+                "tampering": storage(m.index),
             })
         })
         .collect();
@@ -266,6 +299,7 @@ async fn trace(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<J
             "container": w.container, "from_ms": w.from_ms, "until_ms": w.until_ms, "via": w.via,
         })).collect::<Vec<_>>(),
         "events": events,
+        "missing": missing,
         "findings": crate::evidence::custody(&t, &registry),
         "checkpoint": s.ledger.latest_checkpoint().await.note,
     })))
@@ -303,6 +337,8 @@ async fn rejections(
                 "detail": r.detail,
                 "device": r.device,
                 "seq": r.seq,
+                "times": r.times,
+                "last_received_ms": r.last_received_ms,
                 "message": B64.encode(&r.data),
             })
         })

@@ -163,7 +163,8 @@ pub async fn resolve(ledger: &Ledger, query: &Query) -> Result<Option<Epc>, Ledg
         Query::Epc(epc) => Ok(Some(epc.clone())),
         Query::Key(key) => {
             for epc in candidates(key) {
-                if !ledger.trace(&epc.to_string()).await?.entries.is_empty() {
+                let trace = ledger.trace_with_gaps(&epc.to_string()).await?;
+                if !trace.entries.is_empty() || !trace.missing.is_empty() {
                     return Ok(Some(epc));
                 }
             }

@@ -1,11 +1,26 @@
-//! The whole HTTP site: the pages people read (`pages`) and the JSON API (`api`).
+//! The whole HTTP site: the pages people read (`pages`), the JSON API (`api`), and the storage
+//! audit that runs behind them (`audit`).
 
 use axum::Router;
 
 use crate::api::{AppState, router};
+use crate::audit::{self, Auditor};
 use crate::pages;
 
-/// The whole HTTP site: pages and API.
+/// The whole HTTP site: pages and API, with a storage auditor started on the site's ledger
+/// (every [`audit::EVERY_ENV`] seconds, default five minutes). It stops when the site is
+/// dropped.
 pub fn site(state: AppState) -> Router {
-    pages::routes(state.clone()).merge(router(state))
+    let auditor = Auditor::start(state.ledger.clone(), audit::every_from_env());
+    site_with(state, auditor)
+}
+
+/// The whole site, with the auditor given: for callers that start it themselves (tests set
+/// the interval, or wait for a run).
+pub fn site_with(state: AppState, auditor: Auditor) -> Router {
+    pages::routes(state.clone())
+        .merge(router(state))
+        .merge(audit::routes(auditor.clone()))
+        // Every page and answer sees one audit status from start to end (see `audit::scope`).
+        .layer(axum::middleware::from_fn_with_state(auditor, audit::scope))
 }

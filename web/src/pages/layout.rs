@@ -1,7 +1,11 @@
 //! The frame every page shares: head (one stylesheet, served by the app), a header with the
-//! search box, the page's own content, and a footer naming the log.
+//! search box, the storage audit's banner when the last audit found tampering, the page's own
+//! content, and a footer naming the log.
 
 use maud::{DOCTYPE, Markup, html};
+
+use crate::audit::{self, ADVICE, Outcome};
+use crate::format;
 
 /// The stylesheet's URL; the version changes it when the app changes, so caches refresh.
 pub const STYLE: &str = concat!("/static/style.css?v=", env!("CARGO_PKG_VERSION"));
@@ -42,6 +46,7 @@ pub fn page(title: &str, search: bool, footer: Option<&Footer>, main: Markup) ->
                         }
                     }
                 }
+                (audit_banner())
                 (main)
                 footer.bottom {
                     @if let Some(f) = footer {
@@ -59,5 +64,49 @@ pub fn page(title: &str, search: bool, footer: Option<&Footer>, main: Markup) ->
                 }
             }
         }
+    }
+}
+
+/// What the latest storage audit found, when it found something: on every page, above the
+/// page's own content (outside `<main>`, which the live script swaps).
+fn audit_banner() -> Markup {
+    let status = audit::current();
+    match status.last.as_deref() {
+        Some(Outcome::Done(a)) if !a.ok() => {
+            let (placed, unplaced) = audit::summary(a);
+            html! {
+                section #tampering.tamper-banner role="alert" aria-labelledby="tampering-h" {
+                    h2 #tampering-h {
+                        span aria-hidden="true" { "✘ " }
+                        "The stored log was tampered with"
+                    }
+                    p {
+                        "The server's storage audit of " (format::utc(a.started_ms)) " checked "
+                        (a.report.entries) " log entries against the log's signed checkpoints and found:"
+                    }
+                    @if !placed.is_empty() {
+                        ul.placed { @for s in &placed { li { (s) } } }
+                        p { "Events whose stored entries are affected are marked in red on their pages, with the reason." }
+                    }
+                    @if !unplaced.is_empty() {
+                        p { "Not tied to single events:" }
+                        ul.unplaced { @for s in &unplaced { li { (s) } } }
+                    }
+                    p {
+                        "Run " code { (ADVICE) } " for the full report, or see "
+                        a href="/api/v1/audit" { "the audit's result" } "."
+                    }
+                }
+            }
+        }
+        Some(Outcome::Failed { finished_ms, .. }) => html! {
+            section #tampering.audit-failed role="status" {
+                p {
+                    strong { "The storage audit could not complete" } " (" (format::utc(*finished_ms))
+                    "); the server log has the details. Run " code { (ADVICE) } " to check the stored log."
+                }
+            }
+        },
+        _ => html! {},
     }
 }

@@ -56,7 +56,7 @@ impl Watch {
             }
             tokio::time::sleep(SETTLE).await;
             self.size = self.ledger.indexed_size();
-            let trace = self.ledger.trace(&self.item).await.ok()?;
+            let trace = self.ledger.trace_with_gaps(&self.item).await.ok()?;
             let now = version(&trace);
             if now != self.seen {
                 let data = serde_json::json!({

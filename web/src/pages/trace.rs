@@ -5,6 +5,12 @@
 //! (identity, QR code), is it all right (the custody verdict), where did it go (route), how
 //! was it treated (temperature and shock against their limits), what happened when (the
 //! timeline), who held it, what it was packed in, and where to download the records.
+//!
+//! When the server's storage audit ([`crate::audit`]) found tampering, each event whose stored
+//! entry is affected carries a red mark with the reason, and an event the index knows but
+//! whose entry was deleted (or no longer decodes) is shown as a gap in the timeline. The mark
+//! goes by log index, the key both the index and the audit use, so an entry edited under the
+//! index's feet is marked where the page shows it.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -25,6 +31,7 @@ use sha2::{Digest, Sha256};
 use super::PageError;
 use super::layout::{Footer, page};
 use crate::api::AppState;
+use crate::audit;
 use crate::format;
 use crate::lookup::{self, Query};
 use crate::svg::{self, Chart, Fix, Sample};
@@ -54,6 +61,9 @@ pub(crate) fn version(trace: &Trace) -> String {
     }
     for w in &trace.containers {
         h.update(format!("{}|{}|{:?}", w.container, w.from_ms, w.until_ms).as_bytes());
+    }
+    for m in &trace.missing {
+        h.update(format!("missing {}", m.index).as_bytes());
     }
     hex::encode(&h.finalize()[..8])
 }
@@ -142,15 +152,82 @@ struct View {
     item: String,
     trace: Trace,
     events: Vec<TraceEvent>,
+    /// Indexed events the page cannot show: their entries are gone or no longer decode.
+    gaps: Vec<Gap>,
+    /// What the latest storage audit says about the entries shown, by log index: (tag, why).
+    tamper: BTreeMap<u64, Vec<(&'static str, String)>>,
     registry: Vec<DeviceInfo>,
     report: CustodyReport,
     version: String,
     link: String,
 }
 
+/// An event of the item's index whose stored entry cannot be shown.
+struct Gap {
+    index: u64,
+    time_ms: i64,
+    device: String,
+    seq: u64,
+    kind: Option<Kind>,
+    /// The entry was deleted (else: it is stored but does not decode as an event).
+    deleted: bool,
+}
+
+/// The indexed events the trace could not turn into events for the page.
+fn gaps(trace: &Trace, events: &[TraceEvent]) -> Vec<Gap> {
+    let shown: std::collections::BTreeSet<u64> = events.iter().map(|e| e.index).collect();
+    let mut out: Vec<Gap> = trace
+        .missing
+        .iter()
+        .map(|m| Gap {
+            index: m.index,
+            time_ms: m.time_ms,
+            device: m.device.clone(),
+            seq: m.seq,
+            kind: m.kind,
+            deleted: true,
+        })
+        .chain(
+            trace
+                .entries
+                .iter()
+                .filter(|e| !shown.contains(&e.index))
+                .map(|e| Gap {
+                    index: e.index,
+                    time_ms: e.time_ms,
+                    device: e.device.clone(),
+                    seq: e.seq,
+                    kind: Some(e.kind),
+                    deleted: false,
+                }),
+        )
+        .collect();
+    out.sort_by_key(|g| (g.time_ms, g.index));
+    out
+}
+
+/// The latest audit's marks on the entries of this trace.
+fn tamper_marks(trace: &Trace) -> BTreeMap<u64, Vec<(&'static str, String)>> {
+    let status = audit::current();
+    let Some(a) = status.audit() else {
+        return BTreeMap::new();
+    };
+    trace
+        .entries
+        .iter()
+        .map(|e| e.index)
+        .chain(trace.missing.iter().map(|m| m.index))
+        .filter_map(|i| {
+            let marks: Vec<_> = a.findings_for(i).into_iter().map(audit::mark).collect();
+            (!marks.is_empty()).then_some((i, marks))
+        })
+        .collect()
+}
+
 async fn render(s: &AppState, epc: &Epc, headers: &HeaderMap) -> Result<Response, PageError> {
     let item = epc.to_string();
-    let trace = s.ledger.trace(&item).await?;
+    // With gaps: a deleted entry must not hide the rest of the history.
+    let trace = s.ledger.trace_with_gaps(&item).await?;
     let registry = s.ledger.devices().await?;
     let events = trace_events(&trace, &registry);
     let report = assess(&item, &events, &Limits::default());
@@ -159,6 +236,8 @@ async fn render(s: &AppState, epc: &Epc, headers: &HeaderMap) -> Result<Response
         epc: epc.clone(),
         version: version(&trace),
         link: digital_link_url(epc, headers),
+        gaps: gaps(&trace, &events),
+        tamper: tamper_marks(&trace),
         item,
         trace,
         events,
@@ -169,7 +248,7 @@ async fn render(s: &AppState, epc: &Epc, headers: &HeaderMap) -> Result<Response
         size: cp.checkpoint.size,
         key: s.ledger.verifier().to_string(),
     };
-    let status = if view.events.is_empty() {
+    let status = if view.events.is_empty() && view.gaps.is_empty() {
         StatusCode::NOT_FOUND
     } else {
         StatusCode::OK
@@ -191,7 +270,7 @@ fn body(v: &View) -> Markup {
         main #content data-live={"/items/" (enc) "/live?v=" (v.version)} data-events=(v.events.len())
             data-last=(v.events.iter().map(|e| e.index).max().unwrap_or(0)) {
             (identity(v))
-            @if v.events.is_empty() {
+            @if v.events.is_empty() && v.gaps.is_empty() {
                 section.panel {
                     h2 { "No events yet" }
                     p { "The log holds no event about this item yet. This page updates by itself when one is anchored (with JavaScript on; otherwise reload it)." }
@@ -331,6 +410,14 @@ fn verdict(v: &View) -> Markup {
                 " Chain of custody: " strong { (words) }
             }
             p.sentence { (sentence) }
+            @if !v.tamper.is_empty() || !v.gaps.is_empty() {
+                @let n = v.tamper.keys().chain(v.gaps.iter().map(|g| &g.index)).collect::<std::collections::BTreeSet<_>>().len();
+                p.tamper-note role="note" {
+                    span aria-hidden="true" { "✘ " }
+                    strong { (plural(n, "event")) " of this history " (if n == 1 { "is" } else { "are" }) " affected by tampering with the stored log" }
+                    " (marked below). This judgement reads the entries as they are stored now."
+                }
+            }
             dl.summary {
                 dt { "Events" } dd { (j.events) }
                 @if let (Some(a), Some(b)) = (j.first_ms, j.last_ms) {
@@ -649,9 +736,95 @@ fn timeline(v: &View) -> Markup {
             h2 #journey-h { "Journey" }
             p { (v.events.len()) " events, oldest first. Times are the devices' clocks, in UTC." }
             ol.timeline {
-                @for e in &v.events {
-                    (event(e, v))
+                @for row in rows(v) {
+                    @match row {
+                        Row::Event(e) => (event(e, v)),
+                        Row::Gap(g) => (gap(g, v)),
+                    }
                 }
+            }
+        }
+    }
+}
+
+/// One line of the timeline: an event, or a gap where an indexed event cannot be shown.
+enum Row<'a> {
+    Event(&'a TraceEvent),
+    Gap(&'a Gap),
+}
+
+/// Events and gaps merged in time order (then log order).
+fn rows(v: &View) -> Vec<Row<'_>> {
+    let mut rows: Vec<(i64, u64, Row<'_>)> = v
+        .events
+        .iter()
+        .map(|e| (e.time_ms, e.index, Row::Event(e)))
+        .chain(v.gaps.iter().map(|g| (g.time_ms, g.index, Row::Gap(g))))
+        .collect();
+    rows.sort_by_key(|(t, i, _)| (*t, *i));
+    rows.into_iter().map(|(_, _, r)| r).collect()
+}
+
+/// The red mark on an entry the storage audit found affected: the reasons, in words.
+fn tamper_mark(marks: &[(&'static str, String)]) -> Markup {
+    html! {
+        div.tamper role="note" {
+            p.tamper-head {
+                span aria-hidden="true" { "✘ " }
+                strong { "Storage tampering" } " (found by the server's storage audit):"
+            }
+            ul {
+                @for (tag, why) in marks {
+                    li data-mark=(tag) { (capitalised(why)) "." }
+                }
+            }
+        }
+    }
+}
+
+/// The words of the `data-tampered` attribute: each mark's tag once, in order.
+fn tamper_tags(marks: &[(&'static str, String)]) -> String {
+    let mut tags: Vec<&str> = Vec::new();
+    for (t, _) in marks {
+        if !tags.contains(t) {
+            tags.push(t);
+        }
+    }
+    tags.join(" ")
+}
+
+fn gap(g: &Gap, v: &View) -> Markup {
+    let mut marks = v.tamper.get(&g.index).cloned().unwrap_or_default();
+    if marks.is_empty() {
+        // Seen directly, before (or without) an audit saying so.
+        marks.push(if g.deleted {
+            ("deleted", "deleted from storage".to_string())
+        } else {
+            (
+                "undecodable",
+                "the stored entry does not decode as an event".to_string(),
+            )
+        });
+    }
+    html! {
+        li.event.gap.tampered #{"ev-" (g.index)} data-index=(g.index) data-tampered=(tamper_tags(&marks)) {
+            div.when {
+                time datetime=(format::rfc3339(g.time_ms)) {
+                    span.date { (format::date(g.time_ms)) } " " span.clock { (format::clock(g.time_ms)) }
+                }
+            }
+            div.what {
+                h3 {
+                    @if g.deleted { "Missing event" } @else { "Unreadable event" }
+                }
+                p {
+                    "The log's index records "
+                    @match g.kind { Some(k) => { "a " strong { (format::kind(k)) } " event" }, None => { "an event" } }
+                    " signed by " code { (g.device) } " (its event " (g.seq) ") as "
+                    a href={"/api/v1/log/entries?start=" (g.index) "&end=" (g.index + 1)} { "log #" (g.index) }
+                    @if g.deleted { ", but that entry is no longer stored." } @else { ", but the stored entry is not a valid event." }
+                }
+                (tamper_mark(&marks))
             }
         }
     }
@@ -659,6 +832,14 @@ fn timeline(v: &View) -> Markup {
 
 fn event(e: &TraceEvent, v: &View) -> Markup {
     let (chain_class, chain) = chain_words(&e.chain);
+    let marks = v
+        .tamper
+        .get(&e.index)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    // An intact entry whose stored tree hash was edited is still what the log signed.
+    let intact = marks.iter().all(|(tag, _)| *tag == "hash");
+    let chain_class = if intact { chain_class } else { "bad" };
     // Other items the event names; for an inherited event, the container is said below.
     let via = e.inherited.as_ref().map(|w| w.container.as_str());
     let others: Vec<&String> = e
@@ -667,7 +848,8 @@ fn event(e: &TraceEvent, v: &View) -> Markup {
         .filter(|i| **i != v.item && Some(i.as_str()) != via)
         .collect();
     html! {
-        li.event.(format::stage(e.kind)) #{"ev-" (e.index)} data-index=(e.index) data-kind=(e.kind.name()) {
+        li.event.(format::stage(e.kind)).tampered[!marks.is_empty()] #{"ev-" (e.index)} data-index=(e.index) data-kind=(e.kind.name())
+            data-tampered=[(!marks.is_empty()).then(|| tamper_tags(marks))] {
             div.when {
                 time datetime=(format::rfc3339(e.time_ms)) {
                     span.date { (format::date(e.time_ms)) } " " span.clock { (format::clock(e.time_ms)) }
@@ -737,9 +919,14 @@ fn event(e: &TraceEvent, v: &View) -> Markup {
                     }
                     @if let Some(d) = e.dropped { dt { "Dropped" } dd { (d) " earlier event(s) lost on the device (queue full)" } }
                 }
+                @if !marks.is_empty() { (tamper_mark(marks)) }
                 p.verify.(chain_class) {
                     span aria-hidden="true" { (if chain_class == "ok" { "✔" } else if chain_class == "warn" { "⚠" } else { "✘" }) }
-                    " Signature verified · anchored as "
+                    @if intact {
+                        " Signature verified · anchored as "
+                    } @else {
+                        " Not what the log anchored · stored as "
+                    }
                     a href={"/api/v1/log/entries?start=" (e.index) "&end=" (e.index + 1)} { "log #" (e.index) }
                     " · " (chain)
                 }
