@@ -484,6 +484,8 @@ async fn process(
                 device: r.device.clone(),
                 seq: r.seq,
                 data: s.message.bytes.clone(),
+                times: 1,
+                last_received_ms: s.message.received_ms,
             }),
             _ => None,
         })

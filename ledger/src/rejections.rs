@@ -1,6 +1,13 @@
 //! The rejected messages ingest keeps (SPEC §4): whole, with topic, arrival time and reason.
 //! They live beside the log, never in it.
+//!
+//! The same bytes on the same topic refused for the same reason are one rejection, counted
+//! (`times`): MQTT's QoS 1 delivers at least once, devices re-send what was not acknowledged,
+//! and an attacker may replay one message a million times; none of that may multiply rows.
 
+use std::collections::HashMap;
+
+use sha2::{Digest as _, Sha256};
 use sqlx::QueryBuilder;
 
 use crate::store::on_pool;
@@ -23,6 +30,24 @@ pub struct Rejected {
     pub seq: Option<u64>,
     /// The message bytes as received.
     pub data: Vec<u8>,
+    /// How often it arrived (1 when recorded; more when the same bytes came again).
+    pub times: u64,
+    /// When it last arrived, Unix ms (`received_ms` is the first time).
+    pub last_received_ms: i64,
+}
+
+impl Rejected {
+    /// What makes two arrivals one rejection: SHA-256 over the topic, the reason and the
+    /// bytes, each prefixed by its length (u64 big-endian) so no two triples collide.
+    pub fn digest(&self) -> [u8; 32] {
+        let topic = self.topic.as_deref().unwrap_or_default().as_bytes();
+        let mut h = Sha256::new();
+        for part in [topic, self.reason.as_bytes(), &self.data] {
+            h.update((part.len() as u64).to_be_bytes());
+            h.update(part);
+        }
+        h.finalize().into()
+    }
 }
 
 /// Which rejections to list.
@@ -47,25 +72,53 @@ type Row = (
     Option<String>,
     Option<i64>,
     Vec<u8>,
+    i64,
+    Option<i64>,
 );
 
 impl Ledger {
-    /// Stores rejections durably (before the sender is told).
+    /// Stores rejections durably (before the sender is told). One already kept (same topic,
+    /// reason and bytes) is counted again instead of stored twice.
     pub async fn record_rejections(&self, rejected: &[Rejected]) -> Result<(), LedgerError> {
         for chunk in rejected.chunks(1000) {
+            // One row per digest in a statement: PostgreSQL refuses to update a row twice.
+            let mut once: Vec<([u8; 32], Rejected)> = Vec::with_capacity(chunk.len());
+            let mut at: HashMap<[u8; 32], usize> = HashMap::with_capacity(chunk.len());
+            for r in chunk {
+                let d = r.digest();
+                match at.get(&d) {
+                    Some(&i) => {
+                        let kept = &mut once[i].1;
+                        kept.times += r.times;
+                        kept.last_received_ms = kept.last_received_ms.max(r.last_received_ms);
+                    }
+                    None => {
+                        at.insert(d, once.len());
+                        once.push((d, r.clone()));
+                    }
+                }
+            }
             on_pool!(&self.store, p => {
                 let mut q = QueryBuilder::new(
-                    "INSERT INTO rejections (received_ms, topic, reason, detail, device, seq, data) ",
+                    "INSERT INTO rejections (received_ms, topic, reason, detail, device, seq, data, \
+                     digest, times, last_received_ms) ",
                 );
-                q.push_values(chunk.iter(), |mut b, r| {
+                q.push_values(once.iter(), |mut b, (d, r)| {
                     b.push_bind(r.received_ms)
                         .push_bind(r.topic.as_deref())
                         .push_bind(r.reason.as_str())
                         .push_bind(r.detail.as_str())
                         .push_bind(r.device.as_deref())
                         .push_bind(r.seq.map(|s| s as i64))
-                        .push_bind(r.data.as_slice());
+                        .push_bind(r.data.as_slice())
+                        .push_bind(d.as_slice())
+                        .push_bind(r.times as i64)
+                        .push_bind(r.last_received_ms);
                 });
+                q.push(
+                    " ON CONFLICT (digest) DO UPDATE SET times = rejections.times + excluded.times, \
+                     last_received_ms = excluded.last_received_ms",
+                );
                 q.build().execute(p).await?;
             });
         }
@@ -80,7 +133,8 @@ impl Ledger {
         let limit = i64::from(query.limit.clamp(1, 1000));
         let rows: Vec<Row> = on_pool!(&self.store, p => {
             let mut q = QueryBuilder::new(
-                "SELECT id, received_ms, topic, reason, detail, device, seq, data FROM rejections WHERE 1 = 1",
+                "SELECT id, received_ms, topic, reason, detail, device, seq, data, times, \
+                 last_received_ms FROM rejections WHERE 1 = 1",
             );
             if let Some(b) = query.before_id {
                 q.push(" AND id < ").push_bind(b);
@@ -97,7 +151,7 @@ impl Ledger {
         Ok(rows
             .into_iter()
             .map(
-                |(id, received_ms, topic, reason, detail, device, seq, data)| {
+                |(id, received_ms, topic, reason, detail, device, seq, data, times, last)| {
                     (
                         id,
                         Rejected {
@@ -108,6 +162,8 @@ impl Ledger {
                             device,
                             seq: seq.map(|s| s as u64),
                             data,
+                            times: times.max(1) as u64,
+                            last_received_ms: last.unwrap_or(received_ms),
                         },
                     )
                 },
@@ -115,7 +171,7 @@ impl Ledger {
             .collect())
     }
 
-    /// How many rejections are kept, by reason.
+    /// How many rejections are kept, by reason (each counted once, however often it came).
     pub async fn rejection_counts(&self) -> Result<Vec<(String, u64)>, LedgerError> {
         let rows: Vec<(String, i64)> = on_pool!(&self.store, p => {
             sqlx::query_as("SELECT reason, COUNT(*) FROM rejections GROUP BY reason ORDER BY reason")

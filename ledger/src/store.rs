@@ -141,7 +141,10 @@ async fn sqlite_pool(url: &str, sync: SqliteSynchronous) -> Result<SqlitePool, L
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(sync)
         .busy_timeout(Duration::from_secs(10))
-        .pragma("cache_size", "-131072")
+        // 32 MiB of page cache per connection (two pools of four): enough for the hot tiles
+        // and index pages, and a ceiling on memory however large the database grows (each
+        // connection fills its own cache; at 128 MiB a long flood grew the server past 1 GiB).
+        .pragma("cache_size", "-32768")
         .pragma("temp_store", "memory");
     if let Some(dir) = options.get_filename().parent() {
         if !dir.as_os_str().is_empty() {

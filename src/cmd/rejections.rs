@@ -88,8 +88,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "{:<20}  {:<15}  {:<20}  {:>6}  {:<28}  detail",
-        "received (UTC)", "reason", "device", "seq", "topic"
+        "{:<20}  {:>6}  {:<15}  {:<20}  {:>6}  {:<28}  detail",
+        "received (UTC)", "times", "reason", "device", "seq", "topic"
     );
     for r in &list {
         let when = r["received_ms"]
@@ -102,8 +102,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             })
             .unwrap_or_default();
         println!(
-            "{:<20}  {:<15}  {:<20}  {:>6}  {:<28}  {}",
+            "{:<20}  {:>6}  {:<15}  {:<20}  {:>6}  {:<28}  {}",
             when.trim_end_matches('Z').replace('T', " "),
+            r["times"].as_u64().unwrap_or(1),
             r["reason"].as_str().unwrap_or("?"),
             r["device"].as_str().unwrap_or("-"),
             r["seq"].as_u64().map_or("-".into(), |s| s.to_string()),
@@ -112,7 +113,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     println!(
-        "{} shown; each is kept whole (`--json` prints its bytes)",
+        "{} shown; each is kept whole (`--json` prints its bytes), once however often it came \
+         (times)",
         list.len()
     );
     Ok(())

@@ -1,6 +1,7 @@
 //! Helpers shared by the end-to-end tests.
 #![allow(dead_code)]
 
+pub mod delivery;
 pub mod journey;
 pub mod mosquitto;
 pub mod tamper;
