@@ -34,7 +34,10 @@ use provenance_tlog::{Checkpoint, Verifier, leaf_hash};
 use serde::{Deserialize, Serialize};
 
 use crate::bundle::Bundle;
-use crate::rules::{self, ChainStatus, CustodyReport, Limits, Signer, TraceEvent, Verdict, Window};
+use crate::rules::{
+    self, ChainStatus, CustodyReport, Limits, Signer, TraceEvent, Verdict, Window, chain_status,
+    gap_explained,
+};
 
 /// How deep containers may nest (as the ledger's trace).
 const MAX_DEPTH: usize = 8;
@@ -558,36 +561,26 @@ pub fn verify_bundle(bytes: &[u8], log_key: &Verifier, limits: &Limits) -> Repor
     for (p, inherited) in &trace {
         let seq = p.event.seq;
         let chain = by_device.get(p.device.as_str());
-        let status = if seq == 1 {
-            ChainStatus::First
-        } else {
-            match chain.and_then(|c| c.range(..seq).next_back()) {
-                Some((s, before)) if *s == seq - 1 => {
-                    if message_hash(before.bytes) == p.event.prev {
-                        ChainStatus::Linked
-                    } else {
-                        ChainStatus::PrevMismatch
-                    }
-                }
-                below => {
-                    let from = below.map_or(1, |(s, _)| s + 1);
-                    let to = seq - 1;
-                    // A full queue discards its oldest events and later events report them:
-                    // the signer's reports in the bundle must cover every seq it lacks up to
-                    // the gap's end (the rule of the ledger's views).
-                    let (reported, present) = chain.map_or((0, 0), |c| {
-                        let reported: u64 = c.values().filter_map(|e| e.event.dropped).sum();
-                        (reported, c.range(..=to).count() as u64)
-                    });
-                    ChainStatus::Gap {
-                        from,
-                        to,
-                        explained: p.event.dropped.is_some_and(|d| d > to - from)
-                            || reported >= to.saturating_sub(present),
-                    }
-                }
-            }
-        };
+        let below = chain.and_then(|c| c.range(..seq).next_back());
+        let predecessor = below
+            .filter(|(s, _)| **s == seq - 1)
+            .map(|(_, before)| message_hash(before.bytes));
+        let mut status = chain_status(
+            seq,
+            &p.event.prev,
+            predecessor.as_ref(),
+            below.map(|(s, _)| *s),
+            p.event.dropped,
+        );
+        if let ChainStatus::Gap { to, explained, .. } = &mut status {
+            // The signer's reports in the bundle must cover every seq it lacks up to the gap's
+            // end (the rule of the ledger's views).
+            let (reported, present) = chain.map_or((0, 0), |c| {
+                let reported: u64 = c.values().filter_map(|e| e.event.dropped).sum();
+                (reported, c.range(..=*to).count() as u64)
+            });
+            *explained |= gap_explained(reported, to.saturating_sub(present));
+        }
         let broken = match status {
             ChainStatus::PrevMismatch => Some(format!(
                 "{} seq {seq} (log index {}): prev is not the hash of seq {} in the bundle",

@@ -176,10 +176,8 @@ pub fn trace_events(
     trace: &crate::trace::Trace,
     registry: &[crate::registry::DeviceInfo],
 ) -> Vec<provenance_custody::TraceEvent> {
-    use provenance_custody::rules::{ChainStatus as Chain, Signer, TraceEvent, Window};
+    use provenance_custody::rules::{Signer, TraceEvent, Window};
     use provenance_event::{Event, SignedEvent};
-
-    use crate::trace::ChainStatus;
 
     let holders: std::collections::HashMap<&str, &crate::registry::DeviceInfo> =
         registry.iter().map(|d| (d.id.as_str(), d)).collect();
@@ -203,20 +201,7 @@ pub fn trace_events(
                 until_ms: w.until_ms,
                 via: w.via.clone(),
             });
-            let chain = match e.chain {
-                ChainStatus::First => Chain::First,
-                ChainStatus::Linked => Chain::Linked,
-                ChainStatus::PrevMismatch => Chain::PrevMismatch,
-                ChainStatus::Gap {
-                    from,
-                    to,
-                    explained,
-                } => Chain::Gap {
-                    from,
-                    to,
-                    explained,
-                },
-            };
+            let chain = e.chain;
             Some(TraceEvent::from_event(
                 e.index, &event, signer, inherited, chain,
             ))

@@ -36,65 +36,9 @@ impl Window {
     }
 }
 
-/// Where an event stands in its signer's hash chain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChainStatus {
-    /// seq 1: the start of the chain.
-    First,
-    /// The previous event is anchored and `prev` is its hash.
-    Linked,
-    /// Events `from..=to` of this signer are missing. `explained` when the signer reported
-    /// dropping at least that many (its queue overflowed), which is loss, not tampering.
-    Gap {
-        /// First missing seq.
-        from: u64,
-        /// Last missing seq.
-        to: u64,
-        /// Covered by the signer's `dropped` report.
-        explained: bool,
-    },
-    /// The previous event is anchored but `prev` is not its hash.
-    PrevMismatch,
-}
-
-/// The chain status of event `seq` whose `prev` field is `prev`, given the hash of the
-/// anchored event `seq - 1` (if any), the highest anchored seq below `seq`, and the `dropped`
-/// count the event reports.
-pub fn chain_status(
-    seq: u64,
-    prev: &[u8; 32],
-    predecessor_hash: Option<&[u8; 32]>,
-    highest_below: Option<u64>,
-    dropped: Option<u64>,
-) -> ChainStatus {
-    if seq == 1 {
-        return ChainStatus::First;
-    }
-    match predecessor_hash {
-        Some(h) if h == prev => ChainStatus::Linked,
-        Some(_) => ChainStatus::PrevMismatch,
-        None => {
-            let from = highest_below.map_or(1, |s| s + 1);
-            let to = seq - 1;
-            ChainStatus::Gap {
-                from,
-                to,
-                // What this event reports; [`gap_explained`] adds what later events report.
-                explained: dropped.is_some_and(|d| d > to - from),
-            }
-        }
-    }
-}
-
-/// Whether a signer's gaps up to and including one that ends at seq `to` are covered by what
-/// it reported dropped: `reported` is the sum of the `dropped` fields of all its anchored
-/// events, `missing_through` the number of its seqs up to `to` that are not anchored. A full
-/// queue discards its oldest events and the events signed afterwards report them, so a
-/// report usually comes after the gap it explains; counts cover gaps oldest first, as the
-/// ingest's acknowledgements apply them.
-pub fn gap_explained(reported: u64, missing_through: u64) -> bool {
-    reported >= missing_through
-}
+// The chain rules are custody's (pure, shared with the offline verifier); the views here only
+// gather what they need from the index.
+pub use provenance_custody::rules::{ChainStatus, chain_status, gap_explained};
 
 /// One aggregation row of a child: (parent, time, log index, +1 packed / -1 unpacked).
 pub type AggregationRow = (String, i64, i64, i64);
