@@ -6,7 +6,8 @@
 use std::sync::Arc;
 
 use provenance_event::DeviceId;
-use provenance_event::registry::Role;
+use provenance_event::ed25519_dalek::VerifyingKey;
+use provenance_event::registry::{Role, TEXT_MAX};
 use provenance_ledger::registry::DeviceInfo;
 use provenance_ledger::{Ledger, LedgerError};
 
@@ -59,14 +60,42 @@ pub fn role(name: &str) -> Result<Role, AdminError> {
     })
 }
 
-/// Checks that `key` is a 32-byte Ed25519 public key.
+/// Checks that `key` is a 32-byte Ed25519 public key that can verify: a curve point, not of
+/// small order (the ledger refuses the others too, but as a conflict with the registry; this
+/// says it is the request that is wrong).
 pub fn public_key(key: &[u8]) -> Result<[u8; 32], AdminError> {
-    <[u8; 32]>::try_from(key).map_err(|_| {
+    let key = <[u8; 32]>::try_from(key).map_err(|_| {
         AdminError::Invalid(
             "public_key must be a 32-byte Ed25519 key, base64 in JSON (`provenance keygen` prints one)"
                 .into(),
         )
-    })
+    })?;
+    match VerifyingKey::from_bytes(&key) {
+        Ok(k) if !k.is_weak() => Ok(key),
+        _ => Err(AdminError::Invalid(
+            "public_key is not a usable Ed25519 key (not a curve point, or of small order); \
+             send the public key `provenance keygen` prints"
+                .into(),
+        )),
+    }
+}
+
+/// Checks a text the registry entry carries (`org`, a revocation `reason`): what the entry's
+/// format allows, at most [`TEXT_MAX`] characters and no control characters (a blank one is
+/// refused by the caller, who knows what to say about it).
+pub fn text(field: &str, value: &str) -> Result<(), AdminError> {
+    if value.chars().count() > TEXT_MAX {
+        return Err(AdminError::Invalid(format!(
+            "{field} has {} characters; at most {TEXT_MAX} fit in the registry entry",
+            value.chars().count()
+        )));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(AdminError::Invalid(format!(
+            "{field} must be one line of text without control characters (no newlines or tabs)"
+        )));
+    }
+    Ok(())
 }
 
 impl Registrar {
@@ -88,6 +117,7 @@ impl Registrar {
                 "org must name the organisation that operates the device".into(),
             ));
         }
+        text("org", org)?;
         // The password first: a failure here must not leave a registered device without one.
         let password = secrets::new_secret().map_err(|e| AdminError::Randomness(e.to_string()))?;
         let appended = self.ledger.register(id, role, org, key).await?;
@@ -114,6 +144,14 @@ impl Registrar {
 
     /// Revokes the device from now on; returns the log index of the revocation entry.
     pub async fn revoke(&self, id: &DeviceId, reason: Option<&str>) -> Result<u64, AdminError> {
+        if let Some(r) = reason {
+            if r.trim().is_empty() {
+                return Err(AdminError::Invalid(
+                    "reason must not be blank; to give no reason, leave it out".into(),
+                ));
+            }
+            text("reason", r)?;
+        }
         let appended = self.ledger.revoke(id, reason).await?;
         self.ingest.reload_registry(&self.ledger).await?;
         Ok(appended.first_index)

@@ -261,3 +261,111 @@ async fn http_api_end_to_end() {
         "{m}"
     );
 }
+
+/// Registry requests that no registry entry can carry (an organisation or reason too long or
+/// with control characters, a blank reason, a key that is no usable Ed25519 point) are the
+/// caller's mistake: 400 with what to send, never a 409 as if the registry's state were in the
+/// way, and nothing is appended. (Found by the `http_request` and `grpc_request` fuzz targets.)
+#[tokio::test]
+async fn malformed_registry_requests_are_400s_that_say_what_to_send() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ledger = Arc::new(
+        Ledger::open(&LedgerConfig {
+            database_url: format!("sqlite://{}", dir.path().join("ledger.db").display()),
+            key_file: dir.path().join("log.key"),
+            origin: "provenance.test/log".into(),
+        })
+        .await
+        .expect("open"),
+    );
+    let (ingest, _task) = Ingest::start(ledger.clone(), Arc::new(NoAcks), Config::default())
+        .await
+        .expect("ingest");
+    let state = AppState {
+        ledger: ledger.clone(),
+        ingest,
+        admin_token: Arc::new("s3cret".into()),
+        metrics: None,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, router(state)).await });
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: Value| {
+        http.post(format!("{base}{path}"))
+            .bearer_auth("s3cret")
+            .json(&body)
+            .send()
+    };
+    let good_key = B64.encode(SigningKey::from_bytes(&[5; 32]).verifying_key().as_bytes());
+    // The identity point: 32 bytes, a curve point, but of small order.
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let weak_key = B64.encode(identity);
+
+    let cases = [
+        (
+            json!({ "id": "carrier-1", "role": "carrier", "org": "M".repeat(129), "public_key": good_key }),
+            "at most 128",
+        ),
+        (
+            json!({ "id": "carrier-1", "role": "carrier", "org": "Maersk\nLine", "public_key": good_key }),
+            "control characters",
+        ),
+        (
+            json!({ "id": "carrier-1", "role": "carrier", "org": "Maersk Line", "public_key": weak_key }),
+            "not a usable Ed25519 key",
+        ),
+    ];
+    for (body, says) in cases {
+        let r = post("/api/v1/devices", body.clone()).await.expect("post");
+        assert_eq!(r.status(), 400, "{body}");
+        let e: Value = r.json().await.expect("json");
+        assert!(e["error"].as_str().expect("error").contains(says), "{e}");
+    }
+    let r = post(
+        "/api/v1/devices",
+        json!({ "id": "carrier-1", "role": "carrier", "org": "Maersk Line", "public_key": good_key }),
+    )
+    .await
+    .expect("post");
+    assert_eq!(r.status(), 201);
+
+    let r = post(
+        "/api/v1/devices/carrier-1/rotate",
+        json!({ "public_key": weak_key }),
+    )
+    .await
+    .expect("post");
+    assert_eq!(r.status(), 400);
+    for (reason, says) in [
+        ("", "leave it out"),
+        ("  ", "leave it out"),
+        (&"r".repeat(200) as &str, "at most 128"),
+        ("lost\tat sea", "control characters"),
+    ] {
+        let r = post(
+            "/api/v1/devices/carrier-1/revoke",
+            json!({ "reason": reason }),
+        )
+        .await
+        .expect("post");
+        assert_eq!(r.status(), 400, "{reason:?}");
+        let e: Value = r.json().await.expect("json");
+        assert!(e["error"].as_str().expect("error").contains(says), "{e}");
+    }
+    assert_eq!(
+        ledger.latest_checkpoint().await.checkpoint.size,
+        1,
+        "only the good registration was appended"
+    );
+    let r = post(
+        "/api/v1/devices/carrier-1/revoke",
+        json!({ "reason": "lost at sea" }),
+    )
+    .await
+    .expect("post");
+    assert_eq!(r.status(), 200);
+}
