@@ -43,7 +43,7 @@ fn start_fleet(s: &Server, boards: u64, run: &str, seed: &str) -> std::process::
 
 /// Exactly once: the log holds the registrations (the boards and two operators), every
 /// device event the boards saw acknowledged and every operator event, and nothing else.
-fn assert_exactly_once(s: &Server, stdout: &str, boards: u64) {
+fn assert_exactly_once(s: &Server, stdout: &str, boards: u64, peak_mib: u64) {
     let acknowledged = number_before(stdout, "acknowledged (anchored)");
     let operator = number_before(stdout, "operator events");
     let cp = reqwest::blocking::get(format!("{}/api/v1/checkpoint", s.http))
@@ -56,6 +56,12 @@ fn assert_exactly_once(s: &Server, stdout: &str, boards: u64) {
         .and_then(|l| l.parse().ok())
         .expect("size");
     assert_eq!(size, boards + 2 + acknowledged + operator, "{stdout}\n{cp}");
+    let signed = number_before(stdout, "events by boards");
+    eprintln!(
+        "{boards} boards signed {signed} events: {acknowledged} acknowledged and anchored once, \
+         {operator} operator events, tree size {size} exact (0 lost, 0 duplicated); server peak \
+         RSS {peak_mib} MiB"
+    );
 }
 
 #[test]
@@ -64,8 +70,10 @@ fn kill_9_at_random_moments_loses_nothing_and_duplicates_nothing() {
     let boards: u64 = 6;
     let sim = start_fleet(&s, boards, "654", "3");
     let mut crashes = 0;
+    let mut peak = 0;
     for _ in 0..3 {
         std::thread::sleep(Duration::from_millis(4_000 + jitter(6_000)));
+        peak = peak.max(s.peak_rss_mib());
         s.crash();
         crashes += 1;
         std::thread::sleep(Duration::from_millis(jitter(1_000)));
@@ -88,7 +96,7 @@ fn kill_9_at_random_moments_loses_nothing_and_duplicates_nothing() {
         s.log()
     );
 
-    assert_exactly_once(&s, &stdout, boards);
+    assert_exactly_once(&s, &stdout, boards, peak.max(s.peak_rss_mib()));
     assert!(s.stop(), "{}", s.log());
     let v = support::provenance()
         .args(["verify", "--data"])
@@ -224,7 +232,7 @@ fn a_postgres_restart_loses_nothing_and_duplicates_nothing() {
         "the server's connections should have seen the restarts:\n{}",
         s.log()
     );
-    assert_exactly_once(&s, &stdout, boards);
+    assert_exactly_once(&s, &stdout, boards, s.peak_rss_mib());
     assert!(s.stop(), "{}", s.log());
     let key = std::fs::read_to_string(s.dir.path().join("log.key")).ok();
     assert!(key.is_some(), "the log key stays in the data directory");
