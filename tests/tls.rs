@@ -285,3 +285,90 @@ async fn tls_by_flag_serves_https_grpc_and_mqtts_and_refuses_plain_text() {
     }
     assert_eq!(tree_size(&http, &s).await, cp.size + sent);
 }
+
+/// `serve --mqtt-url mqtts://… --mqtt-cacert`: the ingest reaches an external broker (a
+/// Mosquitto of this test's own with a TLS listener) over TLS, and a device that publishes to
+/// that broker over TLS gets its ack.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ingest_reaches_an_external_broker_over_tls() {
+    let _ = tokio_rustls::rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let Some(bin) = support::external("the mosquitto binary", support::mosquitto::binary()) else {
+        return;
+    };
+    let certs = tempfile::tempdir().expect("tempdir");
+    let Some((cert, key)) = certificate(certs.path()) else {
+        return;
+    };
+    // Mosquitto drops to its own user, which must read them.
+    let shared = tempfile::tempdir().expect("tempdir");
+    let (m_cert, m_key) = (
+        shared.path().join("cert.pem"),
+        shared.path().join("key.pem"),
+    );
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::copy(&cert, &m_cert).expect("copy");
+        std::fs::copy(&key, &m_key).expect("copy");
+        for p in [shared.path(), &m_cert, &m_key] {
+            let mode = if p.is_dir() { 0o755 } else { 0o644 };
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        }
+    }
+    let broker = support::mosquitto::Mosquitto::start(
+        &bin,
+        &[
+            &format!("certfile {}", m_cert.display()),
+            &format!("keyfile {}", m_key.display()),
+        ],
+    );
+    let url = format!("mqtts://127.0.0.1:{}", broker.port);
+    let cert_arg = cert.to_str().expect("path");
+    let s = Server::start(&["--mqtt-url", &url, "--mqtt-cacert", cert_arg]);
+    assert!(s.log().contains("mqtts://"), "{}", s.log());
+    let http = reqwest::Client::new();
+    let mut d = Device::new("tls-tracker-2", 42);
+    support::delivery::register(&http, &s, &d).await;
+    let before = tree_size(&http, &s).await;
+
+    let mut opts = MqttOptions::new("tls-tracker-2-c", "127.0.0.1", broker.port);
+    opts.set_keep_alive(Duration::from_secs(10));
+    opts.set_transport(Transport::Tls(TlsConfiguration::Simple {
+        ca: std::fs::read(&cert).expect("cert"),
+        alpn: None,
+        client_auth: None,
+    }));
+    let (client, mut el) = AsyncClient::new(opts, 100);
+    client
+        .subscribe("prov/v1/dev/tls-tracker-2/ack", QoS::AtLeastOnce)
+        .await
+        .expect("subscribe");
+    let event = d.event(Kind::Located, &[&sgtin(3)], None, now_ms());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut published = false;
+    loop {
+        let Ok(polled) = tokio::time::timeout_at(deadline, el.poll()).await else {
+            panic!(
+                "no ack through Mosquitto over TLS within 30 s:\n{}",
+                s.log()
+            );
+        };
+        match polled.expect("MQTT over TLS to Mosquitto") {
+            Event::Incoming(Packet::SubAck(_)) if !published => {
+                published = true;
+                client
+                    .publish(
+                        "prov/v1/dev/tls-tracker-2/ev",
+                        QoS::AtLeastOnce,
+                        false,
+                        event.clone(),
+                    )
+                    .await
+                    .expect("publish");
+            }
+            Event::Incoming(Packet::Publish(p)) if p.topic.ends_with("/ack") => break,
+            _ => {}
+        }
+    }
+    let _ = client.disconnect().await;
+    assert_eq!(tree_size(&http, &s).await, before + 1);
+}

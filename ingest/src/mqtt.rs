@@ -27,6 +27,17 @@ pub struct Broker {
     /// The shared-subscription group (`ingest` in SPEC §5). Ingest processes of one deployment
     /// share a group; deployments sharing a broker need groups of their own.
     pub share_group: String,
+    /// TLS to the broker (`mqtts://`), or plain TCP.
+    pub tls: Option<Tls>,
+}
+
+/// Which certificates the ingest trusts for a broker reached over TLS.
+#[derive(Debug, Clone)]
+pub enum Tls {
+    /// The operating system's root certificates.
+    SystemRoots,
+    /// Only this CA or self-signed certificate (PEM).
+    Ca(Vec<u8>),
 }
 
 impl Broker {
@@ -44,10 +55,22 @@ pub struct BadUrl(String);
 impl Broker {
     /// Parses `mqtt://[user:password@]host[:port]` (`tcp://` is accepted too).
     pub fn from_url(url: &str, client_id: &str) -> Result<Self, BadUrl> {
-        let rest = url
-            .strip_prefix("mqtt://")
-            .or_else(|| url.strip_prefix("tcp://"))
-            .ok_or_else(|| BadUrl(format!("{url:?} does not start with mqtt://")))?;
+        let (rest, tls) = if let Some(r) = url
+            .strip_prefix("mqtts://")
+            .or_else(|| url.strip_prefix("ssl://"))
+        {
+            (r, true)
+        } else {
+            let r = url
+                .strip_prefix("mqtt://")
+                .or_else(|| url.strip_prefix("tcp://"))
+                .ok_or_else(|| {
+                    BadUrl(format!(
+                        "{url:?} does not start with mqtt:// (or mqtts:// for TLS)"
+                    ))
+                })?;
+            (r, false)
+        };
         let rest = rest.trim_end_matches('/');
         let (credentials, hostport) = match rest.rsplit_once('@') {
             Some((cred, hp)) => {
@@ -62,7 +85,7 @@ impl Broker {
                 p.parse()
                     .map_err(|_| BadUrl(format!("port {p:?} is not a number")))?,
             ),
-            None => (hostport.to_string(), 1883),
+            None => (hostport.to_string(), if tls { 8883 } else { 1883 }),
         };
         if host.is_empty() {
             return Err(BadUrl(format!("{url:?} has no host")));
@@ -73,6 +96,7 @@ impl Broker {
             credentials,
             client_id: client_id.to_string(),
             share_group: "ingest".to_string(),
+            tls: tls.then_some(Tls::SystemRoots),
         })
     }
 }
@@ -137,6 +161,19 @@ impl Connection {
         opts.set_max_packet_size(64 * 1024, 64 * 1024);
         if let Some((u, p)) = &broker.credentials {
             opts.set_credentials(u, p);
+        }
+        match &broker.tls {
+            None => {}
+            Some(Tls::SystemRoots) => {
+                opts.set_transport(rumqttc::Transport::tls_with_default_config());
+            }
+            Some(Tls::Ca(pem)) => {
+                opts.set_transport(rumqttc::Transport::Tls(rumqttc::TlsConfiguration::Simple {
+                    ca: pem.clone(),
+                    alpn: None,
+                    client_auth: None,
+                }));
+            }
         }
         let (client, eventloop) = AsyncClient::new(opts, 10_000);
         Self {
@@ -256,5 +293,9 @@ mod tests {
         assert_eq!(b.credentials, Some(("ingest".into(), "pw".into())));
         assert!(Broker::from_url("http://x", "i").is_err());
         assert!(Broker::from_url("mqtt://x:notaport", "i").is_err());
+        assert!(b.tls.is_none());
+        let b = Broker::from_url("mqtts://broker.local", "i").unwrap();
+        assert_eq!(b.port, 8883, "the IANA port for MQTT over TLS");
+        assert!(matches!(b.tls, Some(Tls::SystemRoots)));
     }
 }

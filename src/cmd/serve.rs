@@ -32,9 +32,14 @@ pub struct Args {
     /// PostgreSQL instead of SQLite in DIR (postgres://user@host/db).
     #[arg(long, value_name = "URL", env = "PROVENANCE_DATABASE_URL")]
     database_url: Option<String>,
-    /// Use this MQTT broker instead of the embedded one (mqtt://[user:pass@]host:port).
+    /// Use this MQTT broker instead of the embedded one (mqtt://[user:pass@]host:port, or
+    /// mqtts://… for TLS, trusting the system's root certificates or --mqtt-cacert).
     #[arg(long, value_name = "URL", env = "PROVENANCE_MQTT_URL")]
     mqtt_url: Option<String>,
+    /// With an mqtts:// --mqtt-url: trust only this certificate (PEM: the broker's own or its
+    /// CA's) instead of the system's roots.
+    #[arg(long, value_name = "FILE", requires = "mqtt_url")]
+    mqtt_cacert: Option<PathBuf>,
     /// Where the embedded MQTT broker listens.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:1883")]
     mqtt_listen: SocketAddr,
@@ -64,6 +69,12 @@ pub struct Args {
     /// Events per ledger batch (one checkpoint each).
     #[arg(long, default_value_t = 1000)]
     batch: usize,
+    /// How often the web view re-audits the stored log against its checkpoints (as `verify
+    /// --data` does) to mark tampered events: seconds or a duration like 5m or 1h; 0 audits
+    /// once, at start.
+    #[arg(long, value_name = "DURATION", default_value = "5m", env = "PROVENANCE_AUDIT_EVERY",
+          value_parser = audit_interval)]
+    audit_every: std::time::Duration,
     /// Serve TLS with this certificate chain (PEM, the server's first) on all three ports:
     /// HTTPS for the web view and API, gRPC over TLS, and MQTT over TLS for devices (the
     /// embedded broker's port). Make a self-signed one for a lab with
@@ -77,6 +88,15 @@ pub struct Args {
     /// server's user.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+}
+
+/// `300`, `5m`, `1h 30m`: plain seconds or a humantime duration.
+fn audit_interval(text: &str) -> Result<std::time::Duration, String> {
+    match text.trim().parse::<u64>() {
+        Ok(secs) => Ok(std::time::Duration::from_secs(secs)),
+        Err(_) => humantime::parse_duration(text)
+            .map_err(|e| format!("{e}; give seconds (300) or a duration such as 5m, 1h or 90s")),
+    }
 }
 
 async fn listen(
@@ -225,10 +245,26 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| format!("provenance-ingest-{}", ledger.verifier().key_id()));
     let (mut broker_cfg, mqtt_where) = match &args.mqtt_url {
-        Some(url) => (
-            Broker::from_url(url, &client_id)?,
-            format!("{url} (external)"),
-        ),
+        Some(url) => {
+            let mut b = Broker::from_url(url, &client_id)?;
+            if let Some(path) = &args.mqtt_cacert {
+                if b.tls.is_none() {
+                    bail!(
+                        "--mqtt-cacert is for a broker reached over TLS; write the URL as \
+                         mqtts://{}:{}",
+                        b.host,
+                        b.port
+                    );
+                }
+                let pem = std::fs::read(path)
+                    .with_context(|| format!("reading --mqtt-cacert {}", path.display()))?;
+                b.tls = Some(provenance_ingest::mqtt::Tls::Ca(pem));
+            }
+            (
+                b,
+                format!("{} (external)", provenance_ledger::store::redact(url)),
+            )
+        }
         None => {
             let auth = (!args.mqtt_allow_anonymous)
                 .then(|| authenticator(ledger.clone(), ingest_user.clone(), ingest_secret.clone()));
@@ -332,7 +368,9 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         metrics,
     };
     let http_addr = http.local_addr()?;
-    let site = provenance_web::site(state);
+    let every = (!args.audit_every.is_zero()).then_some(args.audit_every);
+    let auditor = provenance_web::audit::Auditor::start(ledger.clone(), every);
+    let site = provenance_web::site_with(state, auditor);
     let stop = stopped(stop_rx.clone());
     let http_task = match &tls {
         Some(identity) => {

@@ -29,8 +29,7 @@ use crate::format;
 /// How often the server audits its storage unless [`EVERY_ENV`] says otherwise.
 pub const DEFAULT_EVERY: Duration = Duration::from_secs(300);
 /// The environment variable that sets the interval between audits, in seconds; `0` audits
-/// only once, at start. (`provenance serve` has no flag for it: the server's command line is
-/// not this crate's.)
+/// only once, at start (`provenance serve --audit-every` reads the same variable).
 pub const EVERY_ENV: &str = "PROVENANCE_AUDIT_EVERY";
 /// The pause after an audit is at least this many times as long as the audit took.
 pub const PAUSE_FACTOR: u32 = 4;
