@@ -150,6 +150,25 @@ impl axum::serve::Listener for TlsListener {
     }
 }
 
+/// What the pages need to know of a request that came over our own TLS: links they print
+/// (the Digital Link in a QR code) must say `https`, and HTTP/2 clients send the host as
+/// `:authority` (in the URI), not as a `Host` header.
+pub async fn as_served_over_tls(mut req: axum::extract::Request) -> axum::extract::Request {
+    use axum::http::{HeaderValue, header};
+    req.headers_mut()
+        .insert("x-forwarded-proto", HeaderValue::from_static("https"));
+    if !req.headers().contains_key(header::HOST) {
+        if let Some(host) = req
+            .uri()
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        {
+            req.headers_mut().insert(header::HOST, host);
+        }
+    }
+    req
+}
+
 /// `--cacert`: trust this certificate (PEM) for an `https://` server, besides nothing else.
 #[derive(clap::Args, Clone, Default)]
 pub struct ClientTls {

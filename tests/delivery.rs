@@ -118,6 +118,14 @@ async fn reordered_and_duplicated_delivery_ends_in_a_complete_ordered_trace() {
             }
             Event::Incoming(Packet::Publish(p)) if p.topic.ends_with("/ack") => {
                 let a = AckPayload::decode(&p.payload).expect("SPEC §5 ack");
+                // An ack up to seq n means seqs 1..=n are all in the tree it names.
+                assert!(
+                    a.tree_size >= before + a.seq,
+                    "ack of seq {} at tree size {} before all of 1..={} were anchored",
+                    a.seq,
+                    a.tree_size,
+                    a.seq
+                );
                 acked = acked.max(a.seq);
             }
             _ => {}

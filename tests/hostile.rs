@@ -156,7 +156,7 @@ async fn try_other_topic(port: u16, password: &str, forged: Vec<u8>, n: usize) -
     let mut opts = MqttOptions::new(format!("mallory-1-other-{n}"), "127.0.0.1", port);
     opts.set_credentials("mallory-1", password);
     let (client, mut el) = AsyncClient::new(opts, 10);
-    let outcome = tokio::time::timeout(Duration::from_secs(10), async {
+    let outcome = tokio::time::timeout(Duration::from_secs(30), async {
         let mut published = false;
         loop {
             match el.poll().await {
@@ -179,7 +179,8 @@ async fn try_other_topic(port: u16, password: &str, forged: Vec<u8>, n: usize) -
         }
     })
     .await;
-    outcome.unwrap_or(false)
+    // No CONNACK in time is the machine being slow, not the gate letting a publish through.
+    outcome.unwrap_or_else(|_| panic!("no answer from the gate within 30 s"))
 }
 
 /// Every stored rejection with this reason: (topic, SHA-256 of the message) → times it came.
@@ -446,6 +447,10 @@ async fn a_hostile_flood_beside_valid_traffic_loses_nothing_and_anchors_nothing_
         peaks.push(memory.join().expect("memory watch") / 1024);
     }
     eprintln!("server peak RSS after each flood (MiB): {peaks:?}");
+    assert!(
+        peaks.iter().all(|p| *p < MEMORY_BUDGET_MIB),
+        "the server's memory grew past {MEMORY_BUDGET_MIB} MiB: {peaks:?}"
+    );
     assert_eq!(
         tree_size(&http, &s).await,
         expected_size,

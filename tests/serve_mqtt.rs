@@ -121,7 +121,7 @@ async fn a_device_publishes_over_the_embedded_broker_and_gets_acks() {
     let password_seen = password.clone();
 
     // A wrong password is refused at CONNECT.
-    let mut opts = MqttOptions::new("intruder", "127.0.0.1", s.mqtt_port);
+    let mut opts = MqttOptions::new("tracker-17-intruder", "127.0.0.1", s.mqtt_port);
     opts.set_credentials("tracker-17", "not-the-password");
     let (_c, mut el) = AsyncClient::new(opts, 10);
     let refused = tokio::time::timeout(Duration::from_secs(10), async {
@@ -344,7 +344,7 @@ async fn the_broker_keeps_each_device_to_its_own_topics() {
 
     // Each attempt on a fresh connection: the gate closes it at the first foreign packet.
     async fn attempt(port: u16, password: &str, act: impl AsyncFnOnce(&AsyncClient)) -> bool {
-        let mut opts = MqttOptions::new("mallory-client", "127.0.0.1", port);
+        let mut opts = MqttOptions::new("tracker-mallory-client", "127.0.0.1", port);
         opts.set_credentials("tracker-mallory", password);
         let (client, mut el) = AsyncClient::new(opts, 10);
         let mut act = Some(act);
@@ -390,7 +390,7 @@ async fn the_broker_keeps_each_device_to_its_own_topics() {
         assert!(closed, "subscribing to {filter} closes the connection");
     }
     // Its own topic still works.
-    let mut opts = MqttOptions::new("mallory-own", "127.0.0.1", s.mqtt_port);
+    let mut opts = MqttOptions::new("tracker-mallory-own", "127.0.0.1", s.mqtt_port);
     opts.set_credentials("tracker-mallory", &password);
     let (client, mut el) = AsyncClient::new(opts, 10);
     client

@@ -255,7 +255,7 @@ async fn tls_by_flag_serves_https_grpc_and_mqtts_and_refuses_plain_text() {
     }
 
     // A plain-text MQTT client gets no CONNACK from the TLS port.
-    let mut opts = MqttOptions::new("plain-c", "127.0.0.1", s.mqtt_port);
+    let mut opts = MqttOptions::new("tls-tracker-1-plain", "127.0.0.1", s.mqtt_port);
     opts.set_credentials("tls-tracker-1", &password);
     let (_plain, mut el) = AsyncClient::new(opts, 10);
     let answer = tokio::time::timeout(Duration::from_secs(5), async {
@@ -284,6 +284,21 @@ async fn tls_by_flag_serves_https_grpc_and_mqtts_and_refuses_plain_text() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(tree_size(&http, &s).await, cp.size + sent);
+
+    // The item's page links back over HTTPS (the Digital Link its QR code carries).
+    let page = http
+        .get(format!("{}/items/{}", s.http, sgtin(1)))
+        .send()
+        .await
+        .expect("item page")
+        .text()
+        .await
+        .expect("html");
+    let link = format!(
+        "https://127.0.0.1:{}/01/",
+        s.http.rsplit(':').next().expect("port")
+    );
+    assert!(page.contains(&link), "no {link} in the page");
 }
 
 /// `serve --mqtt-url mqtts://… --mqtt-cacert`: the ingest reaches an external broker (a

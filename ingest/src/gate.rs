@@ -18,6 +18,9 @@ use tokio::net::{TcpListener, TcpStream};
 /// broker refuses more than 64 KiB of payload anyway).
 pub const MAX_PACKET: usize = 128 * 1024;
 
+/// How long a new connection may take to send its CONNECT.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Why the gate closed a connection.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Violation {
@@ -33,6 +36,19 @@ pub enum Violation {
     /// CONNECT without a user name: devices log in with their device ID.
     #[error("CONNECT without a user name (devices log in with their device ID)")]
     NoUser,
+    /// A client ID that is not the device's: another client's session (the ingest's, another
+    /// device's) could be taken over with it.
+    #[error("client ID {client_id:?} is not {user}'s: use {user} or {user}-<suffix>")]
+    ClientId {
+        /// The device.
+        user: String,
+        /// The client ID it gave.
+        client_id: String,
+    },
+    /// A CONNECT with a Will: the broker would publish it, unchecked, when the connection
+    /// drops (a forged ack to another device, say). Devices need none.
+    #[error("CONNECT with a Will message; devices must connect without one")]
+    Will,
     /// A publish to another topic than the device's own `ev`.
     #[error("{user} may publish only to prov/v1/dev/{user}/ev, not {topic}")]
     Publish {
@@ -91,7 +107,8 @@ fn string(b: &[u8]) -> Result<(&str, &[u8]), Violation> {
     Ok((s, &b[2 + n..]))
 }
 
-/// The user name of a CONNECT packet (MQTT 3.1 or 3.1.1).
+/// The user name of a CONNECT packet (MQTT 3.1 or 3.1.1), once the packet is one a device may
+/// send: no Will, and a client ID that is the user name or starts with `{user}-`.
 pub fn connect_user(packet: &[u8]) -> Result<String, Violation> {
     if packet.first().map(|b| b >> 4) != Some(1) {
         return Err(Violation::Connect);
@@ -108,16 +125,24 @@ pub fn connect_user(packet: &[u8]) -> Result<String, Violation> {
         .ok_or(Violation::Malformed("no connect flags"))?;
     // Level, flags and keep-alive precede the payload.
     let payload = rest.get(4..).ok_or(Violation::Malformed("short CONNECT"))?;
-    let (_client_id, mut p) = string(payload)?;
+    let (client_id, p) = string(payload)?;
     if flags & 0x04 != 0 {
-        let (_will_topic, q) = string(p)?;
-        let (_will_message, q) = string(q)?;
-        p = q;
+        return Err(Violation::Will);
     }
     if flags & 0x80 == 0 {
         return Err(Violation::NoUser);
     }
-    Ok(string(p)?.0.to_string())
+    let user = string(p)?.0;
+    let own = client_id
+        .strip_prefix(user)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'));
+    if !own {
+        return Err(Violation::ClientId {
+            user: user.to_string(),
+            client_id: client_id.to_string(),
+        });
+    }
+    Ok(user.to_string())
 }
 
 /// Whether `user` may send this packet (after CONNECT).
@@ -197,15 +222,25 @@ where
 {
     let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut chunk = vec![0u8; 64 * 1024];
-    // The first packet, CONNECT, says who this is.
-    let first = loop {
-        if let Some(n) = next_packet(&buf)? {
-            break n;
+    // The first packet, CONNECT, says who this is; a client that does not send it in time
+    // holds nothing here for longer.
+    let first = tokio::time::timeout(CONNECT_TIMEOUT, async {
+        loop {
+            if let Some(n) = next_packet(&buf)? {
+                return Ok(Some(n));
+            }
+            match client.read(&mut chunk).await {
+                Ok(0) | Err(_) => return Ok(None),
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
         }
-        match client.read(&mut chunk).await {
-            Ok(0) | Err(_) => return Ok(()),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
+    })
+    .await;
+    let first = match first {
+        Ok(Ok(Some(n))) => n,
+        Ok(Ok(None)) => return Ok(()),
+        Ok(Err(v)) => return Err(v),
+        Err(_) => return Err(Violation::Malformed("no CONNECT within 10 s")),
     };
     let user = connect_user(&buf[..first])?;
     let Ok(broker) = TcpStream::connect(upstream).await else {
@@ -283,16 +318,57 @@ mod tests {
     }
 
     fn connect(user: Option<&str>) -> Vec<u8> {
+        let client_id = user.map_or("client-1".to_string(), |u| format!("{u}-board"));
+        connect_as(&client_id, user, false)
+    }
+
+    fn connect_as(client_id: &str, user: Option<&str>, will: bool) -> Vec<u8> {
         let mut b = s("MQTT");
         b.push(4);
-        b.push(if user.is_some() { 0xC2 } else { 0x02 });
+        let flags = if user.is_some() { 0xC2 } else { 0x02 } | if will { 0x0C } else { 0 };
+        b.push(flags);
         b.extend_from_slice(&[0, 60]);
-        b.extend(s("client-1"));
+        b.extend(s(client_id));
+        if will {
+            b.extend(s("prov/v1/dev/tracker-8/ack"));
+            b.extend(s("forged ack"));
+        }
         if let Some(u) = user {
             b.extend(s(u));
             b.extend(s("secret"));
         }
         packet(0x10, &b)
+    }
+
+    #[test]
+    fn a_device_connects_as_itself_and_without_a_will() {
+        for id in ["tracker-7", "tracker-7-board", "tracker-7-"] {
+            assert_eq!(
+                connect_user(&connect_as(id, Some("tracker-7"), false)),
+                Ok("tracker-7".into()),
+                "{id}"
+            );
+        }
+        // The ingest's session, another device's, or a longer ID with the same start.
+        for id in [
+            "provenance-ingest-abc-0",
+            "tracker-8",
+            "tracker-70",
+            "",
+            "x-tracker-7",
+        ] {
+            assert!(
+                matches!(
+                    connect_user(&connect_as(id, Some("tracker-7"), false)),
+                    Err(Violation::ClientId { .. })
+                ),
+                "{id}"
+            );
+        }
+        assert_eq!(
+            connect_user(&connect_as("tracker-7", Some("tracker-7"), true)),
+            Err(Violation::Will)
+        );
     }
 
     fn publish(topic: &str) -> Vec<u8> {

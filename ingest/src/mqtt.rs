@@ -8,6 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use provenance_event::wire::{self, AckPayload, Channel, RejPayload};
+use rumqttc::tokio_rustls::rustls::pki_types::CertificateDer;
+use rumqttc::tokio_rustls::rustls::pki_types::pem::PemObject as _;
+use rumqttc::tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
 use crate::service::{Ack, Acknowledger, Ingest, Outcome, Submission};
@@ -40,6 +43,52 @@ pub enum Tls {
     Ca(Vec<u8>),
 }
 
+/// Trust roots for the broker's TLS that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("TLS to the MQTT broker: {0}")]
+pub struct BadTls(String);
+
+impl Tls {
+    /// The rustls client configuration, or why there is none. Built by hand rather than by
+    /// rumqttc's default, which panics on an unreadable system certificate.
+    pub fn client_config(&self) -> Result<Arc<ClientConfig>, BadTls> {
+        let mut roots = RootCertStore::empty();
+        match self {
+            Tls::SystemRoots => {
+                let found = rustls_native_certs::load_native_certs();
+                roots.add_parsable_certificates(found.certs);
+                if roots.is_empty() {
+                    return Err(BadTls(
+                        "no usable root certificate in the system's store; pass --mqtt-cacert \
+                         FILE with the broker's certificate or its CA's"
+                            .into(),
+                    ));
+                }
+            }
+            Tls::Ca(pem) => {
+                let certs = CertificateDer::pem_slice_iter(pem)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| BadTls(format!("--mqtt-cacert is not PEM: {e}")))?;
+                let (added, _) = roots.add_parsable_certificates(certs);
+                if added == 0 {
+                    return Err(BadTls(
+                        "--mqtt-cacert holds no usable certificate (expected \
+                         \"-----BEGIN CERTIFICATE-----\")"
+                            .into(),
+                    ));
+                }
+            }
+        }
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| BadTls(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Arc::new(config))
+    }
+}
+
 impl Broker {
     /// The subscription: `$share/{group}/prov/v1/dev/+/ev`.
     pub fn subscription(&self) -> String {
@@ -66,7 +115,8 @@ impl Broker {
                 .or_else(|| url.strip_prefix("tcp://"))
                 .ok_or_else(|| {
                     BadUrl(format!(
-                        "{url:?} does not start with mqtt:// (or mqtts:// for TLS)"
+                        "{:?} does not start with mqtt:// (or mqtts:// for TLS)",
+                        provenance_ledger::store::redact(url)
                     ))
                 })?;
             (r, false)
@@ -88,7 +138,10 @@ impl Broker {
             None => (hostport.to_string(), if tls { 8883 } else { 1883 }),
         };
         if host.is_empty() {
-            return Err(BadUrl(format!("{url:?} has no host")));
+            return Err(BadUrl(format!(
+                "{:?} has no host",
+                provenance_ledger::store::redact(url)
+            )));
         }
         Ok(Self {
             host,
@@ -151,8 +204,9 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Sets up the client (it connects when [`run`] first polls).
-    pub fn new(broker: &Broker) -> Self {
+    /// Sets up the client (it connects when [`run`] first polls) with `tls`, the broker's
+    /// TLS configuration if it is reached over TLS ([`Tls::client_config`], built once).
+    pub fn new(broker: &Broker, tls: Option<Arc<ClientConfig>>) -> Self {
         let mut opts = MqttOptions::new(&broker.client_id, &broker.host, broker.port);
         opts.set_keep_alive(Duration::from_secs(30));
         opts.set_clean_session(false);
@@ -162,18 +216,10 @@ impl Connection {
         if let Some((u, p)) = &broker.credentials {
             opts.set_credentials(u, p);
         }
-        match &broker.tls {
-            None => {}
-            Some(Tls::SystemRoots) => {
-                opts.set_transport(rumqttc::Transport::tls_with_default_config());
-            }
-            Some(Tls::Ca(pem)) => {
-                opts.set_transport(rumqttc::Transport::Tls(rumqttc::TlsConfiguration::Simple {
-                    ca: pem.clone(),
-                    alpn: None,
-                    client_auth: None,
-                }));
-            }
+        if let Some(config) = tls {
+            opts.set_transport(rumqttc::Transport::Tls(rumqttc::TlsConfiguration::Rustls(
+                config,
+            )));
         }
         let (client, eventloop) = AsyncClient::new(opts, 10_000);
         Self {

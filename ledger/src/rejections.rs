@@ -3,7 +3,8 @@
 //!
 //! The same bytes on the same topic refused for the same reason are one rejection, counted
 //! (`times`): MQTT's QoS 1 delivers at least once, devices re-send what was not acknowledged,
-//! and an attacker may replay one message a million times; none of that may multiply rows.
+//! and an attacker may replay one message a million times; none of that may multiply rows
+//! (distinct messages are each kept: that needs a quota per device, which there is not yet).
 
 use std::collections::HashMap;
 
@@ -116,8 +117,12 @@ impl Ledger {
                         .push_bind(r.last_received_ms);
                 });
                 q.push(
+                    // The later time wins (a late re-delivery must not move it back); CASE
+                    // because SQLite's MAX(a, b) is PostgreSQL's GREATEST.
                     " ON CONFLICT (digest) DO UPDATE SET times = rejections.times + excluded.times, \
-                     last_received_ms = excluded.last_received_ms",
+                     last_received_ms = CASE WHEN excluded.last_received_ms > \
+                     rejections.last_received_ms THEN excluded.last_received_ms \
+                     ELSE rejections.last_received_ms END",
                 );
                 q.build().execute(p).await?;
             });

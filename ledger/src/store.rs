@@ -166,7 +166,8 @@ async fn sqlite_pool(url: &str, sync: SqliteSynchronous) -> Result<SqlitePool, L
 
 /// The URL without a password, for messages.
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.find('@')) {
+    // The last '@' ends the credentials: a password may contain '@' itself.
+    match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => {
             let creds = &url[s + 3..at];
             match creds.split_once(':') {

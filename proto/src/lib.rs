@@ -455,7 +455,12 @@ pub async fn serve(
         .build_v1alpha();
     let mut server = tonic::transport::Server::builder();
     if let Some(identity) = tls {
-        server = server.tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))?;
+        // As the HTTPS and MQTT listeners: a client that never finishes its handshake is
+        // dropped instead of holding a task and a socket.
+        let tls = tonic::transport::ServerTlsConfig::new()
+            .identity(identity)
+            .timeout(std::time::Duration::from_secs(10));
+        server = server.tls_config(tls)?;
     }
     let mut router = server
         .add_service(health)

@@ -73,7 +73,7 @@ pub struct Args {
     /// --data` does) to mark tampered events: seconds or a duration like 5m or 1h; 0 audits
     /// once, at start.
     #[arg(long, value_name = "DURATION", default_value = "5m", env = "PROVENANCE_AUDIT_EVERY",
-          value_parser = audit_interval)]
+          value_parser = provenance_web::audit::parse_interval)]
     audit_every: std::time::Duration,
     /// Serve TLS with this certificate chain (PEM, the server's first) on all three ports:
     /// HTTPS for the web view and API, gRPC over TLS, and MQTT over TLS for devices (the
@@ -88,15 +88,6 @@ pub struct Args {
     /// server's user.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
-}
-
-/// `300`, `5m`, `1h 30m`: plain seconds or a humantime duration.
-fn audit_interval(text: &str) -> Result<std::time::Duration, String> {
-    match text.trim().parse::<u64>() {
-        Ok(secs) => Ok(std::time::Duration::from_secs(secs)),
-        Err(_) => humantime::parse_duration(text)
-            .map_err(|e| format!("{e}; give seconds (300) or a duration such as 5m, 1h or 90s")),
-    }
 }
 
 async fn listen(
@@ -317,13 +308,19 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         }
     };
     broker_cfg.share_group = args.mqtt_share_group.clone();
+    // Checked here, so a bad --mqtt-cacert is an error at start, not a silent reconnect loop.
+    let broker_tls = broker_cfg
+        .tls
+        .as_ref()
+        .map(provenance_ingest::mqtt::Tls::client_config)
+        .transpose()?;
     // Several connections in the share group: a broker lets each only so many unacknowledged
     // messages in flight (rumqttd: 100), and PUBACK waits for anchoring.
     let connections: Vec<Connection> = (0..args.mqtt_connections.max(1))
         .map(|i| {
             let mut b = broker_cfg.clone();
             b.client_id = format!("{}-{i}", broker_cfg.client_id);
-            Connection::new(&b)
+            Connection::new(&b, broker_tls.clone())
         })
         .collect();
     let config = IngestConfig {
@@ -375,6 +372,9 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     let http_task = match &tls {
         Some(identity) => {
             let https = crate::tls::TlsListener::new(http, identity, &[b"h2", b"http/1.1"])?;
+            let site = site.layer(axum::middleware::map_request(
+                crate::tls::as_served_over_tls,
+            ));
             tokio::spawn(async move { axum::serve(https, site).with_graceful_shutdown(stop).await })
         }
         None => {

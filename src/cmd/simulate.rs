@@ -228,7 +228,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let server = args.server.server.trim_end_matches('/').to_string();
     let backend = Arc::new(Http {
         rt,
-        client: reqwest::Client::new(),
+        client: args.server.client()?,
         server: args.server,
         token,
     });

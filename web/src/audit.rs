@@ -38,23 +38,29 @@ pub const ADVICE: &str = "provenance verify --data DIR";
 /// At most this many findings and affected entries are listed by `GET /api/v1/audit`.
 const LIST_LIMIT: usize = 1000;
 
+/// `300`, `5m`, `1h 30m`: plain seconds or a humantime duration (`0`: only at start), as
+/// [`EVERY_ENV`] and `provenance serve --audit-every` take it.
+pub fn parse_interval(text: &str) -> Result<Duration, String> {
+    match text.trim().parse::<u64>() {
+        Ok(secs) => Ok(Duration::from_secs(secs)),
+        Err(_) => humantime::parse_duration(text.trim())
+            .map_err(|e| format!("{e}; give seconds (300) or a duration such as 5m, 1h or 90s")),
+    }
+}
+
 /// The interval from [`EVERY_ENV`], or [`DEFAULT_EVERY`]; `None` means once, at start.
 pub fn every_from_env() -> Option<Duration> {
-    match std::env::var(EVERY_ENV)
-        .ok()
-        .map(|v| v.trim().parse::<u64>())
-    {
-        Some(Ok(0)) => None,
-        Some(Ok(s)) => Some(Duration::from_secs(s)),
-        Some(Err(_)) => {
+    let every = match std::env::var(EVERY_ENV) {
+        Ok(v) => parse_interval(&v).unwrap_or_else(|e| {
             tracing::warn!(
-                "{EVERY_ENV} must be a number of seconds; auditing every {} s",
+                "{EVERY_ENV}: {e}; auditing every {} s",
                 DEFAULT_EVERY.as_secs()
             );
-            Some(DEFAULT_EVERY)
-        }
-        None => Some(DEFAULT_EVERY),
-    }
+            DEFAULT_EVERY
+        }),
+        Err(_) => DEFAULT_EVERY,
+    };
+    (!every.is_zero()).then_some(every)
 }
 
 /// One finished audit.
