@@ -101,6 +101,8 @@ struct RegistryCache {
     /// Shared with the validation threads as it is: replaced whole on reload, never copied.
     holders: Arc<HashMap<String, Holder>>,
     loaded: Option<Instant>,
+    /// The ledger's registry generation when this was read (`Ledger::append_events`).
+    generation: u64,
 }
 
 /// Per-device acknowledgement state: the highest seq below which everything is settled, and
@@ -207,6 +209,9 @@ impl Ingest {
 }
 
 async fn load_registry(ledger: &Ledger, cache: &RwLock<RegistryCache>) -> Result<(), LedgerError> {
+    // Read before the registry: a change in between makes this generation stale, never the
+    // holders older than it says.
+    let generation = ledger.registry_generation();
     let devices = ledger.devices().await?;
     let holders = devices
         .into_iter()
@@ -224,6 +229,7 @@ async fn load_registry(ledger: &Ledger, cache: &RwLock<RegistryCache>) -> Result
     if let Ok(mut c) = cache.write() {
         c.holders = Arc::new(holders);
         c.loaded = Some(Instant::now());
+        c.generation = generation;
     }
     Ok(())
 }
@@ -238,6 +244,8 @@ fn now_ms() -> i64 {
 struct Checked {
     batch: Vec<Submission>,
     results: Vec<Result<Valid, Rejection>>,
+    /// The registry generation its signatures were checked against.
+    generation: u64,
 }
 
 /// Two stages joined by a one-batch channel: while the ledger anchors batch n, batch n + 1 is
@@ -254,6 +262,7 @@ async fn run(
     let (checked_tx, mut checked_rx) = mpsc::channel::<Checked>(1);
     let validator = tokio::spawn({
         let ledger = ledger.clone();
+        let registry = registry.clone();
         async move {
             while let Some(first) = rx.recv().await {
                 let mut batch = vec![first];
@@ -279,10 +288,10 @@ async fn run(
                 metrics::gauge!("provenance_ingest_queue_depth")
                     .set(left.saturating_sub(batch.len()) as f64);
                 metrics::histogram!("provenance_ingest_batch_size").record(batch.len() as f64);
-                let Some((batch, results)) = validate(&ledger, &registry, batch).await else {
+                let Some(checked) = validate(&ledger, &registry, batch).await else {
                     continue;
                 };
-                if let Err(e) = checked_tx.send(Checked { batch, results }).await {
+                if let Err(e) = checked_tx.send(checked).await {
                     settle_all(e.0.batch, &Outcome::Unavailable("ingest stopped".into()));
                     break;
                 }
@@ -290,8 +299,15 @@ async fn run(
         }
     });
     let mut ack_state: HashMap<String, AckState> = HashMap::new();
-    while let Some(c) = checked_rx.recv().await {
-        process(&ledger, &*acks, &mut ack_state, c).await;
+    while let Some(mut c) = checked_rx.recv().await {
+        // A registry change between checking and anchoring: check the batch again.
+        while let Some(batch) = process(&ledger, &*acks, &mut ack_state, c).await {
+            let _ = load_registry(&ledger, &registry).await;
+            match validate(&ledger, &registry, batch).await {
+                Some(again) => c = again,
+                None => break,
+            }
+        }
     }
     let _ = validator.await;
 }
@@ -304,7 +320,7 @@ async fn validate(
     ledger: &Ledger,
     registry: &Arc<RwLock<RegistryCache>>,
     batch: Vec<Submission>,
-) -> Option<(Vec<Submission>, Vec<Result<Valid, Rejection>>)> {
+) -> Option<Checked> {
     // A signer nobody has heard of may have registered through another process: reload once
     // a second at most before calling it unknown.
     let stale = registry
@@ -315,9 +331,9 @@ async fn validate(
     if stale {
         let _ = load_registry(ledger, registry).await;
     }
-    let snapshot: Arc<HashMap<String, Holder>> = registry
+    let (snapshot, generation): (Arc<HashMap<String, Holder>>, u64) = registry
         .read()
-        .map(|c| c.holders.clone())
+        .map(|c| (c.holders.clone(), c.generation))
         .unwrap_or_default();
     let now = now_ms();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -355,21 +371,28 @@ async fn validate(
         settle_all(batch, &Outcome::Unavailable("validation failed".into()));
         return None;
     }
-    Some((batch, results))
+    Some(Checked {
+        batch,
+        results,
+        generation,
+    })
 }
 
 /// Below this many messages a batch is not worth splitting across threads.
 const MIN_CHUNK: usize = 128;
 
+/// Steps 5 and 6 for a checked batch. Returns the batch, untouched and unanswered, when the
+/// registry changed after it was checked, for the caller to check it again.
 async fn process(
     ledger: &Ledger,
     acks: &dyn Acknowledger,
     ack_state: &mut HashMap<String, AckState>,
     checked: Checked,
-) {
+) -> Option<Vec<Submission>> {
     let Checked {
         batch,
         results: checked,
+        generation,
     } = checked;
     // Signer, seq and dropped count of each valid message, for the acknowledgements.
     let signers: Vec<Option<(String, u64, Option<u64>)>> = checked
@@ -391,7 +414,10 @@ async fn process(
         .collect();
     let known = match ledger.find_events(&keys).await {
         Ok(k) => k,
-        Err(e) => return settle_all(batch, &Outcome::Unavailable(e.to_string())),
+        Err(e) => {
+            settle_all(batch, &Outcome::Unavailable(e.to_string()));
+            return None;
+        }
     };
     let mut known = known.into_iter();
     let mut suspects = Vec::new();
@@ -432,11 +458,17 @@ async fn process(
     let anchored = if entries.is_empty() {
         None
     } else {
-        match ledger.append(&entries).await {
+        match ledger.append_events(&entries, generation).await {
             Ok(a) => Some(a),
+            Err(LedgerError::RegistryChanged { .. }) => {
+                drop(entries);
+                tracing::info!("the registry changed while a batch was checked; checking it again");
+                return Some(batch);
+            }
             Err(e) => {
                 tracing::error!(error = %e, "anchoring failed; nothing acknowledged");
-                return settle_all(batch, &Outcome::Unavailable(e.to_string()));
+                settle_all(batch, &Outcome::Unavailable(e.to_string()));
+                return None;
             }
         }
     };
@@ -589,6 +621,7 @@ async fn process(
             let _ = r.send(o);
         }
     }
+    None
 }
 
 /// What the log already settled for `device`: anchored seqs, explained losses, and seqs finally

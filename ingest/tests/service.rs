@@ -221,3 +221,53 @@ async fn anchors_dedupes_refuses_equivocation_and_keeps_rejections() {
         5
     );
 }
+
+/// A key rotation that lands between an event's signature check and its anchoring (here: the
+/// ingest's registry cache is fresh, so it checks with the old key, and the rotation is
+/// appended behind its back): the event is checked again against the new registry and
+/// refused, so no event signed with a retired key is anchored after the rotation.
+#[tokio::test]
+async fn a_rotation_between_check_and_anchoring_is_not_missed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ledger = Arc::new(
+        Ledger::open(&LedgerConfig {
+            database_url: format!("sqlite://{}", dir.path().join("ledger.db").display()),
+            key_file: dir.path().join("log.key"),
+            origin: "provenance.test/log".into(),
+        })
+        .await
+        .expect("open"),
+    );
+    let mut old = Dev::new("tracker-9", 9);
+    ledger
+        .register(
+            &old.id,
+            Role::Tracker,
+            "Maersk",
+            old.key.verifying_key().to_bytes(),
+        )
+        .await
+        .expect("register");
+    let collect = Arc::new(Collect::default());
+    let (ingest, _task) = Ingest::start(ledger.clone(), collect.clone(), Config::default())
+        .await
+        .expect("start");
+    let e1 = old.event(1, "1");
+    let out = submit_all(&ingest, vec![old.mqtt(e1)]).await;
+    assert!(matches!(out[0], Outcome::Anchored { .. }), "{out:?}");
+
+    // The rotation, without telling the ingest (as from another task, a moment early).
+    let new = Dev::new("tracker-9", 10);
+    ledger
+        .rotate_key(&old.id, new.key.verifying_key().to_bytes())
+        .await
+        .expect("rotate");
+    let size = ledger.latest_checkpoint().await.checkpoint.size;
+    let e2 = old.event(2, "2");
+    let out = submit_all(&ingest, vec![old.mqtt(e2)]).await;
+    match &out[0] {
+        Outcome::Rejected(r) => assert_eq!(r.reason, Reason::BadSignature, "{r:?}"),
+        o => panic!("an event signed with the retired key was not refused: {o:?}"),
+    }
+    assert_eq!(ledger.latest_checkpoint().await.checkpoint.size, size);
+}

@@ -37,6 +37,13 @@ use store::on_pool;
 /// What can go wrong in the ledger.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
+    /// A registry entry was appended after the events' signatures were checked against the
+    /// registry (generation `expected`): check them again with the registry as it is now.
+    #[error("the registry changed since these events were checked (generation {expected})")]
+    RegistryChanged {
+        /// The registry generation the events were checked against.
+        expected: u64,
+    },
     /// The database URL is neither SQLite nor PostgreSQL.
     #[error("database URL {0:?} is not sqlite://PATH or postgres://…")]
     UnknownDatabase(String),
@@ -150,6 +157,9 @@ pub struct Ledger {
     indexed: tokio::sync::watch::Receiver<u64>,
     pending: index::Pending,
     indexer: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Bumped, under the sequencer's lock, by every append that holds a registry entry; see
+    /// [`Ledger::append_events`].
+    registry_generation: std::sync::atomic::AtomicU64,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -230,6 +240,7 @@ impl Ledger {
             indexed: tokio::sync::watch::channel(0).1,
             pending: Default::default(),
             indexer: std::sync::Mutex::new(None),
+            registry_generation: std::sync::atomic::AtomicU64::new(0),
         };
         let mut ledger = ledger;
         ledger.restore(&vkey).await?;
@@ -406,11 +417,41 @@ impl Ledger {
         self.head.lock().await.latest.clone()
     }
 
+    /// The registry's generation in this process: read it before reading the registry, and
+    /// hand it to [`Ledger::append_events`] with events checked against what was read.
+    pub fn registry_generation(&self) -> u64 {
+        self.registry_generation
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Appends a batch of entries in one transaction and returns the checkpoint covering them,
     /// which is durable when this returns. An empty batch returns the newest checkpoint.
     pub async fn append<E: AsRef<[u8]> + Sync>(
         &self,
         entries: &[E],
+    ) -> Result<Appended, LedgerError> {
+        self.append_checked(entries, None).await
+    }
+
+    /// Appends events whose signatures were checked against the registry at generation
+    /// `registry_generation`, unless a registration, key rotation or revocation was appended
+    /// since: then nothing is appended and [`LedgerError::RegistryChanged`] says to check
+    /// them again. The test and the append happen under the sequencer's lock, so no event
+    /// signed with a key that was just rotated away (or by a holder just revoked) lands after
+    /// the registry entry that ended it.
+    pub async fn append_events<E: AsRef<[u8]> + Sync>(
+        &self,
+        entries: &[E],
+        registry_generation: u64,
+    ) -> Result<Appended, LedgerError> {
+        self.append_checked(entries, Some(registry_generation))
+            .await
+    }
+
+    async fn append_checked<E: AsRef<[u8]> + Sync>(
+        &self,
+        entries: &[E],
+        registry_generation: Option<u64>,
     ) -> Result<Appended, LedgerError> {
         let leaves: Vec<Hash> = entries.iter().map(|e| leaf_hash(e.as_ref())).collect();
         let summaries = entries
@@ -421,7 +462,15 @@ impl Ledger {
                     .map_err(|error| LedgerError::Entry { position, error })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let changes_registry = summaries
+            .iter()
+            .any(|s| matches!(s, derive::Summary::Registry(_)));
         let mut head = self.head.lock().await;
+        if let Some(expected) = registry_generation {
+            if self.registry_generation() != expected {
+                return Err(LedgerError::RegistryChanged { expected });
+            }
+        }
         let first_index = head.edge.size();
         if entries.is_empty() {
             return Ok(Appended {
@@ -481,6 +530,12 @@ impl Ledger {
         });
         head.edge = edge;
         head.latest = SignedCheckpoint { checkpoint, note };
+        if changes_registry {
+            // Still under the lock: an event batch checked against the old registry cannot
+            // slip in after this entry.
+            self.registry_generation
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
         if let Ok(mut p) = self.pending.lock() {
             for (i, s) in summaries.into_iter().enumerate() {
                 if let derive::Summary::Event { device, seq, hash } = s {
