@@ -164,21 +164,10 @@ async fn reordered_and_duplicated_delivery_ends_in_a_complete_ordered_trace() {
 #[test]
 fn a_week_offline_then_flushing_ends_in_a_complete_verified_trace() {
     let mut s = Server::start(&[]);
-    let flags = "simulate --boards 3 --items 4 --speedup 60000 --sea-days 6 --drain 120 \
+    let stdout = s.simulate(
+        "--boards 3 --items 4 --speedup 60000 --sea-days 6 --drain 120 \
                  --seed 12 --run 778 --offline 0 --reboots 0 --seal-breaks 0 --heat 0 \
-                 --drops 0 --holds 0";
-    let out = support::provenance()
-        .args(flags.split_whitespace())
-        .args(["--server", &s.http, "--data"])
-        .arg(s.dir.path())
-        .args(["--mqtt-url", &format!("mqtt://127.0.0.1:{}", s.mqtt_port)])
-        .output()
-        .expect("simulate runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+                 --drops 0 --holds 0",
     );
     assert!(
         stdout.contains(", 0 dropped and reported"),

@@ -225,8 +225,8 @@ async fn stored(
     }
 }
 
-/// The ingest's count of rejected messages (every arrival, all reasons), from /metrics.
-async fn rejected_total(http: &reqwest::Client, s: &Server) -> f64 {
+/// The sum of every series of a metric (all labels) from /metrics; 0 before its first count.
+async fn metric(http: &reqwest::Client, s: &Server, name: &str) -> f64 {
     let metrics = http
         .get(format!("{}/metrics", s.http))
         .send()
@@ -237,7 +237,10 @@ async fn rejected_total(http: &reqwest::Client, s: &Server) -> f64 {
         .expect("text");
     metrics
         .lines()
-        .filter(|l| l.starts_with("provenance_events_rejected_total"))
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with([' ', '{']))
+        })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
@@ -405,26 +408,14 @@ async fn a_hostile_flood_beside_valid_traffic_loses_nothing_and_anchors_nothing_
         peak_kib / 1024
     );
     // The gate counted what it closed.
-    let metrics = http
-        .get(format!("{}/metrics", s.http))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    let closed = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("provenance_mqtt_gate_closed_total "))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .unwrap_or(0.0);
+    let closed = metric(&http, &s, "provenance_mqtt_gate_closed_total").await;
     assert!(closed >= 20.0, "gate closures counted: {closed}");
 
     // Bounded: more floods of the same size, all new messages, must not keep growing the server:
     // what grows at all (SQLite's page cache, the broker's segments) has a configured ceiling.
     let mut peaks = vec![peak_kib / 1024];
     for round in 1..=FLOOD_ROUNDS {
-        let before_rejected = rejected_total(&http, &s).await;
+        let before_rejected = metric(&http, &s, "provenance_events_rejected_total").await;
         let more = flood(round, mallory_key, &genuine, &honest[0].2[..50]);
         let bad = more.iter().filter(|(r, _)| r.is_some()).count() as f64;
         let stop = Arc::new(AtomicBool::new(false));
@@ -436,7 +427,7 @@ async fn a_hostile_flood_beside_valid_traffic_loses_nothing_and_anchors_nothing_
         )
         .await;
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while rejected_total(&http, &s).await < before_rejected + bad {
+        while metric(&http, &s, "provenance_events_rejected_total").await < before_rejected + bad {
             assert!(
                 std::time::Instant::now() < deadline,
                 "flood {round} was not all rejected within 60 s"

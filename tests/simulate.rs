@@ -157,21 +157,10 @@ fn a_week_offline_overflows_the_ring_and_says_so() {
     let mut s = Server::start(&[]);
     // Two weeks at sea, where trackers have no network (the ring holds about one); no other
     // faults.
-    let flags = "simulate --boards 3 --items 4 --speedup 60000 --sea-days 14 --drain 120 \
+    let stdout = s.simulate(
+        "--boards 3 --items 4 --speedup 60000 --sea-days 14 --drain 120 \
                  --seed 11 --run 777 --offline 0 --reboots 0 --seal-breaks 0 --heat 0 \
-                 --drops 0 --holds 0";
-    let out = support::provenance()
-        .args(flags.split_whitespace())
-        .args(["--server", &s.http, "--data"])
-        .arg(s.dir.path())
-        .args(["--mqtt-url", &format!("mqtt://127.0.0.1:{}", s.mqtt_port)])
-        .output()
-        .expect("simulate runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+                 --drops 0 --holds 0",
     );
     let dropped: u64 = stdout
         .lines()

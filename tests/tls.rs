@@ -14,6 +14,7 @@ use provenance_event::Kind;
 use provenance_proto::pb::GetCheckpointRequest;
 use provenance_proto::pb::ledger_client::LedgerClient;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
+use support::delivery::{now_ms, tree_size};
 use support::{Device, Server, sgtin};
 
 /// A self-signed certificate for localhost and 127.0.0.1, made as `serve --help` says.
@@ -63,26 +64,54 @@ fn trusting(cert: &Path) -> reqwest::Client {
         .expect("client")
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_millis() as i64
-}
-
-async fn tree_size(http: &reqwest::Client, s: &Server) -> u64 {
-    let cp = http
-        .get(format!("{}/api/v1/checkpoint", s.http))
-        .send()
+/// Publishes `event` as device `id` over MQTT/TLS (trusting `cert`) and waits for its ack.
+async fn publish_over_tls(
+    port: u16,
+    id: &str,
+    password: Option<&str>,
+    cert: &Path,
+    event: Vec<u8>,
+    s: &Server,
+) {
+    let mut opts = MqttOptions::new(format!("{id}-c"), "127.0.0.1", port);
+    if let Some(p) = password {
+        opts.set_credentials(id, p);
+    }
+    opts.set_keep_alive(Duration::from_secs(10));
+    opts.set_transport(Transport::Tls(TlsConfiguration::Simple {
+        ca: std::fs::read(cert).expect("cert"),
+        alpn: None,
+        client_auth: None,
+    }));
+    let (client, mut el) = AsyncClient::new(opts, 100);
+    client
+        .subscribe(format!("prov/v1/dev/{id}/ack"), QoS::AtLeastOnce)
         .await
-        .expect("checkpoint")
-        .text()
-        .await
-        .expect("text");
-    cp.lines()
-        .nth(1)
-        .and_then(|l| l.parse().ok())
-        .expect("size line")
+        .expect("subscribe");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut published = false;
+    loop {
+        let Ok(polled) = tokio::time::timeout_at(deadline, el.poll()).await else {
+            panic!("no ack over MQTT/TLS within 30 s:\n{}", s.log());
+        };
+        match polled.expect("MQTT over TLS") {
+            Event::Incoming(Packet::SubAck(_)) if !published => {
+                published = true;
+                client
+                    .publish(
+                        format!("prov/v1/dev/{id}/ev"),
+                        QoS::AtLeastOnce,
+                        false,
+                        event.clone(),
+                    )
+                    .await
+                    .expect("publish");
+            }
+            Event::Incoming(Packet::Publish(p)) if p.topic.ends_with("/ack") => break,
+            _ => {}
+        }
+    }
+    let _ = client.disconnect().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -196,44 +225,16 @@ async fn tls_by_flag_serves_https_grpc_and_mqtts_and_refuses_plain_text() {
     }
 
     // MQTT over TLS: the device publishes through the gate and gets its ack.
-    let mut opts = MqttOptions::new("tls-tracker-1-c", "127.0.0.1", s.mqtt_port);
-    opts.set_credentials("tls-tracker-1", &password);
-    opts.set_keep_alive(Duration::from_secs(10));
-    opts.set_transport(Transport::Tls(TlsConfiguration::Simple {
-        ca: std::fs::read(&cert).expect("cert"),
-        alpn: None,
-        client_auth: None,
-    }));
-    let (client, mut el) = AsyncClient::new(opts, 100);
-    client
-        .subscribe("prov/v1/dev/tls-tracker-1/ack", QoS::AtLeastOnce)
-        .await
-        .expect("subscribe");
     let event = d.event(Kind::Located, &[&sgtin(1)], None, now_ms());
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let mut published = false;
-    loop {
-        let polled = tokio::time::timeout_at(deadline, el.poll())
-            .await
-            .expect("an ack over MQTT/TLS within 30 s");
-        match polled.expect("MQTT over TLS") {
-            Event::Incoming(Packet::SubAck(_)) if !published => {
-                published = true;
-                client
-                    .publish(
-                        "prov/v1/dev/tls-tracker-1/ev",
-                        QoS::AtLeastOnce,
-                        false,
-                        event.clone(),
-                    )
-                    .await
-                    .expect("publish");
-            }
-            Event::Incoming(Packet::Publish(p)) if p.topic.ends_with("/ack") => break,
-            _ => {}
-        }
-    }
-    let _ = client.disconnect().await;
+    publish_over_tls(
+        s.mqtt_port,
+        "tls-tracker-1",
+        Some(&password),
+        &cert,
+        event,
+        &s,
+    )
+    .await;
 
     // Mosquitto's own client over TLS (the broker's PUBACK; anchoring is checked below).
     if let Some(pub_tool) = support::external("mosquitto_pub", which("mosquitto_pub")) {
@@ -345,45 +346,7 @@ async fn the_ingest_reaches_an_external_broker_over_tls() {
     support::delivery::register(&http, &s, &d).await;
     let before = tree_size(&http, &s).await;
 
-    let mut opts = MqttOptions::new("tls-tracker-2-c", "127.0.0.1", broker.port);
-    opts.set_keep_alive(Duration::from_secs(10));
-    opts.set_transport(Transport::Tls(TlsConfiguration::Simple {
-        ca: std::fs::read(&cert).expect("cert"),
-        alpn: None,
-        client_auth: None,
-    }));
-    let (client, mut el) = AsyncClient::new(opts, 100);
-    client
-        .subscribe("prov/v1/dev/tls-tracker-2/ack", QoS::AtLeastOnce)
-        .await
-        .expect("subscribe");
     let event = d.event(Kind::Located, &[&sgtin(3)], None, now_ms());
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let mut published = false;
-    loop {
-        let Ok(polled) = tokio::time::timeout_at(deadline, el.poll()).await else {
-            panic!(
-                "no ack through Mosquitto over TLS within 30 s:\n{}",
-                s.log()
-            );
-        };
-        match polled.expect("MQTT over TLS to Mosquitto") {
-            Event::Incoming(Packet::SubAck(_)) if !published => {
-                published = true;
-                client
-                    .publish(
-                        "prov/v1/dev/tls-tracker-2/ev",
-                        QoS::AtLeastOnce,
-                        false,
-                        event.clone(),
-                    )
-                    .await
-                    .expect("publish");
-            }
-            Event::Incoming(Packet::Publish(p)) if p.topic.ends_with("/ack") => break,
-            _ => {}
-        }
-    }
-    let _ = client.disconnect().await;
+    publish_over_tls(broker.port, "tls-tracker-2", None, &cert, event, &s).await;
     assert_eq!(tree_size(&http, &s).await, before + 1);
 }

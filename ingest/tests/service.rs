@@ -79,6 +79,19 @@ impl Dev {
     }
 }
 
+/// A ledger on SQLite in `dir`.
+async fn open_ledger(dir: &tempfile::TempDir) -> Arc<Ledger> {
+    Arc::new(
+        Ledger::open(&LedgerConfig {
+            database_url: format!("sqlite://{}", dir.path().join("ledger.db").display()),
+            key_file: dir.path().join("log.key"),
+            origin: "provenance.test/log".into(),
+        })
+        .await
+        .expect("open"),
+    )
+}
+
 async fn submit_all(ingest: &Ingest, messages: Vec<Message>) -> Vec<Outcome> {
     let futures: Vec<_> = messages
         .into_iter()
@@ -97,15 +110,7 @@ async fn submit_all(ingest: &Ingest, messages: Vec<Message>) -> Vec<Outcome> {
 #[tokio::test]
 async fn anchors_dedupes_refuses_equivocation_and_keeps_rejections() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let ledger = Arc::new(
-        Ledger::open(&LedgerConfig {
-            database_url: format!("sqlite://{}", dir.path().join("ledger.db").display()),
-            key_file: dir.path().join("log.key"),
-            origin: "provenance.test/log".into(),
-        })
-        .await
-        .expect("open"),
-    );
+    let ledger = open_ledger(&dir).await;
     let mut a = Dev::new("tracker-1", 1);
     ledger
         .register(
@@ -229,15 +234,7 @@ async fn anchors_dedupes_refuses_equivocation_and_keeps_rejections() {
 #[tokio::test]
 async fn a_rotation_between_check_and_anchoring_is_not_missed() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let ledger = Arc::new(
-        Ledger::open(&LedgerConfig {
-            database_url: format!("sqlite://{}", dir.path().join("ledger.db").display()),
-            key_file: dir.path().join("log.key"),
-            origin: "provenance.test/log".into(),
-        })
-        .await
-        .expect("open"),
-    );
+    let ledger = open_ledger(&dir).await;
     let mut old = Dev::new("tracker-9", 9);
     ledger
         .register(

@@ -261,6 +261,29 @@ impl Server {
         panic!("serve did not come up:\n{}", self.log());
     }
 
+    /// Runs `provenance simulate` with `flags` against this server (its HTTP API and its MQTT
+    /// port), waits for it and returns what it printed; it must succeed.
+    pub fn simulate(&self, flags: &str) -> String {
+        let out = provenance()
+            .arg("simulate")
+            .args(flags.split_whitespace())
+            .args(["--server", &self.http, "--data"])
+            .arg(self.dir.path())
+            .args([
+                "--mqtt-url",
+                &format!("mqtt://127.0.0.1:{}", self.mqtt_port),
+            ])
+            .output()
+            .expect("simulate runs");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    }
+
     /// The server process's peak resident memory so far (VmHWM), in MiB.
     pub fn peak_rss_mib(&self) -> u64 {
         std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))

@@ -91,16 +91,33 @@ async fn audits_repeat_stay_quiet_while_the_log_grows_and_find_an_edit() {
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, site_with(state, auditor)).await });
     let http = reqwest::Client::new();
-    let audit = || async {
-        let v: Value = http
-            .get(format!("{base}/api/v1/audit"))
+    // `GET /api/v1/audit` until `done` says yes (within a minute), and an item's page.
+    let audit_until = async |done: &dyn Fn(&Value) -> bool| -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let v: Value = http
+                .get(format!("{base}/api/v1/audit"))
+                .send()
+                .await
+                .expect("audit")
+                .json()
+                .await
+                .expect("json");
+            if done(&v) {
+                return v;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{v}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let page = async |n: u64| -> String {
+        http.get(format!("{base}/items/{}", item(n)))
             .send()
             .await
-            .expect("audit")
-            .json()
+            .expect("page")
+            .text()
             .await
-            .expect("json");
-        v
+            .expect("html")
     };
 
     // The log grows in small batches while audits run back to back.
@@ -141,26 +158,11 @@ async fn audits_repeat_stay_quiet_while_the_log_grows_and_find_an_edit() {
 
     // The site's own auditor saw the whole log, sooner or later, and found nothing.
     let size = ledger.latest_checkpoint().await.checkpoint.size;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    let clean = loop {
-        let v = audit().await;
-        if v["last"]["tree_size"] == size {
-            break v;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{v}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let clean = audit_until(&|v| v["last"]["tree_size"] == size).await;
     assert_eq!(clean["state"], "ok", "{clean}");
     assert_eq!(clean["every_seconds"], 0.02);
-    let page = http
-        .get(format!("{base}/items/{}", item(3)))
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("html");
-    assert!(!page.contains("tampered") && !page.contains("tamper-banner"));
+    let html = page(3).await;
+    assert!(!html.contains("tampered") && !html.contains("tamper-banner"));
 
     // Edit entry 4 (the event about item 3) under the running server: flip a signature bit.
     let Store::Sqlite(pool) = ledger.store() else {
@@ -179,15 +181,7 @@ async fn audits_repeat_stay_quiet_while_the_log_grows_and_find_an_edit() {
         .expect("edit");
 
     // The next audit finds it, without a restart.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    let found = loop {
-        let v = audit().await;
-        if v["state"] == "tampered" {
-            break v;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{v}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let found = audit_until(&|v| v["state"] == "tampered").await;
     let affected = &found["last"]["affected_entries"];
     assert_eq!(affected.as_array().map(Vec::len), Some(1), "{found:#}");
     assert_eq!(affected[0]["index"], 4);
@@ -195,28 +189,14 @@ async fn audits_repeat_stay_quiet_while_the_log_grows_and_find_an_edit() {
         affected[0]["kinds"],
         serde_json::json!(["entry_changed", "bad_event_signature"])
     );
-    let page = http
-        .get(format!("{base}/items/{}", item(3)))
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("html");
+    let html = page(3).await;
     assert!(
-        page.contains(
+        html.contains(
             r#"data-index="4" data-kind="commissioned" data-tampered="edited signature""#
         ),
-        "{page}"
+        "{html}"
     );
-    assert!(page.contains("The stored log was tampered with"));
-    let other = http
-        .get(format!("{base}/items/{}", item(4)))
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("html");
+    assert!(html.contains("The stored log was tampered with"));
+    let other = page(4).await;
     assert!(other.contains("tamper-banner") && !other.contains("data-tampered"));
 }
