@@ -198,6 +198,7 @@ async fn stored(
         }
         let page: Value = http
             .get(url)
+            .bearer_auth(s.token())
             .send()
             .await
             .expect("rejections")

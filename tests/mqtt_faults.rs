@@ -127,6 +127,7 @@ async fn messages_the_broker_drops_are_recovered_by_the_devices_resend() {
     );
     let rej: Value = http
         .get(format!("{}/api/v1/rejections", s.http))
+        .bearer_auth(s.token())
         .send()
         .await
         .expect("rejections")

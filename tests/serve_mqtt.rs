@@ -186,6 +186,7 @@ async fn a_device_publishes_over_the_embedded_broker_and_gets_acks() {
     );
     let rej: Value = http
         .get(format!("{}/api/v1/rejections", s.http))
+        .bearer_auth(s.token())
         .send()
         .await
         .expect("get")
@@ -197,6 +198,8 @@ async fn a_device_publishes_over_the_embedded_broker_and_gets_acks() {
     // The same through the CLI.
     let cli = support::provenance()
         .args(["rejections", "--server", &s.http, "--reason", "malformed"])
+        .arg("--data")
+        .arg(s.dir.path())
         .output()
         .expect("rejections");
     let table = String::from_utf8_lossy(&cli.stdout);

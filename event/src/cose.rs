@@ -339,20 +339,55 @@ impl<'a> Sign1<'a> {
     }
 }
 
-/// The one Ed25519 verification policy of the project, shared by COSE messages and raw checks:
-/// RFC 8032 §5.1.7 without the cofactor, S must be below the group order, R is compared in its
-/// encoded form (so a non-canonical R fails), and small-order public keys are refused.
-fn verify_streamed(
+/// The one Ed25519 verification policy of the project, shared by COSE messages and raw checks
+/// (and the rule `batch` may only ever agree with): RFC 8032 §5.1.7 without the cofactor, S
+/// must be below the group order, R is compared in its encoded form (so a non-canonical R
+/// fails), the public key must be canonically encoded and not of small order.
+pub(crate) fn verify_streamed(
     key: &VerifyingKey,
     sig: &Signature,
     feed: impl FnOnce(&mut dyn FnMut(&[u8])),
 ) -> Result<(), SignatureInvalid> {
-    if key.is_weak() {
+    // ed25519-dalek's `VerifyingKey::from_bytes` decompresses leniently (a y at or above p is
+    // reduced, x = 0 with the sign bit set is taken as x = 0) and keeps the bytes as given, so
+    // the canonical encoding SPEC §3 asks of A is checked here.
+    if !is_canonical_point_encoding(key.as_bytes()) || key.is_weak() {
         return Err(SignatureInvalid);
     }
     let mut v = key.verify_stream(sig).map_err(|_| SignatureInvalid)?;
     feed(&mut |chunk| v.update(chunk));
     v.finalize_and_verify().map_err(|_| SignatureInvalid)
+}
+
+/// p − 1 = 2^255 − 20, little-endian: with the sign bit set, the "negative zero" encoding of the
+/// point (0, −1).
+const P_MINUS_ONE: [u8; 32] = {
+    let mut b = [0xff; 32];
+    b[0] = 0xec;
+    b[31] = 0x7f;
+    b
+};
+
+/// 1, little-endian: with the sign bit set, the "negative zero" encoding of the identity.
+const ONE: [u8; 32] = {
+    let mut b = [0; 32];
+    b[0] = 1;
+    b
+};
+
+/// Whether `bytes` is the encoding RFC 8032 §5.1.2 gives its point, judged on the bytes alone:
+/// y (the low 255 bits) below p = 2^255 − 19, and the sign bit clear where x is 0, which happens
+/// exactly for y = 1 and y = p − 1 (x² = (y² − 1)/(d·y² + 1)). Every other y that decodes has
+/// two x, one per sign bit, so either sign is canonical. Whether y is on the curve at all is
+/// left to decompression.
+pub fn is_canonical_point_encoding(bytes: &[u8; 32]) -> bool {
+    let mut y = *bytes;
+    y[31] &= 0x7f;
+    let sign = bytes[31] & 0x80 != 0;
+    // y >= p means y = p + d with d in 0..19: bytes 1..=30 all 0xff, the top byte 0x7f and
+    // the low byte at least 0xed.
+    let at_least_p = y[0] >= 0xed && y[1..31].iter().all(|&b| b == 0xff) && y[31] == 0x7f;
+    !at_least_p && !(sign && (y == ONE || y == P_MINUS_ONE))
 }
 
 /// Verifies a plain Ed25519 signature over `message` with the same policy as COSE messages.
@@ -493,6 +528,69 @@ mod tests {
         m.verify_ed25519(&key.verifying_key()).unwrap();
         let other = SigningKey::from_bytes(&[8u8; 32]);
         assert!(m.verify_ed25519(&other.verifying_key()).is_err());
+    }
+
+    /// The byte rule agrees with "decompress (leniently), compress, compare" on every string
+    /// that decompresses: the edge cases around p and x = 0, and pseudo-random ones.
+    #[test]
+    fn canonical_encoding_is_decompress_then_compress() {
+        let mut checked = 0;
+        let mut check = |b: [u8; 32]| {
+            if let Ok(k) = VerifyingKey::from_bytes(&b) {
+                let canonical = k.to_edwards().compress().to_bytes() == b;
+                assert_eq!(is_canonical_point_encoding(&b), canonical, "{b:02x?}");
+                checked += 1;
+            }
+        };
+        for sign in [0u8, 0x80] {
+            // y = p + d (d < 19, every y at or above p), y = p − 1 − d, y = d.
+            for d in 0..19u8 {
+                let mut b = [0xff; 32];
+                b[0] = 0xed + d;
+                b[31] = 0x7f | sign;
+                check(b);
+                let mut b = [0xff; 32];
+                b[0] = 0xec - d;
+                b[31] = 0x7f | sign;
+                check(b);
+                let mut b = [0; 32];
+                b[0] = d;
+                b[31] = sign;
+                check(b);
+            }
+        }
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..2000 {
+            let mut b = [0u8; 32];
+            for chunk in b.chunks_mut(8) {
+                // xorshift64
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                chunk.copy_from_slice(&x.to_le_bytes());
+            }
+            check(b);
+        }
+        assert!(checked > 1000, "{checked}");
+    }
+
+    #[test]
+    fn non_canonical_key_is_refused() {
+        // y = 3 + p with the sign bit clear decodes to the same point as y = 3, if on the curve;
+        // find a small y whose point is not of small order and encode it above p.
+        let found = (2..19u8).find_map(|d| {
+            let mut b = [0xff; 32];
+            b[0] = 0xed + d;
+            b[31] = 0x7f;
+            VerifyingKey::from_bytes(&b).ok().filter(|k| !k.is_weak())
+        });
+        let key = found.expect("a y below 19 on the curve, not of small order");
+        assert!(!is_canonical_point_encoding(key.as_bytes()));
+        // ed25519-dalek takes the key; the rule refuses it before looking at the signature.
+        assert_eq!(
+            verify_ed25519(&key, b"message", &[0; SIGNATURE_LEN]),
+            Err(SignatureInvalid)
+        );
     }
 
     #[test]

@@ -33,6 +33,14 @@ pub const DOC_MAX: usize = 256;
 pub const EPC_URI_MAX: usize = 96;
 /// Unix milliseconds that an event time may be ahead of the receiver's clock (SPEC §4).
 pub const MAX_CLOCK_AHEAD_MS: i64 = 5 * 60 * 1000;
+/// SPEC §3: seq is below 2^53, so every store and every JSON reader holds it exactly.
+pub const SEQ_LIMIT: u64 = 1 << 53;
+/// SPEC §3: at most this many items in one event.
+pub const ITEMS_MAX: usize = 256;
+/// SPEC §3: the earliest event time, 2000-01-01T00:00:00Z in Unix milliseconds.
+pub const TIME_MIN_MS: i64 = 946_684_800_000;
+/// SPEC §3: the end of the event time range (exclusive), 2100-01-01T00:00:00Z.
+pub const TIME_END_MS: i64 = 4_102_444_800_000;
 
 /// The SHA-256 of a message: what the next event's `prev` holds.
 pub fn message_hash(message: &[u8]) -> [u8; 32] {
@@ -234,6 +242,41 @@ pub enum EventError {
     /// dropped = 0.
     #[error("dropped must be at least 1 when present (leave it out for none)")]
     DroppedZero,
+    /// dropped larger than the number of events before this one.
+    #[error("dropped is {dropped} but only {before} events come before seq {seq}")]
+    DroppedTooMany {
+        /// The reported count.
+        dropped: u64,
+        /// seq - 1.
+        before: u64,
+        /// The event's seq.
+        seq: u64,
+    },
+    /// seq at or above 2^53.
+    #[error("seq must be below 2^53 (9007199254740992)")]
+    SeqTooLarge,
+    /// time outside [2000-01-01, 2100-01-01).
+    #[error(
+        "time must be Unix milliseconds from 2000-01-01 (946684800000) to before 2100-01-01 (4102444800000)"
+    )]
+    TimeOutOfRange,
+    /// More than [`ITEMS_MAX`] items.
+    #[error("items may name at most 256 items")]
+    TooManyItems,
+    /// The same item twice.
+    #[error("items {first} and {second} name the same item")]
+    DuplicateItem {
+        /// Position of the first naming.
+        first: usize,
+        /// Position of the repeat.
+        second: usize,
+    },
+    /// An item that is also the event's parent.
+    #[error("item {index} is the parent itself (an aggregate cannot contain itself)")]
+    ItemIsParent {
+        /// Position in `items`.
+        index: usize,
+    },
     /// A field this kind requires is absent.
     #[error("a {kind} event needs {field}")]
     KindNeeds {
@@ -397,6 +440,9 @@ impl<'a> Event<'a> {
                 }
                 Field::Items => {
                     let count = r.array().map_err(fe)?;
+                    if count > ITEMS_MAX as u64 {
+                        return Err(EventError::TooManyItems);
+                    }
                     let start = r.position();
                     for index in 0..count {
                         let index = index as usize;
@@ -474,13 +520,29 @@ impl<'a> Event<'a> {
         if seq == 0 {
             return Err(EventError::SeqZero);
         }
+        if seq >= SEQ_LIMIT {
+            return Err(EventError::SeqTooLarge);
+        }
+        if let Some(d) = dropped {
+            if d > seq - 1 {
+                return Err(EventError::DroppedTooMany {
+                    dropped: d,
+                    before: seq - 1,
+                    seq,
+                });
+            }
+        }
         let prev = prev.ok_or(EventError::Missing(Field::Prev))?;
         if seq == 1 && prev != [0u8; 32] {
             return Err(EventError::FirstPrevNotZero);
         }
         let time = time.ok_or(EventError::Missing(Field::Time))?;
+        if !(TIME_MIN_MS..TIME_END_MS).contains(&time) {
+            return Err(EventError::TimeOutOfRange);
+        }
         let kind = kind.ok_or(EventError::Missing(Field::Kind))?;
         let items = items.ok_or(EventError::Missing(Field::Items))?;
+        check_distinct(&items, parent.as_ref())?;
         let needs = match kind {
             Kind::Packed | Kind::Unpacked if parent.is_none() => Some(Field::Parent),
             Kind::HandedOver if party.is_none() => Some(Field::Party),
@@ -515,6 +577,21 @@ impl<'a> Event<'a> {
             Ok(())
         }
     }
+}
+
+/// SPEC §3: items pairwise distinct, none equal to the parent. EPC URIs are canonical (one
+/// spelling per item), so comparing the text compares the items. Quadratic in the number of
+/// items, which the 4 KiB message bounds (at most about 130 URIs): no allocation needed.
+fn check_distinct(items: &Items<'_>, parent: Option<&Epc>) -> Result<(), EventError> {
+    for (second, b) in items.iter().enumerate() {
+        if parent.is_some_and(|p| Epc::parse(b).is_ok_and(|item| &item == p)) {
+            return Err(EventError::ItemIsParent { index: second });
+        }
+        if let Some(first) = items.iter().take(second).position(|a| a == b) {
+            return Err(EventError::DuplicateItem { first, second });
+        }
+    }
+    Ok(())
 }
 
 fn decode_where(r: &mut Reader<'_>) -> Result<Location, EventError> {
@@ -793,7 +870,8 @@ impl<'a> SignedEvent<'a> {
         &self.sign1
     }
 
-    /// Only for `batch::verify_batch`, after the batch equation held for this event.
+    /// Only for `batch::verify_batch`, after its batch path (the batch equation, or the strict
+    /// single check it falls back to) accepted this event's signature.
     #[cfg(feature = "batch")]
     pub(crate) fn into_authenticated_by_batch(self) -> Authenticated<'a> {
         Authenticated { inner: self }

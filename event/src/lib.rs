@@ -49,8 +49,9 @@ pub use device::{DEVICE_ID_MAX, DeviceId, DeviceIdError, check_device_id};
 pub use epc::{DigitalLink, Epc, EpcError, Scheme};
 pub use event::{
     Authenticated, CONTENT_TYPE, DOC_MAX, Draft, EPC_URI_MAX, EncodeError, EnvelopeError, Event,
-    EventError, Field, Items, ItemsIter, Location, MAX_CLOCK_AHEAD_MS, MAX_MESSAGE, SignedEvent,
-    VERSION, VerifiedEvent, message_hash, peek_seq, sign_event,
+    EventError, Field, ITEMS_MAX, Items, ItemsIter, Location, MAX_CLOCK_AHEAD_MS, MAX_MESSAGE,
+    SEQ_LIMIT, SignedEvent, TIME_END_MS, TIME_MIN_MS, VERSION, VerifiedEvent, message_hash,
+    peek_seq, sign_event,
 };
 pub use kind::Kind;
 pub use reading::{OutOfRange, Quantity, Readings};

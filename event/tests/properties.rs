@@ -3,7 +3,8 @@
 use ed25519_dalek::SigningKey;
 use proptest::prelude::*;
 use provenance_event::{
-    DeviceId, Draft, Epc, Kind, Location, MAX_MESSAGE, Quantity, Readings, SignedEvent, sign_event,
+    DeviceId, Draft, Epc, Kind, Location, MAX_MESSAGE, Quantity, Readings, SEQ_LIMIT, SignedEvent,
+    TIME_END_MS, TIME_MIN_MS, sign_event,
 };
 
 fn serial() -> impl Strategy<Value = String> {
@@ -72,11 +73,11 @@ struct Case {
 
 fn case() -> impl Strategy<Value = Case> {
     (
-        1u64..u64::MAX,
+        1u64..SEQ_LIMIT,
         any::<[u8; 32]>(),
-        any::<i64>(),
+        TIME_MIN_MS..TIME_END_MS,
         0usize..15,
-        proptest::collection::vec(item(), 1..8),
+        proptest::collection::btree_set(item(), 1..8),
         proptest::option::of(item()),
         proptest::option::of((
             proptest::option::of((
@@ -88,15 +89,25 @@ fn case() -> impl Strategy<Value = Case> {
         readings(),
         proptest::option::of(sgln()),
         proptest::option::of("[ -~]{1,40}"),
-        proptest::option::of(1u64..u64::MAX),
+        proptest::option::of(1u64..SEQ_LIMIT),
     )
         .prop_map(
             |(seq, prev, time, k, items, parent, loc, mut readings, party, doc, dropped)| {
                 let kind = Kind::ALL[k];
                 let prev = if seq == 1 { [0; 32] } else { prev };
+                // SPEC §3: items distinct (a set), none the parent, dropped at most seq - 1.
+                let parent = parent.filter(|p| !items.contains(p));
+                let mut items: Vec<Epc> = items.into_iter().collect();
+                let dropped = dropped.and_then(|d| (seq > 1).then(|| 1 + d % (seq - 1)));
                 // Satisfy the per-kind requirements so every case is a valid event.
                 let parent = match kind {
-                    Kind::Packed | Kind::Unpacked => parent.or_else(|| items.first().cloned()),
+                    Kind::Packed | Kind::Unpacked => parent.or_else(|| {
+                        // The aggregate is taken out of the items it would contain.
+                        (items.len() > 1).then(|| items.remove(0)).or_else(|| {
+                            Some(Epc::sscc("4012345", "0000000001").expect("valid sscc"))
+                                .filter(|p| !items.contains(p))
+                        })
+                    }),
                     _ => parent,
                 };
                 let party = match kind {

@@ -4,7 +4,7 @@
 //! (step 5), anchored in one ledger append (step 6), and only then answered and acknowledged.
 //! Rejections are stored before anyone is told.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -106,37 +106,72 @@ struct RegistryCache {
 }
 
 /// Per-device acknowledgement state: the highest seq below which everything is settled, and
-/// settled seqs above it.
-#[derive(Default)]
+/// the settled seqs above it as disjoint, non-adjacent ranges (start → end, inclusive). Ranges,
+/// not seqs: a device may report 2^52 dropped events in one message, and what that costs must
+/// be bounded by the message, not by the number in it.
+#[derive(Default, Debug)]
 struct AckState {
     through: u64,
-    above: BTreeSet<u64>,
+    above: BTreeMap<u64, u64>,
 }
 
 impl AckState {
     fn settle(&mut self, seq: u64) {
-        if seq > self.through {
-            self.above.insert(seq);
+        self.settle_range(seq, seq);
+    }
+
+    /// Marks `from..=to` settled, merging with the ranges it touches.
+    fn settle_range(&mut self, from: u64, to: u64) {
+        let (mut from, mut to) = (from.max(self.through.saturating_add(1)), to);
+        if from > to {
+            return;
         }
-        while self.above.remove(&(self.through + 1)) {
-            self.through += 1;
+        let mut merged = Vec::new();
+        for (&start, &end) in self.above.range(..=to.saturating_add(1)).rev() {
+            if end.saturating_add(1) < from {
+                break;
+            }
+            from = from.min(start);
+            to = to.max(end);
+            merged.push(start);
+        }
+        for start in merged {
+            self.above.remove(&start);
+        }
+        self.above.insert(from, to);
+        while let Some((&start, &end)) = self.above.first_key_value() {
+            if start != self.through.saturating_add(1) {
+                break;
+            }
+            self.through = end;
+            self.above.remove(&start);
         }
     }
 
     /// The device says it dropped `n` events (its queue overflowed): those are the oldest
-    /// unsettled seqs, and they will never come.
+    /// unsettled seqs below `upto`, and they will never come. One step per settled range.
     fn dropped(&mut self, n: u64, upto: u64) {
         let mut left = n;
-        let mut s = self.through + 1;
-        while left > 0 && s < upto {
-            if !self.above.contains(&s) {
-                self.above.insert(s);
-                left -= 1;
+        let mut next = self.through.saturating_add(1);
+        let mut fills = Vec::new();
+        for (&start, &end) in &self.above {
+            if left == 0 || next >= upto {
+                break;
             }
-            s += 1;
+            if start > next {
+                let gap_end = (start - 1).min(upto - 1);
+                let take = (gap_end - next + 1).min(left);
+                fills.push((next, next + take - 1));
+                left -= take;
+            }
+            next = end.saturating_add(1);
         }
-        while self.above.remove(&(self.through + 1)) {
-            self.through += 1;
+        if left > 0 && next < upto {
+            let take = (upto - next).min(left);
+            fills.push((next, next + take - 1));
+        }
+        for (from, to) in fills {
+            self.settle_range(from, to);
         }
     }
 }
@@ -637,9 +672,7 @@ async fn load_ack_state(ledger: &Ledger, device: &str) -> AckState {
                     explained: true,
                 } = status
                 {
-                    for s in from..=to {
-                        st.settle(s);
-                    }
+                    st.settle_range(from, to);
                 }
                 st.settle(seq);
             }
@@ -700,5 +733,50 @@ mod tests {
         a.dropped(2, 6);
         a.settle(6);
         assert_eq!(a.through, 6);
+    }
+
+    #[test]
+    fn dropped_fills_the_oldest_gaps_first() {
+        let mut a = AckState::default();
+        for s in [1, 3, 6, 10] {
+            a.settle(s);
+        }
+        // Unsettled: 2, 4, 5, 7, 8, 9. Three dropped below 10: 2, 4 and 5.
+        a.dropped(3, 10);
+        assert_eq!(a.through, 6);
+        assert_eq!(a.above.iter().collect::<Vec<_>>(), vec![(&10, &10)]);
+        a.settle_range(7, 9);
+        assert_eq!((a.through, a.above.len()), (10, 0));
+    }
+
+    /// The attack: one valid signed event with seq 2^41 and `dropped` 2^41 - 1 (SPEC §3 allows
+    /// it). One set entry per missing seq took all memory, then the broker re-delivered the
+    /// message to the restarted server: a crash loop. Now it is one range.
+    #[test]
+    fn a_report_of_2_pow_41_dropped_events_is_one_range() {
+        let mut a = AckState::default();
+        let seq = 1u64 << 41;
+        a.dropped(seq - 1, seq);
+        a.settle(seq);
+        assert_eq!((a.through, a.above.len()), (seq, 0));
+        // And far above anything settled, with settled seqs scattered below.
+        let mut b = AckState::default();
+        b.settle(5);
+        b.settle(1 << 50);
+        b.dropped((1 << 52) - 3, (1 << 52) + 1);
+        assert_eq!(b.through, (1 << 52) - 1, "{b:?}");
+    }
+
+    #[test]
+    fn ranges_merge_whatever_the_order() {
+        let mut a = AckState::default();
+        for s in [9, 7, 8, 3, 5, 4, 2] {
+            a.settle(s);
+        }
+        assert_eq!(a.through, 0);
+        assert_eq!(a.above.iter().collect::<Vec<_>>(), vec![(&2, &5), (&7, &9)]);
+        a.settle(6);
+        a.settle(1);
+        assert_eq!((a.through, a.above.len()), (9, 0));
     }
 }

@@ -208,7 +208,18 @@ pub fn check_batch<M: std::borrow::Borrow<Message>>(
         to_verify.push((signed, holder.key));
         positions.push(i);
     }
-    for (i, verdict) in positions.into_iter().zip(verify_batch(to_verify)) {
+    // The batch's coefficients must be unknown to the signers (`verify_batch`'s proof rests on
+    // it), so each batch gets a fresh seed from the operating system; without one, every
+    // signature is checked on its own, which is the rule itself.
+    let mut seed = [0u8; 32];
+    let verdicts = match getrandom::fill(&mut seed) {
+        Ok(()) => verify_batch(to_verify, seed),
+        Err(_) => to_verify
+            .into_iter()
+            .map(|(signed, key)| signed.verify(&key))
+            .collect(),
+    };
+    for (i, verdict) in positions.into_iter().zip(verdicts) {
         let m = messages[i].borrow();
         out[i] = Some(match verdict {
             Err(_) => {

@@ -137,7 +137,9 @@ fn invalid_event() {
         .iter()
         .copied()
         .chain([0u8; 32])
-        .chain([0x04, 0x00, 0x05, 0x01])
+        .chain([0x04, 0x1b])
+        .chain(NOW.to_be_bytes())
+        .chain([0x05, 0x01])
         .collect::<Vec<u8>>();
     let e = one(mqtt("station-1", signed_payload("station-1", 1, &no_items))).expect_err("invalid");
     assert_eq!(e.reason, Reason::InvalidEvent);

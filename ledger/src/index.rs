@@ -17,7 +17,13 @@ use crate::derive::Derived;
 use crate::store::{Store, on_pool};
 
 /// Inserts the event index rows of `$rows` (derived entries with their log indexes) using
-/// transaction `$tx`. A macro so that it expands for both backends inside `on_pool!`.
+/// transaction `$tx`, and evaluates to the log indexes of the events whose (signer, seq) was
+/// already indexed under another entry: those are left out. A macro so that it expands for
+/// both backends inside `on_pool!`.
+///
+/// Every insert is `ON CONFLICT DO NOTHING`: what an entry says must never be able to fail the
+/// index transaction (a failed transaction is retried, and a retried failure wedges the
+/// indexer and start-up).
 macro_rules! insert_events {
     ($tx:expr, $rows:expr) => {{
         use $crate::derive::Derived;
@@ -29,6 +35,7 @@ macro_rules! insert_events {
                 Derived::Registry(_) => None,
             })
             .collect();
+        let mut inserted: std::collections::HashSet<i64> = std::collections::HashSet::new();
         for chunk in events.chunks(2000) {
             let mut q = sqlx::QueryBuilder::new(
                 "INSERT INTO events (idx, device, seq, hash, prev, time_ms, kind, dropped) ",
@@ -36,36 +43,51 @@ macro_rules! insert_events {
             q.push_values(chunk.iter(), |mut b, (idx, e)| {
                 b.push_bind(*idx)
                     .push_bind(e.device.as_str())
-                    .push_bind(e.seq as i64)
+                    // Decoding bounds seq below 2^53 and dropped below seq (SPEC §3).
+                    .push_bind(i64::try_from(e.seq).unwrap_or(i64::MAX))
                     .push_bind(e.hash.as_slice())
                     .push_bind(e.prev.as_slice())
                     .push_bind(e.time_ms)
                     .push_bind(i64::from(e.kind.code()))
-                    .push_bind(e.dropped.map(|d| d as i64));
+                    .push_bind(e.dropped.map(|d| i64::try_from(d).unwrap_or(i64::MAX)));
             });
-            q.build().execute(&mut *$tx).await?;
+            q.push(" ON CONFLICT DO NOTHING RETURNING idx");
+            let done: Vec<i64> = q.build_query_scalar().fetch_all(&mut *$tx).await?;
+            inserted.extend(done);
         }
+        let repeats: Vec<i64> = events
+            .iter()
+            .map(|(idx, _)| *idx)
+            .filter(|idx| !inserted.contains(idx))
+            .collect();
+        let kept = |idx: &i64| inserted.contains(idx);
+        // A repeat keeps its item rows, so that the views of its items can show its finding.
         let mut items: Vec<(&str, i64)> = events
             .iter()
             .flat_map(|(idx, e)| e.items.iter().map(move |it| (it.as_str(), *idx)))
             .collect();
         // Key order: B-tree inserts that follow each other down the same pages.
         items.sort_unstable();
+        items.dedup();
         for chunk in items.chunks(4000) {
             let mut q = sqlx::QueryBuilder::new("INSERT INTO item_events (item, idx) ");
             q.push_values(chunk.iter(), |mut b, (item, idx)| {
                 b.push_bind(*item).push_bind(*idx);
             });
+            q.push(" ON CONFLICT DO NOTHING");
             q.build().execute(&mut *$tx).await?;
         }
-        let aggs: Vec<(&str, &str, i64, i64, i64)> = events
+        let mut aggs: Vec<(&str, &str, i64, i64, i64)> = events
             .iter()
+            .filter(|(idx, _)| kept(idx))
             .flat_map(|(idx, e)| {
                 e.aggregation
                     .iter()
                     .map(move |(c, p, d)| (c.as_str(), p.as_str(), *idx, e.time_ms, *d))
             })
             .collect();
+        aggs.sort_unstable_by_key(|a| (a.0, a.2));
+        aggs.dedup_by_key(|a| (a.0, a.2));
         for chunk in aggs.chunks(2000) {
             let mut q = sqlx::QueryBuilder::new(
                 "INSERT INTO aggregations (child, parent, idx, time_ms, delta) ",
@@ -77,6 +99,23 @@ macro_rules! insert_events {
                     .push_bind(*t)
                     .push_bind(*d);
             });
+            q.push(" ON CONFLICT DO NOTHING");
+            q.build().execute(&mut *$tx).await?;
+        }
+        repeats
+    }};
+}
+
+/// Records `$findings` (log index, problem) in `index_findings` using transaction `$tx`.
+macro_rules! insert_findings {
+    ($tx:expr, $findings:expr) => {{
+        let findings: &[(i64, String)] = $findings;
+        for chunk in findings.chunks(1000) {
+            let mut q = sqlx::QueryBuilder::new("INSERT INTO index_findings (idx, problem) ");
+            q.push_values(chunk.iter(), |mut b, (idx, problem)| {
+                b.push_bind(*idx).push_bind(problem.as_str());
+            });
+            q.push(" ON CONFLICT DO NOTHING");
             q.build().execute(&mut *$tx).await?;
         }
     }};
@@ -153,35 +192,121 @@ pub(crate) struct Indexer {
     pub task: tokio::task::JoinHandle<()>,
 }
 
-/// Writes one transaction of event rows and moves the watermark to `upto`.
+/// Problems with entries, by log index.
+type Findings = Vec<(i64, String)>;
+
+/// Derives the index rows of `jobs`' entries. An entry that cannot be indexed (it breaks
+/// SPEC §3, so an appender skipped validation or it was anchored under older rules) becomes a
+/// finding on its log index instead: pure, so a hostile entry costs one row, never a retry.
+fn derive_jobs(jobs: &[Job]) -> (Vec<(i64, Derived)>, Findings) {
+    let mut rows: Vec<(i64, Derived)> = Vec::new();
+    let mut findings = Vec::new();
+    for job in jobs {
+        for (i, e) in job.entries.iter().enumerate() {
+            let Ok(index) = i64::try_from(job.first + i as u64) else {
+                continue;
+            };
+            match crate::derive::derive(e) {
+                Ok(d) => rows.push((index, d)),
+                Err(error) => {
+                    tracing::warn!(index, %error, "entry cannot be indexed; recorded as a finding");
+                    findings.push((index, format!("cannot be indexed: {error}")));
+                }
+            }
+        }
+    }
+    (rows, findings)
+}
+
+/// Whether a database error comes from what was written (a constraint or a value the
+/// database refuses) rather than from the database being unreachable: only the first kind is
+/// worth isolating entry by entry, the second is retried.
+fn refused_by_database(e: &LedgerError) -> bool {
+    matches!(e, LedgerError::Database(sqlx::Error::Database(_)))
+}
+
+/// Writes one transaction of event rows and findings, and moves the watermark to `upto`.
+async fn write_rows(
+    store: &Store,
+    rows: &[(i64, Derived)],
+    findings: &[(i64, String)],
+    upto: Option<u64>,
+) -> Result<(), LedgerError> {
+    on_pool!(store, p => {
+        let mut tx = p.begin().await?;
+        let repeats = insert_events!(tx, rows);
+        let mut findings = findings.to_vec();
+        for idx in repeats {
+            let Some((_, Derived::Event(e))) = rows.iter().find(|(i, _)| *i == idx) else {
+                continue;
+            };
+            let first: Option<i64> = sqlx::query_scalar(
+                "SELECT idx FROM events WHERE device = $1 AND seq = $2",
+            )
+            .bind(e.device.as_str())
+            .bind(i64::try_from(e.seq).unwrap_or(i64::MAX))
+            .fetch_optional(&mut *tx)
+            .await?;
+            match first {
+                // Indexed before (a rebuild over rows already there): nothing to report.
+                Some(f) if f == idx => {}
+                first => findings.push((
+                    idx,
+                    format!(
+                        "repeats seq {} of signer {}, already indexed at entry {}; left out of \
+                         the index (two different events anchored under one seq)",
+                        e.seq,
+                        e.device,
+                        first.map_or_else(|| "?".to_string(), |f| f.to_string())
+                    ),
+                )),
+            }
+        }
+        insert_findings!(tx, &findings);
+        if let Some(upto) = upto {
+            sqlx::query("UPDATE index_meta SET value = $1 WHERE key = 'indexed_size'")
+                .bind(upto.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+    });
+    Ok(())
+}
+
+/// Writes the index rows of `jobs` and moves the watermark to `upto`. Whatever the entries
+/// hold, this ends: an entry whose rows the database refuses is written alone, and if it is
+/// refused alone it becomes a finding. Only an unreachable database makes it fail (and the
+/// caller retry).
 pub(crate) async fn write_events(
     store: &Store,
     jobs: &[Job],
     upto: u64,
 ) -> Result<(), LedgerError> {
-    // The full decode happens here, off the sequencer's path. An entry the log holds but that
-    // does not decode (its appender skipped validation) is logged and left out of the index;
-    // `verify --data` reports it.
-    let mut rows: Vec<(i64, Derived)> = Vec::new();
-    for job in jobs {
-        for (i, e) in job.entries.iter().enumerate() {
-            let index = job.first + i as u64;
-            match crate::derive::derive(e) {
-                Ok(d) => rows.push((index as i64, d)),
-                Err(error) => tracing::error!(index, %error, "entry cannot be indexed"),
+    let (rows, findings) = derive_jobs(jobs);
+    match write_rows(store, &rows, &findings, Some(upto)).await {
+        Err(e) if refused_by_database(&e) => {
+            tracing::warn!(error = %e, "the index refused a batch; indexing its entries one by one");
+        }
+        other => return other,
+    }
+    let mut findings = findings;
+    for row in rows {
+        let idx = row.0;
+        // Each entry alone, so that a failure is pinned to one entry. The watermark moves only
+        // at the end: after a crash half-way the batch is derived again, and rows already
+        // written are skipped by `ON CONFLICT DO NOTHING`.
+        let one = [row];
+        match write_rows(store, &one, &[], None).await {
+            Ok(()) => {}
+            Err(e) if refused_by_database(&e) => {
+                tracing::warn!(index = idx, error = %e, "the index refuses this entry; recorded as a finding");
+                findings.push((idx, format!("the index refused it: {e}")));
             }
+            Err(e) => return Err(e),
         }
     }
-    on_pool!(store, p => {
-        let mut tx = p.begin().await?;
-        insert_events!(tx, &rows);
-        sqlx::query("UPDATE index_meta SET value = $1 WHERE key = 'indexed_size'")
-            .bind(upto.to_string())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-    });
-    Ok(())
+    write_rows(store, &[], &findings, Some(upto)).await
 }
 
 /// Starts the indexer with the index complete up to `indexed`.

@@ -30,9 +30,12 @@ use provenance_tlog::{Checkpoint, Hash, ProofError, Signer, Verifier, leaf_hash}
 use sqlx::QueryBuilder;
 use tokio::sync::Mutex;
 
-pub use key::write_private;
+pub use key::{read_private, write_private};
 pub use store::Store;
 use store::on_pool;
+
+/// How long [`Ledger::close`] lets the indexer finish.
+pub const INDEXER_DRAIN: std::time::Duration = std::time::Duration::from_secs(4);
 
 /// What can go wrong in the ledger.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +71,20 @@ pub enum LedgerError {
         path: PathBuf,
         /// Why.
         source: std::io::Error,
+    },
+    /// A secret file (the log key, the admin token) can be read or written by users other
+    /// than its owner.
+    #[error(
+        "{} is open to other users (mode {mode:o}) but holds a secret; run `chmod 600 {}` \
+         (and consider who may have copied it)",
+        path.display(),
+        path.display()
+    )]
+    NotPrivate {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
     },
     /// The log key file is unusable.
     #[error("log key {}: {problem}", path.display())]
@@ -277,7 +294,7 @@ impl Ledger {
             }
             on_pool!(&self.index, p => {
                 let mut tx = p.begin().await?;
-                for q in ["DELETE FROM events", "DELETE FROM item_events", "DELETE FROM aggregations", "DELETE FROM index_meta"] {
+                for q in ["DELETE FROM events", "DELETE FROM item_events", "DELETE FROM aggregations", "DELETE FROM index_findings", "DELETE FROM index_meta"] {
                     sqlx::query(q).execute(&mut *tx).await?;
                 }
                 sqlx::query("INSERT INTO index_meta (key, value) VALUES ('vkey', $1), ('indexed_size', '0')")
@@ -687,12 +704,22 @@ impl Ledger {
         self.run_plan(&plan).await
     }
 
-    /// Finishes indexing what was appended, then closes the database.
+    /// Finishes indexing what was appended (for at most [`INDEXER_DRAIN`]: an unreachable
+    /// database must not hold a shutdown; start-up indexes the rest from the log), then closes
+    /// the database.
     pub async fn close(&self) {
         drop(self.jobs.lock().ok().and_then(|mut j| j.take()));
         let task = self.indexer.lock().ok().and_then(|mut t| t.take());
         if let Some(task) = task {
-            let _ = task.await;
+            let abort = task.abort_handle();
+            if tokio::time::timeout(INDEXER_DRAIN, task).await.is_err() {
+                tracing::warn!(
+                    "the event index did not catch up within {} s; stopping it (start-up \
+                     indexes the rest from the log)",
+                    INDEXER_DRAIN.as_secs()
+                );
+                abort.abort();
+            }
         }
         self.store.close().await;
         self.index.close().await;

@@ -110,10 +110,10 @@ impl Ledger {
                         .push_bind(r.reason.as_str())
                         .push_bind(r.detail.as_str())
                         .push_bind(r.device.as_deref())
-                        .push_bind(r.seq.map(|s| s as i64))
+                        .push_bind(r.seq.and_then(|s| i64::try_from(s).ok()))
                         .push_bind(r.data.as_slice())
                         .push_bind(d.as_slice())
-                        .push_bind(r.times as i64)
+                        .push_bind(i64::try_from(r.times).unwrap_or(i64::MAX))
                         .push_bind(r.last_received_ms);
                 });
                 q.push(

@@ -79,6 +79,24 @@ impl Store {
         }
     }
 
+    /// The entries the indexer recorded as findings (they break SPEC §3 or repeat a signer's
+    /// seq), by log index: what `verify --data` reports beside the storage audit. `self` is
+    /// the index store ([`Store::connect_index`]).
+    pub async fn index_findings(&self) -> Result<Vec<crate::trace::IndexFinding>, LedgerError> {
+        let rows: Vec<(i64, String)> = on_pool!(self, p => {
+            sqlx::query_as("SELECT idx, problem FROM index_findings ORDER BY idx")
+                .fetch_all(p)
+                .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(index, problem)| crate::trace::IndexFinding {
+                index: u64::try_from(index).unwrap_or(0),
+                problem,
+            })
+            .collect())
+    }
+
     /// "SQLite" or "PostgreSQL", for logs and reports.
     pub fn backend(&self) -> &'static str {
         match self {
@@ -154,6 +172,7 @@ async fn sqlite_pool(url: &str, sync: SqliteSynchronous) -> Result<SqlitePool, L
             })?;
         }
     }
+    create_private(options.get_filename())?;
     SqlitePoolOptions::new()
         .max_connections(4)
         .connect_with(options)
@@ -162,6 +181,49 @@ async fn sqlite_pool(url: &str, sync: SqliteSynchronous) -> Result<SqlitePool, L
             url: redact(url),
             source: e,
         })
+}
+
+/// Creates the SQLite database file with mode 0600 before SQLite opens it, so the log, the
+/// rejected messages (raw bytes from anyone) and the MQTT password hashes are the server
+/// user's alone. SQLite's unix VFS gives the `-wal` and `-shm` files it creates the mode of the
+/// database file (whatever the umask), so this one file decides all three. Done here rather
+/// than by setting the process umask in `serve`: this covers every program that opens a
+/// ledger (serve, bench, verify, tests), and the umask is process-wide state that Rust's
+/// standard library cannot set without `unsafe`. An existing file keeps its mode (an operator
+/// may have widened it on purpose, e.g. for a backup group); it is only reported.
+fn create_private(path: &std::path::Path) -> Result<(), LedgerError> {
+    if path.as_os_str().is_empty() || path.as_os_str() == ":memory:" {
+        return Ok(());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt as _;
+                if let Ok(meta) = std::fs::metadata(path) {
+                    let mode = meta.permissions().mode() & 0o777;
+                    if mode & 0o077 != 0 {
+                        tracing::warn!(
+                            file = %path.display(),
+                            mode = format_args!("{mode:o}"),
+                            "the database can be read by other users; `chmod 600` it and its \
+                             -wal and -shm files unless that is intended"
+                        );
+                    }
+                }
+            }
+            Ok(())
+        }
+        Err(source) => Err(LedgerError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
 }
 
 /// The URL without a password, for messages.
@@ -176,5 +238,42 @@ pub fn redact(url: &str) -> String {
             }
         }
         _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn sqlite_files_are_created_private_whatever_the_umask() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("ledger.db").display());
+        let store = Store::connect(&url).await.expect("connect");
+        let index = store.connect_index(&url).await.expect("index");
+        // Something written, so that the WAL and shared-memory files exist.
+        on_pool!(&store, p => {
+            sqlx::query("CREATE TABLE t (x INTEGER)").execute(p).await.expect("write");
+        });
+        let mut seen = Vec::new();
+        for name in [
+            "ledger.db",
+            "ledger.db-wal",
+            "ledger.db-shm",
+            "ledger-index.db",
+            "ledger-index.db-wal",
+            "ledger-index.db-shm",
+        ] {
+            let path = dir.path().join(name);
+            if let Ok(meta) = std::fs::metadata(&path) {
+                assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{name}");
+                seen.push(name);
+            }
+        }
+        assert!(seen.contains(&"ledger.db-wal"), "{seen:?}");
+        store.close().await;
+        index.close().await;
     }
 }

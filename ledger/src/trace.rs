@@ -97,6 +97,28 @@ pub struct Trace {
     /// Events the index names but whose entries are gone from storage (deleted), in time
     /// order: what the index remembers of them. Only [`Ledger::trace_with_gaps`] returns any.
     pub missing: Vec<MissingEntry>,
+    /// Entries naming the item that the index could not take (see
+    /// [`Ledger::index_findings`]), by log index, with the problem.
+    pub unindexed: Vec<IndexFinding>,
+}
+
+/// An entry the indexer could not index, and why: it breaks SPEC §3 (anchored before the rule
+/// was enforced, or appended without validation), or repeats a signer's seq.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexFinding {
+    /// Log index.
+    pub index: u64,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+impl IndexFinding {
+    fn from_row((index, problem): (i64, String)) -> Self {
+        IndexFinding {
+            index: u64::try_from(index).unwrap_or(0),
+            problem,
+        }
+    }
 }
 
 /// An event the index knows but whose log entry is no longer stored.
@@ -180,6 +202,39 @@ impl Ledger {
         }))
     }
 
+    async fn unindexed_naming(&self, item: &str) -> Result<Vec<IndexFinding>, LedgerError> {
+        let rows: Vec<(i64, String)> = on_pool!(&self.index, p => {
+            sqlx::query_as(
+                "SELECT f.idx, f.problem FROM item_events i \
+                 JOIN index_findings f ON f.idx = i.idx WHERE i.item = $1 ORDER BY f.idx",
+            )
+            .bind(item)
+            .fetch_all(p)
+            .await?
+        });
+        Ok(rows.into_iter().map(IndexFinding::from_row).collect())
+    }
+
+    /// Entries the indexer could not index, in log order from `after` (exclusive), at most
+    /// `limit`: what `verify --data` and the views report beside the storage audit.
+    pub async fn index_findings(
+        &self,
+        after: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<IndexFinding>, LedgerError> {
+        let after = after.map_or(-1, |a| i64::try_from(a).unwrap_or(i64::MAX));
+        let rows: Vec<(i64, String)> = on_pool!(&self.index, p => {
+            sqlx::query_as(
+                "SELECT idx, problem FROM index_findings WHERE idx > $1 ORDER BY idx LIMIT $2",
+            )
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(p)
+            .await?
+        });
+        Ok(rows.into_iter().map(IndexFinding::from_row).collect())
+    }
+
     /// The chain status of the events at `indexes`.
     pub async fn chain_statuses(
         &self,
@@ -235,7 +290,7 @@ impl Ledger {
                          GROUP BY e.device",
                     )
                     .bind(idx)
-                    .bind(to as i64)
+                    .bind(i64::try_from(to).unwrap_or(i64::MAX))
                     .fetch_optional(p)
                     .await?
                     .unwrap_or((0, 0))
@@ -330,11 +385,13 @@ impl Ledger {
         }
         entries.sort_by_key(|e| (e.time_ms, e.index));
         missing.sort_by_key(|e| (e.time_ms, e.index));
+        let unindexed = self.unindexed_naming(item).await?;
         Ok(Trace {
             item: item.to_string(),
             containers,
             entries,
             missing,
+            unindexed,
         })
     }
 
@@ -383,8 +440,10 @@ impl Ledger {
                 // A join with a VALUES list walks the (device, seq) index once per key; a long
                 // OR chain would scan the table.
                 let mut q = QueryBuilder::new("WITH k(device, seq) AS (");
+                // A seq beyond i64 (only a raw append can carry one) matches no row.
                 q.push_values(chunk.iter(), |mut b, (d, s)| {
-                    b.push_bind(d.as_str()).push_bind(*s as i64);
+                    b.push_bind(d.as_str())
+                        .push_bind(i64::try_from(*s).unwrap_or(-1));
                 });
                 q.push(
                     ") SELECT e.device, e.seq, e.idx, e.hash FROM k \
@@ -402,8 +461,9 @@ impl Ledger {
                 if let Some(v) = pending.get(&(d.clone(), *s)) {
                     return Some(*v);
                 }
+                let s = i64::try_from(*s).ok()?;
                 found
-                    .get(&(d.clone(), *s as i64))
+                    .get(&(d.clone(), s))
                     .and_then(|(i, h)| Some((*i as u64, <[u8; 32]>::try_from(h.as_slice()).ok()?)))
             })
             .collect())

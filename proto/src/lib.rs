@@ -5,9 +5,14 @@
 //! The `.proto` files in `proto/` are the contract; the code is generated at build time by
 //! protox (no `protoc` needed). This crate maps ledger results onto messages and ledger errors
 //! onto gRPC status codes, and holds no state of its own. Writes need the admin token as
-//! metadata `authorization: Bearer <token>`, like the HTTP API's.
+//! metadata `authorization: Bearer <token>`, like the HTTP API's; it is checked before the
+//! message is read.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use provenance_ingest::admin::{self, AdminError, Registrar};
 use provenance_ingest::secrets;
@@ -250,12 +255,27 @@ fn require_admin<T>(token: &str, req: &Request<T>) -> Result<(), Status> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    if secrets::constant_time_eq(given.trim().as_bytes(), token.as_bytes()) {
+    // An empty configured token would match a call that sends none.
+    if !token.is_empty() && secrets::constant_time_eq(given.trim().as_bytes(), token.as_bytes()) {
         Ok(())
     } else {
         Err(Status::unauthenticated(
             "send metadata `authorization: Bearer <token>` with the token from DIR/admin.token",
         ))
+    }
+}
+
+/// Refuses a write without the admin token from its metadata alone. The generated servers
+/// decode the whole message before they call a handler, so the handlers' own check would come
+/// after a stranger's message was received and parsed; an interceptor runs on the request head,
+/// before any of the body is read.
+#[derive(Clone)]
+struct AdminOnly(Arc<String>);
+
+impl tonic::service::Interceptor for AdminOnly {
+    fn call(&mut self, req: Request<()>) -> Result<Request<()>, Status> {
+        require_admin(&self.0, &req)?;
+        Ok(req)
     }
 }
 
@@ -420,9 +440,120 @@ impl pb::registry_server::Registry for RegistryService {
     }
 }
 
+/// How long calls in progress may go on after [`serve`]'s shutdown signal; then their
+/// connections are closed, so a client that never finishes a call cannot hold a shutdown.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// A connection the server can cut: once told, reads end and writes fail, so the HTTP/2
+/// connection (which always polls its socket) ends at once and its calls are dropped. tonic's
+/// graceful shutdown waits for every open call, and its connection tasks cannot be reached
+/// from outside any other way.
+struct Cuttable<IO> {
+    io: IO,
+    cut: Pin<Box<dyn Future<Output = ()> + Send>>,
+    is_cut: bool,
+}
+
+impl<IO> Cuttable<IO> {
+    fn new(io: IO, mut cut: tokio::sync::watch::Receiver<bool>) -> Self {
+        Self {
+            io,
+            // Also cut when the sender is gone: `serve` has returned.
+            cut: Box::pin(async move {
+                let _ = cut.wait_for(|c| *c).await;
+            }),
+            is_cut: false,
+        }
+    }
+
+    /// Whether the connection is cut; otherwise `cx` is woken when it is.
+    fn is_cut(&mut self, cx: &mut Context<'_>) -> bool {
+        if !self.is_cut && self.cut.as_mut().poll(cx).is_ready() {
+            self.is_cut = true;
+        }
+        self.is_cut
+    }
+}
+
+fn stopping() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::ConnectionAborted,
+        "the server is stopping",
+    )
+}
+
+impl<IO: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Cuttable<IO> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        if this.is_cut(cx) {
+            // End of stream.
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.io).poll_read(cx, buf)
+    }
+}
+
+impl<IO: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Cuttable<IO> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        if this.is_cut(cx) {
+            return Poll::Ready(Err(stopping()));
+        }
+        Pin::new(&mut this.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        if this.is_cut(cx) {
+            return Poll::Ready(Err(stopping()));
+        }
+        Pin::new(&mut this.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        if this.is_cut(cx) {
+            return Poll::Ready(Err(stopping()));
+        }
+        Pin::new(&mut this.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+impl<IO: tonic::transport::server::Connected> tonic::transport::server::Connected
+    for Cuttable<IO>
+{
+    type ConnectInfo = IO::ConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.io.connect_info()
+    }
+}
+
 /// Serves the API on `listener` until `shutdown` completes: the `Ledger` service, and with
-/// `writes` the `Submission` and `Registry` services, server reflection (v1 and v1alpha) and
-/// `grpc.health.v1.Health` reporting each service as serving. With `tls`, over TLS only.
+/// `writes` the `Submission` and `Registry` services (behind the admin token, checked before
+/// the message is read), server reflection (v1 and v1alpha) and `grpc.health.v1.Health`
+/// reporting each service as serving. With `tls`, over TLS only. After `shutdown`, calls in
+/// progress get [`SHUTDOWN_GRACE`] to finish, then their connections are closed.
 pub async fn serve(
     ledger: Arc<Ledger>,
     writes: Option<Writes>,
@@ -469,16 +600,18 @@ pub async fn serve(
         )));
     if let Some(writes) = writes {
         let registrar = Registrar::new(ledger, writes.ingest.clone());
+        let admin = AdminOnly(writes.admin_token.clone());
         router = router
-            .add_service(pb::submission_server::SubmissionServer::new(
+            .add_service(pb::submission_server::SubmissionServer::with_interceptor(
                 SubmissionService {
                     writes: writes.clone(),
                 },
+                admin.clone(),
             ))
-            .add_service(pb::registry_server::RegistryServer::new(RegistryService {
-                writes,
-                registrar,
-            }));
+            .add_service(pb::registry_server::RegistryServer::with_interceptor(
+                RegistryService { writes, registrar },
+                admin,
+            ));
     }
     if let Ok(r) = reflection {
         router = router.add_service(r);
@@ -486,10 +619,27 @@ pub async fn serve(
     if let Ok(r) = reflection_alpha {
         router = router.add_service(r);
     }
-    router
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            shutdown,
-        )
-        .await
+    use tokio_stream::StreamExt as _;
+    let (cut_tx, cut_rx) = tokio::sync::watch::channel(false);
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener)
+        .map(move |conn| conn.map(|io| Cuttable::new(io, cut_rx.clone())));
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let serving = router.serve_with_incoming_shutdown(incoming, async move {
+        let _ = stop_rx.wait_for(|s| *s).await;
+    });
+    tokio::pin!(serving, shutdown);
+    tokio::select! {
+        r = &mut serving => return r,
+        () = &mut shutdown => {}
+    }
+    let _ = stop_tx.send(true);
+    if let Ok(r) = tokio::time::timeout(SHUTDOWN_GRACE, &mut serving).await {
+        return r;
+    }
+    tracing::warn!(
+        "gRPC calls still open {} s after the stop; closing their connections",
+        SHUTDOWN_GRACE.as_secs()
+    );
+    let _ = cut_tx.send(true);
+    serving.await
 }

@@ -25,22 +25,37 @@ pub struct ServerArgs {
     pub data: PathBuf,
     #[command(flatten)]
     pub tls: crate::tls::ClientTls,
+    /// Send the admin token over plain http:// to a host other than this machine (anyone on
+    /// the path can read it and then administer the log). Prefer https:// with --cacert.
+    #[arg(long)]
+    pub insecure_http: bool,
 }
 
 impl ServerArgs {
+    /// The admin token, for a request to --server: refused when it would cross the network
+    /// in clear text (see [`check_transport`]) or when its file is open to other users.
     pub fn token(&self) -> anyhow::Result<String> {
+        check_transport(&self.server, self.insecure_http)?;
         let path = self
             .token_file
             .clone()
             .unwrap_or_else(|| self.data.join("admin.token"));
-        let t = std::fs::read_to_string(&path).with_context(|| {
+        let t = provenance_ledger::read_private(&path)?.with_context(|| {
             format!(
-                "reading the admin token {}; pass --token-file FILE or --data DIR (the directory \
-                 `provenance serve` uses)",
+                "there is no admin token at {}; pass --token-file FILE or --data DIR (the \
+                 directory `provenance serve` uses)",
                 path.display()
             )
         })?;
-        Ok(t.trim().to_string())
+        let t = t.trim();
+        if t.is_empty() {
+            bail!(
+                "the admin token file {} is empty; `provenance serve` refuses such a file too. \
+                 Pass the right --token-file or --data DIR",
+                path.display()
+            );
+        }
+        Ok(t.to_string())
     }
 
     /// An HTTP client for this server (trusting --cacert for https://).
@@ -51,6 +66,39 @@ impl ServerArgs {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.server.trim_end_matches('/'))
     }
+}
+
+/// Refuses to send the admin token over plain `http://` to anything but this machine, unless
+/// `insecure` (`--insecure-http`): whoever can read the traffic could then register keys and
+/// read the rejected messages.
+pub(crate) fn check_transport(server: &str, insecure: bool) -> anyhow::Result<()> {
+    let url = reqwest::Url::parse(server).with_context(|| {
+        format!("--server {server:?} is not a URL; write it like https://log.example:8080")
+    })?;
+    if url.scheme() != "http" || insecure {
+        return Ok(());
+    }
+    let host = url.host_str().unwrap_or_default();
+    let loopback = match host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+    {
+        Ok(ip) => ip.is_loopback(),
+        // RFC 6761: localhost names are this machine's.
+        Err(_) => {
+            let d = host.trim_end_matches('.').to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
+        }
+    };
+    if loopback {
+        return Ok(());
+    }
+    bail!(
+        "refusing to send the admin token in clear text to {server}: over plain http:// anyone \
+         on the way can read it. Serve with --tls-cert/--tls-key and use https:// with --cacert \
+         FILE (the server's certificate), or pass --insecure-http if this network is yours alone"
+    )
 }
 
 /// Manage the registry of devices and operators.

@@ -7,9 +7,10 @@ use serde_json::Value;
 
 use crate::cmd::device::ServerArgs;
 
-/// List the messages the ingest refused, newest first, with their SPEC §4 reasons.
+/// List the messages the ingest refused, newest first, with their SPEC §4 reasons (needs the
+/// admin token: the messages are kept whole).
 ///
-/// Example: `provenance rejections --reason bad_signature --device tracker-17`.
+/// Example: `provenance rejections --reason bad_signature --device tracker-17 --data DIR`.
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
@@ -21,8 +22,8 @@ pub struct Args {
     /// Only messages that name this device.
     #[arg(long)]
     device: Option<String>,
-    /// At most this many (the server caps it at 1000).
-    #[arg(long, default_value_t = 50)]
+    /// At most this many (1 to 1000).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=1000))]
     limit: u32,
     /// Print the server's JSON (with each message's bytes in base64) instead of a table.
     #[arg(long)]
@@ -50,6 +51,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(d) = &args.device {
         url.push_str(&format!("&device={d}"));
     }
+    // The list holds raw message bytes, so the server wants the admin token.
+    let token = args.server.token()?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -58,6 +61,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .server
             .client()?
             .get(&url)
+            .bearer_auth(&token)
             .send()
             .await
             .map_err(crate::cmd::device::connect_error(&args.server.server))?;

@@ -4,8 +4,9 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -74,7 +75,11 @@ fn require_admin(state: &AppState, headers: &HeaderMap) -> ApiResult<()> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    if auth::constant_time_eq(given.trim().as_bytes(), state.admin_token.as_bytes()) {
+    // An empty configured token would match a request that sends none: never admin then
+    // (`serve` refuses to start with one; this guards every other embedding).
+    if !state.admin_token.is_empty()
+        && auth::constant_time_eq(given.trim().as_bytes(), state.admin_token.as_bytes())
+    {
         Ok(())
     } else {
         Err(ApiError(
@@ -85,8 +90,30 @@ fn require_admin(state: &AppState, headers: &HeaderMap) -> ApiResult<()> {
     }
 }
 
+/// Answers 401 to a request for an admin route without the admin token, before the handler's
+/// extractors (`Json`, `Bytes`) run: as a route layer it sees the request with its body still
+/// unread, so a stranger cannot make the server receive, buffer or parse a body.
+async fn admin_only(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    match require_admin(&s, req.headers()) {
+        Ok(()) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
+}
+
 /// The API routes (SPEC §9).
 pub fn router(state: AppState) -> Router {
+    // Writes, registry changes and the rejected messages (raw bytes from anyone, which may
+    // hold other parties' data) need the admin token.
+    let admin = Router::new()
+        .route("/api/v1/rejections", get(rejections))
+        .route("/api/v1/devices", post(register))
+        .route("/api/v1/devices/{id}/rotate", post(rotate))
+        .route("/api/v1/devices/{id}/revoke", post(revoke))
+        .route("/api/v1/events", post(submit))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            admin_only,
+        ));
     Router::new()
         .route("/api/v1/checkpoint", get(checkpoint))
         .route("/api/v1/log/key", get(log_key))
@@ -99,12 +126,9 @@ pub fn router(state: AppState) -> Router {
             get(crate::evidence::evidence),
         )
         .route("/api/v1/items/{id}/epcis", get(crate::epcis::epcis))
-        .route("/api/v1/rejections", get(rejections))
-        .route("/api/v1/devices", get(devices).post(register))
-        .route("/api/v1/devices/{id}/rotate", post(rotate))
-        .route("/api/v1/devices/{id}/revoke", post(revoke))
-        .route("/api/v1/events", post(submit))
+        .route("/api/v1/devices", get(devices))
         .route("/metrics", get(metrics))
+        .merge(admin)
         .with_state(state)
 }
 
@@ -300,6 +324,11 @@ async fn trace(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<J
         })).collect::<Vec<_>>(),
         "events": events,
         "missing": missing,
+        // Entries naming the item that the index could not take (they break SPEC §3 or
+        // repeat a signer's seq), so they are not among the events.
+        "unindexed": t.unindexed.iter().map(|f| json!({
+            "index": f.index, "problem": f.problem,
+        })).collect::<Vec<_>>(),
         "findings": crate::evidence::custody(&t, &registry),
         "checkpoint": s.ledger.latest_checkpoint().await.note,
     })))
@@ -313,17 +342,31 @@ struct RejectionParams {
     limit: Option<u32>,
 }
 
+/// The most rejections one page of `GET /api/v1/rejections` holds.
+pub const MAX_REJECTIONS_PAGE: u32 = 1000;
+/// The page size when `limit` is not given.
+pub const DEFAULT_REJECTIONS_PAGE: u32 = 100;
+
 async fn rejections(
     State(s): State<AppState>,
     Query(p): Query<RejectionParams>,
 ) -> ApiResult<Json<Value>> {
+    // Refused rather than cut down: a caller asking for more would otherwise take a short
+    // page for the whole list.
+    let limit = p.limit.unwrap_or(DEFAULT_REJECTIONS_PAGE);
+    if !(1..=MAX_REJECTIONS_PAGE).contains(&limit) {
+        return Err(bad(format!(
+            "limit must be 1 to {MAX_REJECTIONS_PAGE} (default {DEFAULT_REJECTIONS_PAGE}); \
+             for more, page with before=<the smallest id of the previous page>"
+        )));
+    }
     let rows = s
         .ledger
         .rejections(&RejectionQuery {
             before_id: p.before,
             reason: p.reason,
             device: p.device,
-            limit: p.limit.unwrap_or(100),
+            limit,
         })
         .await?;
     let list: Vec<Value> = rows
@@ -395,10 +438,8 @@ fn registrar(s: &AppState) -> Registrar {
 
 async fn register(
     State(s): State<AppState>,
-    headers: HeaderMap,
     Json(r): Json<Registration>,
 ) -> ApiResult<impl IntoResponse> {
-    require_admin(&s, &headers)?;
     let id = admin::device_id(&r.id)?;
     let role = admin::role(&r.role)?;
     let key = parse_key(&r.public_key)?;
@@ -416,11 +457,9 @@ struct Rotation {
 
 async fn rotate(
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
     Json(r): Json<Rotation>,
 ) -> ApiResult<Json<Value>> {
-    require_admin(&s, &headers)?;
     let id = admin::device_id(&id)?;
     let index = registrar(&s).rotate(&id, parse_key(&r.public_key)?).await?;
     Ok(Json(json!({ "id": id.as_str(), "log_index": index })))
@@ -433,11 +472,9 @@ struct Revocation {
 
 async fn revoke(
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
     body: Option<Json<Revocation>>,
 ) -> ApiResult<Json<Value>> {
-    require_admin(&s, &headers)?;
     let id = admin::device_id(&id)?;
     let reason = body.and_then(|b| b.0.reason);
     let index = registrar(&s).revoke(&id, reason.as_deref()).await?;
@@ -449,7 +486,6 @@ async fn submit(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    require_admin(&s, &headers)?;
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -151,8 +151,16 @@ async fn http_api_end_to_end() {
         .expect("post");
     assert_eq!(r.status(), 415, "content type is required");
 
+    // The rejected messages (raw bytes from anyone) are for the admin only.
+    let r = http
+        .get(format!("{base}/api/v1/rejections"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 401);
     let rej: Value = http
         .get(format!("{base}/api/v1/rejections"))
+        .bearer_auth("s3cret")
         .send()
         .await
         .expect("get")

@@ -136,6 +136,50 @@ impl Signer {
         buf
     }
 
+    /// The next event of this signer with its payload edited before signing: the last
+    /// occurrence of `from` replaced by `to` (same length). For entries that the event crate
+    /// refuses to produce (an item named twice, say), appended raw to show that the ledger
+    /// survives what older or careless appenders let in.
+    pub fn event_patched(
+        &mut self,
+        kind: provenance_event::Kind,
+        items: &[&str],
+        parent: Option<&str>,
+        time: i64,
+        from: &str,
+        to: &str,
+    ) -> Vec<u8> {
+        use provenance_event::{CONTENT_TYPE, Draft, Epc, cose};
+        assert_eq!(from.len(), to.len(), "a patch keeps the CBOR framing");
+        self.seq += 1;
+        let items: Vec<Epc> = items.iter().map(|s| Epc::parse(s).expect("epc")).collect();
+        let parent = parent.map(|p| Epc::parse(p).expect("epc"));
+        let mut d = Draft::new(self.seq, self.prev, time, kind, &items);
+        d.parent = parent.as_ref();
+        let mut payload = vec![0u8; 4096];
+        let n = d.encode(&mut payload).expect("encode");
+        payload.truncate(n);
+        let at = payload
+            .windows(from.len())
+            .rposition(|w| w == from.as_bytes())
+            .expect("the payload holds the text to patch");
+        payload[at..at + from.len()].copy_from_slice(to.as_bytes());
+        let mut protected = [0u8; cose::PROTECTED_MAX];
+        let p = cose::protected_header(CONTENT_TYPE, self.id.as_str().as_bytes(), &mut protected)
+            .expect("header");
+        let mut buf = vec![0u8; 8192];
+        let n = cose::sign1(&self.key, &protected[..p], &mut buf, |out| {
+            out.get_mut(..payload.len())
+                .ok_or(())?
+                .copy_from_slice(&payload);
+            Ok::<_, ()>(payload.len())
+        })
+        .expect("sign");
+        buf.truncate(n);
+        self.prev = provenance_event::message_hash(&buf);
+        buf
+    }
+
     /// Skips `n` seqs as if those events were lost.
     pub fn lose(&mut self, n: u64) {
         self.seq += n;

@@ -270,6 +270,7 @@ fn body(v: &View) -> Markup {
         main #content data-live={"/items/" (enc) "/live?v=" (v.version)} data-events=(v.events.len())
             data-last=(v.events.iter().map(|e| e.index).max().unwrap_or(0)) {
             (identity(v))
+            (unindexed(v))
             @if v.events.is_empty() && v.gaps.is_empty() {
                 section.panel {
                     h2 { "No events yet" }
@@ -289,6 +290,24 @@ fn body(v: &View) -> Markup {
                 (containers(v))
             }
             (downloads(v))
+        }
+    }
+}
+
+/// Entries that name this item but that the index could not take: they break SPEC §3 or
+/// repeat a signer's seq, so they are not in the history below. Said plainly, not hidden.
+fn unindexed(v: &View) -> Markup {
+    html! {
+        @if !v.trace.unindexed.is_empty() {
+            section.panel.warn aria-labelledby="unindexed-h" {
+                h2 #unindexed-h { "Log entries left out of this history" }
+                p { "These entries are in the log and name this item, but break the event rules, so they are not part of the history below." }
+                ul {
+                    @for f in &v.trace.unindexed {
+                        li { "Entry " (f.index) ": " (f.problem) }
+                    }
+                }
+            }
         }
     }
 }
