@@ -17,6 +17,7 @@
 
 pub mod bundle;
 pub mod epcis;
+pub mod history;
 pub mod rules;
 pub mod verify;
 

@@ -39,9 +39,6 @@ use crate::rules::{
     gap_explained,
 };
 
-/// How deep containers may nest (as the ledger's trace).
-const MAX_DEPTH: usize = 8;
-
 /// The steps of verification, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -524,7 +521,8 @@ pub fn verify_bundle(bytes: &[u8], log_key: &Verifier, limits: &Limits) -> Repor
 
     // The subject's trace, derived from proven events only.
     let subject = bundle.subject.clone();
-    let windows = containers(&subject, &proven);
+    let walk = containers(&subject, &proven);
+    let windows = &walk.windows;
     let mut trace: Vec<(&Proven<'_>, Option<Window>)> = vec![];
     for p in &proven {
         if p.names(&subject) {
@@ -557,6 +555,18 @@ pub fn verify_bundle(bytes: &[u8], log_key: &Verifier, limits: &Limits) -> Repor
             }
         }
     }
+    // Per signer: its seqs in order and the losses it reported, so that each gap is judged in
+    // logarithmic time (a count per gap made a bundle of n gaps cost n² steps).
+    let chain_facts: HashMap<&str, (Vec<u64>, u64)> = by_device
+        .iter()
+        .map(|(d, c)| {
+            let reported = c
+                .values()
+                .filter_map(|e| e.event.dropped)
+                .fold(0u64, u64::saturating_add);
+            (*d, (c.keys().copied().collect(), reported))
+        })
+        .collect();
     let mut trace_events = vec![];
     for (p, inherited) in &trace {
         let seq = p.event.seq;
@@ -575,10 +585,13 @@ pub fn verify_bundle(bytes: &[u8], log_key: &Verifier, limits: &Limits) -> Repor
         if let ChainStatus::Gap { to, explained, .. } = &mut status {
             // The signer's reports in the bundle must cover every seq it lacks up to the gap's
             // end (the rule of the ledger's views).
-            let (reported, present) = chain.map_or((0, 0), |c| {
-                let reported: u64 = c.values().filter_map(|e| e.event.dropped).sum();
-                (reported, c.range(..=*to).count() as u64)
-            });
+            let (reported, present) =
+                chain_facts
+                    .get(p.device.as_str())
+                    .map_or((0, 0), |(seqs, reported)| {
+                        let present = seqs.partition_point(|s| s <= to);
+                        (*reported, u64::try_from(present).unwrap_or(u64::MAX))
+                    });
             *explained |= gap_explained(reported, to.saturating_sub(present));
         }
         let broken = match status {
@@ -626,12 +639,24 @@ pub fn verify_bundle(bytes: &[u8], log_key: &Verifier, limits: &Limits) -> Repor
     ));
 
     let custody = rules::assess(&subject, &trace_events, limits);
-    let custody_problems: Vec<Problem> = custody
+    let mut custody_problems: Vec<Problem> = custody
         .findings
         .iter()
         .filter(|f| f.severity == rules::Severity::Failure)
         .map(|f| problem(f.message.clone(), f.indexes.last().copied()))
         .collect();
+    if walk.truncated {
+        custody_problems.push(problem(
+            format!(
+                "the containers of {subject} go beyond what a check walks (nesting {}, {} \
+                 containers, {} windows): events of containers further out are not checked",
+                crate::history::MAX_DEPTH,
+                crate::history::MAX_CONTAINERS,
+                crate::history::MAX_WINDOWS
+            ),
+            None,
+        ));
+    }
     sections.push(section(
         Step::Custody,
         format!(
@@ -680,29 +705,10 @@ pub fn verify_bundle(bytes: &[u8], log_key: &Verifier, limits: &Limits) -> Repor
     }
 }
 
-/// The intervals a child spent in each parent from its (parent, time, index, ±1) rows sorted
-/// by time then index; the same pairing as the ledger's trace.
-fn intervals(rows: &[(String, i64, u64, i64)]) -> Vec<(String, i64, Option<i64>)> {
-    let mut open: BTreeMap<&str, i64> = BTreeMap::new();
-    let mut out = Vec::new();
-    for (parent, time, _, delta) in rows {
-        if *delta > 0 {
-            open.entry(parent.as_str()).or_insert(*time);
-        } else if let Some(from) = open.remove(parent.as_str()) {
-            out.push((parent.clone(), from, Some(*time)));
-        }
-    }
-    out.extend(
-        open.into_iter()
-            .map(|(p, from)| (p.to_string(), from, None)),
-    );
-    out.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
-    out
-}
-
-/// The containers `item` was in, transitively, from the proven packed/unpacked events.
-fn containers(item: &str, proven: &[Proven<'_>]) -> Vec<Window> {
-    let mut rows: HashMap<String, Vec<(String, i64, u64, i64)>> = HashMap::new();
+/// The containers `item` was in, transitively, from the proven packed/unpacked events: the
+/// same bounded walk as the ledger's traces.
+fn containers(item: &str, proven: &[Proven<'_>]) -> crate::history::Walk {
+    let mut rows: HashMap<String, Vec<crate::history::AggregationRow>> = HashMap::new();
     for p in proven {
         let delta = match p.event.kind {
             Kind::Packed => 1,
@@ -712,11 +718,12 @@ fn containers(item: &str, proven: &[Proven<'_>]) -> Vec<Window> {
         let Some(parent) = &p.event.parent else {
             continue;
         };
+        let index = i64::try_from(p.index).unwrap_or(i64::MAX);
         for child in p.event.items.iter() {
             rows.entry(child.to_string()).or_default().push((
                 parent.to_string(),
                 p.event.time,
-                p.index,
+                index,
                 delta,
             ));
         }
@@ -724,45 +731,7 @@ fn containers(item: &str, proven: &[Proven<'_>]) -> Vec<Window> {
     for r in rows.values_mut() {
         r.sort_by_key(|(_, t, i, _)| (*t, *i));
     }
-    let mut out: Vec<Window> = Vec::new();
-    let mut frontier = vec![(
-        item.to_string(),
-        i64::MIN,
-        None::<i64>,
-        Vec::<String>::new(),
-    )];
-    for _ in 0..MAX_DEPTH {
-        let mut next = Vec::new();
-        for (child, lo, hi, via) in frontier {
-            let Some(r) = rows.get(&child) else {
-                continue;
-            };
-            for (parent, from, until) in intervals(r) {
-                let from = from.max(lo);
-                let until = match (until, hi) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                if until.is_some_and(|u| u <= from) || via.contains(&parent) || parent == item {
-                    continue;
-                }
-                let mut path = via.clone();
-                path.push(parent.clone());
-                out.push(Window {
-                    container: parent.clone(),
-                    from_ms: from,
-                    until_ms: until,
-                    via: path.clone(),
-                });
-                next.push((parent, from, until, path));
-            }
-        }
-        if next.is_empty() {
-            break;
-        }
-        frontier = next;
-    }
-    out
+    crate::history::walk_in_memory(item, &rows)
 }
 
 #[cfg(test)]

@@ -332,7 +332,7 @@ impl<'a> Sign1<'a> {
     }
 
     /// Verifies the Ed25519 signature with `key` (RFC 8032 §5.1.7; S must be canonical, R is
-    /// compared in encoded form, small-order keys are refused).
+    /// compared in encoded form, non-canonically encoded and small-order keys are refused).
     pub fn verify_ed25519(&self, key: &VerifyingKey) -> Result<(), SignatureInvalid> {
         let sig = self.ed25519_signature().map_err(|_| SignatureInvalid)?;
         verify_streamed(key, &sig, |sink| self.to_be_signed(sink))

@@ -25,7 +25,17 @@ use crate::{Ledger, LedgerError, now_ms, to_i64};
 impl Ledger {
     /// The evidence bundle of `item` (a canonical EPC URI) at the newest checkpoint.
     pub async fn evidence(&self, item: &str) -> Result<Bundle, LedgerError> {
-        let checkpoint = self.latest_checkpoint().await;
+        self.evidence_at(item, self.latest_checkpoint().await).await
+    }
+
+    /// The evidence bundle of `item` at `checkpoint` (one this log signed, e.g. from
+    /// [`Ledger::latest_checkpoint`]). Apart from its `created_ms`, the bundle depends on
+    /// nothing but the item and the checkpoint's size, which lets callers cache it by them.
+    pub async fn evidence_at(
+        &self,
+        item: &str,
+        checkpoint: crate::SignedCheckpoint,
+    ) -> Result<Bundle, LedgerError> {
         let size = checkpoint.checkpoint.size;
         // The trace reads the index, which trails the log by milliseconds.
         self.wait_indexed(size).await?;
@@ -138,7 +148,7 @@ impl Ledger {
         child: &str,
         parent: &str,
     ) -> Result<Vec<(u64, String, u64)>, LedgerError> {
-        let rows: Vec<(i64, String, i64)> = on_pool!(&self.index, p => {
+        let rows: Vec<(i64, String, i64)> = on_pool!(&self.index_read, p => {
             sqlx::query_as(
                 "SELECT a.idx, e.device, e.seq FROM aggregations a JOIN events e ON e.idx = a.idx \
                  WHERE a.child = $1 AND a.parent = $2 ORDER BY a.idx",
@@ -156,7 +166,7 @@ impl Ledger {
 
     /// The log index of `device`'s anchored event with the highest seq below `seq`.
     async fn predecessor(&self, device: &str, seq: u64) -> Result<Option<u64>, LedgerError> {
-        let idx: Option<i64> = on_pool!(&self.index, p => {
+        let idx: Option<i64> = on_pool!(&self.index_read, p => {
             sqlx::query_scalar(
                 "SELECT idx FROM events WHERE device = $1 AND seq < $2 ORDER BY seq DESC LIMIT 1",
             )

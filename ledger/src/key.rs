@@ -85,10 +85,7 @@ fn temporary_name(dir: &Path, path: &Path) -> Result<PathBuf, LedgerError> {
         path: path.to_path_buf(),
         source: std::io::Error::other(format!("no randomness from the OS: {e}")),
     })?;
-    Ok(dir.join(format!(
-        ".{name}.{}.{nonce:016x}.tmp",
-        std::process::id()
-    )))
+    Ok(dir.join(format!(".{name}.{}.{nonce:016x}.tmp", std::process::id())))
 }
 
 /// Makes `tmp` appear under `path`, unless `path` exists.
@@ -223,14 +220,23 @@ mod tests {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(bad)).expect("chmod");
             let e = read_private(&path).expect_err("readable by others");
             let msg = e.to_string();
-            assert!(matches!(e, LedgerError::NotPrivate { mode, .. } if mode == bad), "{msg}");
-            assert!(msg.contains(&format!("chmod 600 {}", path.display())), "{msg}");
+            assert!(
+                matches!(e, LedgerError::NotPrivate { mode, .. } if mode == bad),
+                "{msg}"
+            );
+            assert!(
+                msg.contains(&format!("chmod 600 {}", path.display())),
+                "{msg}"
+            );
         }
         for good in [0o600, 0o400] {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(good)).expect("chmod");
             assert_eq!(read_private(&path).expect("private"), Some("t".into()));
         }
-        assert_eq!(read_private(&dir.path().join("missing")).expect("absent"), None);
+        assert_eq!(
+            read_private(&dir.path().join("missing")).expect("absent"),
+            None
+        );
     }
 
     #[test]

@@ -165,8 +165,15 @@ struct Head {
 
 /// An open log.
 pub struct Ledger {
+    /// The sequencer's pool: appends, registry changes, rejections.
     store: Store,
+    /// The indexer's pool.
     index: Store,
+    /// Reads of the log (entries, tiles, checkpoints, proofs, listings): a pool of their own
+    /// so that a flood of reads never holds the connections an append needs.
+    store_read: Store,
+    /// Reads of the event index (traces, evidence), for the same reason.
+    index_read: Store,
     signer: Signer,
     origin: String,
     head: Mutex<Head>,
@@ -212,6 +219,16 @@ impl Ledger {
     pub async fn open(config: &Config) -> Result<Self, LedgerError> {
         let store = Store::connect(&config.database_url).await?;
         let index = store.connect_index(&config.database_url).await?;
+        let store_read = store.connect_read(&config.database_url).await?;
+        // PostgreSQL keeps the index in the log's database, so one read pool serves both.
+        let index_read = match &store {
+            Store::Postgres(_) => store_read.clone(),
+            Store::Sqlite(_) => {
+                index
+                    .connect_read(&store::index_url(&config.database_url))
+                    .await?
+            }
+        };
         let (signer, created) = key::load_or_create(&config.key_file, &config.origin)?;
         if created {
             tracing::info!(key = %config.key_file.display(), vkey = %signer.verifier(), "created the log key");
@@ -239,6 +256,8 @@ impl Ledger {
         let ledger = Self {
             index: index.clone(),
             store: store.clone(),
+            store_read,
+            index_read,
             origin,
             head: Mutex::new(Head {
                 edge: Edge::empty(),
@@ -414,9 +433,15 @@ impl Ledger {
             .map_err(|e| LedgerError::Corrupt(format!("cannot sign checkpoint: {e}")))
     }
 
-    /// The storage backend.
+    /// The storage backend (the writers' pool).
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The log's read pool, for long reads such as the storage audit: they never hold a
+    /// connection an append needs.
+    pub fn read_store(&self) -> &Store {
+        &self.store_read
     }
 
     /// The log's origin line.
@@ -579,7 +604,7 @@ impl Ledger {
 
     /// Every checkpoint size the log ever signed, ascending.
     pub async fn checkpoint_sizes(&self) -> Result<Vec<u64>, LedgerError> {
-        let sizes: Vec<i64> = on_pool!(&self.store, p => {
+        let sizes: Vec<i64> = on_pool!(&self.store_read, p => {
             sqlx::query_scalar("SELECT size FROM checkpoints ORDER BY size")
                 .fetch_all(p)
                 .await?
@@ -592,7 +617,7 @@ impl Ledger {
 
     /// The signed checkpoint of `size`, if the log ever signed one.
     pub async fn checkpoint(&self, size: u64) -> Result<SignedCheckpoint, LedgerError> {
-        let note: Option<String> = on_pool!(&self.store, p => {
+        let note: Option<String> = on_pool!(&self.store_read, p => {
             sqlx::query_scalar("SELECT note FROM checkpoints WHERE size = $1")
                 .bind(to_i64(size)?)
                 .fetch_optional(p)
@@ -607,7 +632,7 @@ impl Ledger {
 
     /// Entries `start..end` with their indexes (at most `end - start`, fewer past the end).
     pub async fn entries(&self, start: u64, end: u64) -> Result<Vec<(u64, Vec<u8>)>, LedgerError> {
-        let rows: Vec<(i64, Vec<u8>)> = on_pool!(&self.store, p => {
+        let rows: Vec<(i64, Vec<u8>)> = on_pool!(&self.store_read, p => {
             sqlx::query_as("SELECT idx, data FROM entries WHERE idx >= $1 AND idx < $2 ORDER BY idx")
                 .bind(to_i64(start)?)
                 .bind(to_i64(end)?)
@@ -628,7 +653,7 @@ impl Ledger {
         ids: &[TileId],
     ) -> Result<HashMap<TileId, Vec<Hash>>, LedgerError> {
         let mut out = HashMap::new();
-        let rows = store::tile_rows(&self.store, ids).await?;
+        let rows = store::tile_rows(&self.store_read, ids).await?;
         for (level, idx, bytes) in rows {
             let id = TileId {
                 level: u8::try_from(level)
@@ -721,6 +746,8 @@ impl Ledger {
                 abort.abort();
             }
         }
+        self.store_read.close().await;
+        self.index_read.close().await;
         self.store.close().await;
         self.index.close().await;
     }

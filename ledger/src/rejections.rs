@@ -136,7 +136,7 @@ impl Ledger {
         query: &RejectionQuery,
     ) -> Result<Vec<(i64, Rejected)>, LedgerError> {
         let limit = i64::from(query.limit.clamp(1, 1000));
-        let rows: Vec<Row> = on_pool!(&self.store, p => {
+        let rows: Vec<Row> = on_pool!(&self.store_read, p => {
             let mut q = QueryBuilder::new(
                 "SELECT id, received_ms, topic, reason, detail, device, seq, data, times, \
                  last_received_ms FROM rejections WHERE 1 = 1",
@@ -178,7 +178,7 @@ impl Ledger {
 
     /// How many rejections are kept, by reason (each counted once, however often it came).
     pub async fn rejection_counts(&self) -> Result<Vec<(String, u64)>, LedgerError> {
-        let rows: Vec<(String, i64)> = on_pool!(&self.store, p => {
+        let rows: Vec<(String, i64)> = on_pool!(&self.store_read, p => {
             sqlx::query_as("SELECT reason, COUNT(*) FROM rejections GROUP BY reason ORDER BY reason")
                 .fetch_all(p)
                 .await?

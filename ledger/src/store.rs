@@ -41,16 +41,7 @@ impl Store {
     /// Connects to `url` (`sqlite://PATH` or `postgres://…`) and brings the schema up to date.
     pub async fn connect(url: &str) -> Result<Self, LedgerError> {
         let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let pool = PgPoolOptions::new()
-                .max_connections(8)
-                .acquire_timeout(Duration::from_secs(10))
-                .connect(url)
-                .await
-                .map_err(|e| LedgerError::Connect {
-                    url: redact(url),
-                    source: e,
-                })?;
-            Store::Postgres(pool)
+            Store::Postgres(pg_pool(url, 8).await?)
         } else if url.starts_with("sqlite:") {
             Store::Sqlite(sqlite_pool(url, SqliteSynchronous::Full).await?)
         } else {
@@ -76,6 +67,19 @@ impl Store {
                 SQLITE_INDEX_MIGRATIONS.run(&pool).await?;
                 Ok(Store::Sqlite(pool))
             }
+        }
+    }
+
+    /// A second pool on the same database for reads (traces, entries, proofs, tiles, evidence,
+    /// listings), so that however many reads are waiting, the sequencer's appends and the
+    /// indexer's writes never queue behind them for a connection (issue #12). `url` is the
+    /// URL this store was opened with (for the event index: [`index_url`] of the log's).
+    /// SQLite: read-only connections on the same file (WAL lets them read while the writer
+    /// commits). PostgreSQL: a second `PgPool` on the same server.
+    pub async fn connect_read(&self, url: &str) -> Result<Self, LedgerError> {
+        match self {
+            Store::Postgres(_) => Ok(Store::Postgres(pg_pool(url, READ_CONNECTIONS_PG).await?)),
+            Store::Sqlite(writer) => Ok(Store::Sqlite(sqlite_read_pool(url, writer).await?)),
         }
     }
 
@@ -147,6 +151,56 @@ pub fn index_url(url: &str) -> String {
         Some(q) => format!("{base}?{q}"),
         None => base,
     }
+}
+
+/// Connections of a PostgreSQL read pool: as many as the writers' pool, so a flood of reads
+/// waits among itself.
+const READ_CONNECTIONS_PG: u32 = 8;
+/// Connections of each SQLite read pool (log and index).
+const READ_CONNECTIONS_SQLITE: u32 = 4;
+
+async fn pg_pool(url: &str, connections: u32) -> Result<PgPool, LedgerError> {
+    PgPoolOptions::new()
+        .max_connections(connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(url)
+        .await
+        .map_err(|e| LedgerError::Connect {
+            url: redact(url),
+            source: e,
+        })
+}
+
+/// Read-only connections to the SQLite database at `url`, which the writers' pool `writer`
+/// has already created and migrated. An in-memory database exists only inside its own
+/// connections, so there the writers' pool is shared instead.
+async fn sqlite_read_pool(url: &str, writer: &SqlitePool) -> Result<SqlitePool, LedgerError> {
+    let options = SqliteConnectOptions::from_str(url).map_err(|e| LedgerError::Connect {
+        url: redact(url),
+        source: e,
+    })?;
+    let file = options.get_filename();
+    if file.as_os_str().is_empty() || file.as_os_str() == ":memory:" || url.contains("mode=memory")
+    {
+        return Ok(writer.clone());
+    }
+    // No journal mode is set: WAL is a property of the file, which the writers set, and a
+    // read-only connection could not change it anyway. Half the writers' page cache: the read
+    // pools add at most 4 × 16 MiB per file to the memory ceiling.
+    let options = options
+        .read_only(true)
+        .create_if_missing(false)
+        .busy_timeout(Duration::from_secs(10))
+        .pragma("cache_size", "-16384")
+        .pragma("temp_store", "memory");
+    SqlitePoolOptions::new()
+        .max_connections(READ_CONNECTIONS_SQLITE)
+        .connect_with(options)
+        .await
+        .map_err(|e| LedgerError::Connect {
+            url: redact(url),
+            source: e,
+        })
 }
 
 async fn sqlite_pool(url: &str, sync: SqliteSynchronous) -> Result<SqlitePool, LedgerError> {

@@ -14,55 +14,10 @@ use sqlx::QueryBuilder;
 use crate::store::on_pool;
 use crate::{Ledger, LedgerError};
 
-/// How deep containers may nest (cell, module, pack, pallet, container, vessel …).
-pub const MAX_DEPTH: usize = 8;
-
-/// A time during which the traced item was inside `container`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Window {
-    /// The container (EPC URI).
-    pub container: String,
-    /// Packed at (device time, Unix ms).
-    pub from_ms: i64,
-    /// Unpacked at, or `None` while still inside.
-    pub until_ms: Option<i64>,
-    /// The chain of containers from the item up to this one (first: the item's direct parent).
-    pub via: Vec<String>,
-}
-
-impl Window {
-    fn contains(&self, t: i64) -> bool {
-        t >= self.from_ms && self.until_ms.is_none_or(|u| t < u)
-    }
-}
-
-// The chain rules are custody's (pure, shared with the offline verifier); the views here only
-// gather what they need from the index.
-pub use provenance_custody::rules::{ChainStatus, chain_status, gap_explained};
-
-/// One aggregation row of a child: (parent, time, log index, +1 packed / -1 unpacked).
-pub type AggregationRow = (String, i64, i64, i64);
-
-/// The intervals a child spent in each parent, from its packing rows sorted by time then
-/// index: `(parent, from, until)`. An unpacking without a packing is ignored; a packing
-/// without an unpacking is still open.
-pub fn intervals(rows: &[AggregationRow]) -> Vec<(String, i64, Option<i64>)> {
-    let mut open: BTreeMap<&str, i64> = BTreeMap::new();
-    let mut out = Vec::new();
-    for (parent, time, _, delta) in rows {
-        if *delta > 0 {
-            open.entry(parent.as_str()).or_insert(*time);
-        } else if let Some(from) = open.remove(parent.as_str()) {
-            out.push((parent.clone(), from, Some(*time)));
-        }
-    }
-    out.extend(
-        open.into_iter()
-            .map(|(p, from)| (p.to_string(), from, None)),
-    );
-    out.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
-    out
-}
+// The container walk and the chain rules are custody's (pure, shared with the offline
+// verifier); the views here only gather what they need from the index.
+pub use provenance_custody::history::{AggregationRow, MAX_DEPTH, intervals};
+pub use provenance_custody::rules::{ChainStatus, Window, chain_status, gap_explained};
 
 /// One event of a trace.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +47,9 @@ pub struct Trace {
     pub item: String,
     /// The containers it was in, with when.
     pub containers: Vec<Window>,
+    /// The container walk hit a bound (nesting, containers or windows): containers further out
+    /// are not in the trace. Only a hostile packing graph gets there.
+    pub containers_truncated: bool,
     /// Events in time order (then log order).
     pub entries: Vec<TraceEntry>,
     /// Events the index names but whose entries are gone from storage (deleted), in time
@@ -141,57 +99,49 @@ pub struct MissingEntry {
 type EventMeta = (i64, String, i64, i64, i64);
 
 impl Ledger {
-    async fn aggregation_rows(&self, child: &str) -> Result<Vec<AggregationRow>, LedgerError> {
-        Ok(on_pool!(&self.index, p => {
-            sqlx::query_as(
-                "SELECT parent, time_ms, idx, delta FROM aggregations WHERE child = $1 \
-                 ORDER BY time_ms, idx",
-            )
-            .bind(child)
-            .fetch_all(p)
-            .await?
-        }))
-    }
-
-    /// The containers `item` was in, transitively, with the windows it spent in each.
-    pub async fn containers(&self, item: &str) -> Result<Vec<Window>, LedgerError> {
-        let mut out: Vec<Window> = Vec::new();
-        // (item, window limits, path so far)
-        let mut frontier: Vec<(String, i64, Option<i64>, Vec<String>)> =
-            vec![(item.to_string(), i64::MIN, None, Vec::new())];
-        for _ in 0..MAX_DEPTH {
-            let mut next = Vec::new();
-            for (child, lo, hi, via) in frontier {
-                for (parent, from, until) in intervals(&self.aggregation_rows(&child).await?) {
-                    let from = from.max(lo);
-                    let until = match (until, hi) {
-                        (Some(a), Some(b)) => Some(a.min(b)),
-                        (a, b) => a.or(b),
-                    };
-                    if until.is_some_and(|u| u <= from) || via.contains(&parent) || parent == item {
-                        continue;
-                    }
-                    let mut path = via.clone();
-                    path.push(parent.clone());
-                    out.push(Window {
-                        container: parent.clone(),
-                        from_ms: from,
-                        until_ms: until,
-                        via: path.clone(),
-                    });
-                    next.push((parent, from, until, path));
+    /// The packing rows of `children`, each sorted by time then index: one query per chunk.
+    async fn aggregation_rows(
+        &self,
+        children: &[&str],
+    ) -> Result<HashMap<String, Vec<AggregationRow>>, LedgerError> {
+        let mut out: HashMap<String, Vec<AggregationRow>> = HashMap::new();
+        for chunk in children.chunks(500) {
+            let rows: Vec<(String, String, i64, i64, i64)> = on_pool!(&self.index_read, p => {
+                let mut q = QueryBuilder::new(
+                    "SELECT child, parent, time_ms, idx, delta FROM aggregations WHERE child IN (",
+                );
+                let mut sep = q.separated(", ");
+                for c in chunk {
+                    sep.push_bind(*c);
                 }
+                q.push(") ORDER BY child, time_ms, idx");
+                q.build_query_as().fetch_all(p).await?
+            });
+            for (child, parent, time, idx, delta) in rows {
+                out.entry(child)
+                    .or_default()
+                    .push((parent, time, idx, delta));
             }
-            if next.is_empty() {
-                break;
-            }
-            frontier = next;
         }
         Ok(out)
     }
 
+    /// The containers `item` was in, transitively, with the windows it spent in each: the
+    /// bounded walk of [`provenance_custody::history`], one query per nesting level.
+    pub async fn containers(
+        &self,
+        item: &str,
+    ) -> Result<provenance_custody::history::Walk, LedgerError> {
+        let mut walk = provenance_custody::history::ContainerWalk::new(item);
+        while !walk.done() {
+            let rows = self.aggregation_rows(&walk.wanted()).await?;
+            walk.step(&rows);
+        }
+        Ok(walk.finish())
+    }
+
     async fn events_naming(&self, item: &str) -> Result<Vec<EventMeta>, LedgerError> {
-        Ok(on_pool!(&self.index, p => {
+        Ok(on_pool!(&self.index_read, p => {
             sqlx::query_as(
                 "SELECT e.idx, e.device, e.seq, e.time_ms, e.kind FROM item_events i \
                  JOIN events e ON e.idx = i.idx WHERE i.item = $1",
@@ -203,7 +153,7 @@ impl Ledger {
     }
 
     async fn unindexed_naming(&self, item: &str) -> Result<Vec<IndexFinding>, LedgerError> {
-        let rows: Vec<(i64, String)> = on_pool!(&self.index, p => {
+        let rows: Vec<(i64, String)> = on_pool!(&self.index_read, p => {
             sqlx::query_as(
                 "SELECT f.idx, f.problem FROM item_events i \
                  JOIN index_findings f ON f.idx = i.idx WHERE i.item = $1 ORDER BY f.idx",
@@ -223,7 +173,7 @@ impl Ledger {
         limit: u32,
     ) -> Result<Vec<IndexFinding>, LedgerError> {
         let after = after.map_or(-1, |a| i64::try_from(a).unwrap_or(i64::MAX));
-        let rows: Vec<(i64, String)> = on_pool!(&self.index, p => {
+        let rows: Vec<(i64, String)> = on_pool!(&self.index_read, p => {
             sqlx::query_as(
                 "SELECT idx, problem FROM index_findings WHERE idx > $1 ORDER BY idx LIMIT $2",
             )
@@ -242,10 +192,18 @@ impl Ledger {
     ) -> Result<HashMap<i64, ChainStatus>, LedgerError> {
         let mut out = HashMap::new();
         for chunk in indexes.chunks(5000) {
-            type Row = (i64, i64, Vec<u8>, Option<i64>, Option<Vec<u8>>, Option<i64>);
-            let rows: Vec<Row> = on_pool!(&self.index, p => {
+            type Row = (
+                i64,
+                String,
+                i64,
+                Vec<u8>,
+                Option<i64>,
+                Option<Vec<u8>>,
+                Option<i64>,
+            );
+            let rows: Vec<Row> = on_pool!(&self.index_read, p => {
                 let mut q = QueryBuilder::new(
-                    "SELECT e.idx, e.seq, e.prev, e.dropped, p.hash, \
+                    "SELECT e.idx, e.device, e.seq, e.prev, e.dropped, p.hash, \
                      (SELECT MAX(q.seq) FROM events q WHERE q.device = e.device AND q.seq < e.seq) \
                      FROM events e LEFT JOIN events p ON p.device = e.device AND p.seq = e.seq - 1 \
                      WHERE e.idx IN (",
@@ -257,18 +215,20 @@ impl Ledger {
                 q.push(")");
                 q.build_query_as().fetch_all(p).await?
             });
-            let mut gaps = Vec::new();
-            for (idx, seq, prev, dropped, pred, below) in rows {
+            // Unexplained gaps by signer: (log index, last missing seq).
+            let mut gaps: BTreeMap<String, Vec<(i64, u64)>> = BTreeMap::new();
+            for (idx, device, seq, prev, dropped, pred, below) in rows {
                 let prev: [u8; 32] = prev
                     .try_into()
                     .map_err(|_| LedgerError::Corrupt("prev length".into()))?;
                 let pred: Option<[u8; 32]> = pred.and_then(|h| h.try_into().ok());
+                let as_u64 = |v: i64| u64::try_from(v).unwrap_or(0);
                 let status = chain_status(
-                    seq as u64,
+                    as_u64(seq),
                     &prev,
                     pred.as_ref(),
-                    below.map(|b| b as u64),
-                    dropped.map(|d| d as u64),
+                    below.map(as_u64),
+                    dropped.map(as_u64),
                 );
                 if let ChainStatus::Gap {
                     explained: false,
@@ -276,29 +236,40 @@ impl Ledger {
                     ..
                 } = status
                 {
-                    gaps.push((idx, to));
+                    gaps.entry(device).or_default().push((idx, to));
                 }
                 out.insert(idx, status);
             }
-            // Rare: reports in the signer's later events may explain it.
-            for (idx, to) in gaps {
-                let (reported, present): (i64, i64) = on_pool!(&self.index, p => {
-                    sqlx::query_as(
-                        "SELECT CAST(COALESCE(SUM(e.dropped), 0) AS BIGINT), \
-                         (SELECT COUNT(*) FROM events q WHERE q.device = e.device AND q.seq <= $2) \
-                         FROM events e WHERE e.device = (SELECT device FROM events WHERE idx = $1) \
-                         GROUP BY e.device",
+            // Reports in the signer's later events may explain a gap. One pass per signer, not
+            // one query per gap: a signer that skips a seq before every event once made a
+            // trace cost a query (and a scan of its chain) per event.
+            for (device, gaps) in gaps {
+                let upto = gaps.iter().map(|(_, to)| *to).max().unwrap_or(0);
+                let (reported, seqs): (i64, Vec<i64>) = on_pool!(&self.index_read, p => {
+                    let reported: i64 = sqlx::query_scalar(
+                        "SELECT CAST(COALESCE(SUM(dropped), 0) AS BIGINT) FROM events \
+                         WHERE device = $1",
                     )
-                    .bind(idx)
-                    .bind(i64::try_from(to).unwrap_or(i64::MAX))
-                    .fetch_optional(p)
-                    .await?
-                    .unwrap_or((0, 0))
+                    .bind(&device)
+                    .fetch_one(p)
+                    .await?;
+                    let seqs: Vec<i64> = sqlx::query_scalar(
+                        "SELECT seq FROM events WHERE device = $1 AND seq <= $2 ORDER BY seq",
+                    )
+                    .bind(&device)
+                    .bind(i64::try_from(upto).unwrap_or(i64::MAX))
+                    .fetch_all(p)
+                    .await?;
+                    (reported, seqs)
                 });
-                let missing = to.saturating_sub(present.max(0) as u64);
-                if gap_explained(reported.max(0) as u64, missing) {
-                    if let Some(ChainStatus::Gap { explained, .. }) = out.get_mut(&idx) {
-                        *explained = true;
+                let reported = u64::try_from(reported).unwrap_or(0);
+                for (idx, to) in gaps {
+                    let below = seqs.partition_point(|s| u64::try_from(*s).is_ok_and(|s| s <= to));
+                    let present = u64::try_from(below).unwrap_or(u64::MAX);
+                    if gap_explained(reported, to.saturating_sub(present)) {
+                        if let Some(ChainStatus::Gap { explained, .. }) = out.get_mut(&idx) {
+                            *explained = true;
+                        }
                     }
                 }
             }
@@ -309,7 +280,7 @@ impl Ledger {
     async fn entry_bytes(&self, indexes: &[i64]) -> Result<HashMap<i64, Vec<u8>>, LedgerError> {
         let mut out = HashMap::new();
         for chunk in indexes.chunks(5000) {
-            let rows: Vec<(i64, Vec<u8>)> = on_pool!(&self.store, p => {
+            let rows: Vec<(i64, Vec<u8>)> = on_pool!(&self.store_read, p => {
                 let mut q = QueryBuilder::new("SELECT idx, data FROM entries WHERE idx IN (");
                 let mut sep = q.separated(", ");
                 for i in chunk {
@@ -341,15 +312,24 @@ impl Ledger {
     /// listed in [`Trace::missing`] instead of failing the whole trace: the pages show the
     /// rest of the history with a gap where it was.
     pub async fn trace_with_gaps(&self, item: &str) -> Result<Trace, LedgerError> {
-        let containers = self.containers(item).await?;
+        let walk = self.containers(item).await?;
+        let containers = walk.windows;
         let mut chosen: BTreeMap<i64, (EventMeta, Option<Window>)> = BTreeMap::new();
         for e in self.events_naming(item).await? {
             chosen.insert(e.0, (e, None));
         }
+        // One query per container, however many windows it has.
+        let mut by_container: BTreeMap<&str, Vec<&Window>> = BTreeMap::new();
         for w in &containers {
-            for e in self.events_naming(&w.container).await? {
-                if w.contains(e.3) {
-                    chosen.entry(e.0).or_insert((e, Some(w.clone())));
+            by_container
+                .entry(w.container.as_str())
+                .or_default()
+                .push(w);
+        }
+        for (container, windows) in by_container {
+            for e in self.events_naming(container).await? {
+                if let Some(w) = windows.iter().find(|w| w.contains(e.3)) {
+                    chosen.entry(e.0).or_insert((e, Some((*w).clone())));
                 }
             }
         }
@@ -389,6 +369,7 @@ impl Ledger {
         Ok(Trace {
             item: item.to_string(),
             containers,
+            containers_truncated: walk.truncated,
             entries,
             missing,
             unindexed,
@@ -400,7 +381,7 @@ impl Ledger {
         &self,
         device: &str,
     ) -> Result<Vec<(u64, u64, ChainStatus)>, LedgerError> {
-        let idx: Vec<(i64, i64)> = on_pool!(&self.index, p => {
+        let idx: Vec<(i64, i64)> = on_pool!(&self.index_read, p => {
             sqlx::query_as("SELECT idx, seq FROM events WHERE device = $1 ORDER BY seq")
                 .bind(device)
                 .fetch_all(p)
@@ -436,7 +417,7 @@ impl Ledger {
         };
         let mut found: HashMap<(String, i64), (i64, Vec<u8>)> = HashMap::new();
         for chunk in keys.chunks(2000) {
-            let rows: Vec<(String, i64, i64, Vec<u8>)> = on_pool!(&self.index, p => {
+            let rows: Vec<(String, i64, i64, Vec<u8>)> = on_pool!(&self.index_read, p => {
                 // A join with a VALUES list walks the (device, seq) index once per key; a long
                 // OR chain would scan the table.
                 let mut q = QueryBuilder::new("WITH k(device, seq) AS (");

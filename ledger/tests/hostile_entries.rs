@@ -150,3 +150,61 @@ async fn two_entries_under_one_seq_are_a_finding_on_the_second_and_its_items_sho
         b.cleanup().await;
     }
 }
+
+/// Five containers per level, each level's five packed into every one of the next level's
+/// five, eight levels deep: 45 signed events, 5^8 (390,625) paths from the cell. The walk
+/// once ran one query per path; now it visits each container once, one query per level, and
+/// says it stopped at the depth bound.
+#[tokio::test]
+async fn a_lattice_of_containers_is_traced_in_bounded_work() {
+    for b in backends::all("lattice").await {
+        let ledger = Ledger::open(&b.config()).await.expect(b.name);
+        let mut st = Signer::new("packer-1", 5);
+        ledger
+            .register(&st.id, Role::Station, "Packing line", st.public_key())
+            .await
+            .expect("register");
+        let cell = sgtin(1);
+        let level = |l: u64| -> Vec<String> { (0..5).map(|i| sscc(100 * l + i)).collect() };
+        let mut batch = Vec::new();
+        let first = level(0);
+        for parent in &first {
+            batch.push(st.event(Kind::Packed, &[&cell], Some(parent), T0));
+        }
+        for l in 0..9 {
+            let children = level(l);
+            let children: Vec<&str> = children.iter().map(String::as_str).collect();
+            for parent in level(l + 1) {
+                batch.push(st.event(Kind::Packed, &children, Some(&parent), T0 + 1 + l as i64));
+            }
+        }
+        let last = ledger.append(&batch).await.expect("append");
+        indexed(&ledger, last.checkpoint.checkpoint.size, b.name).await;
+        let started = std::time::Instant::now();
+        let trace = tokio::time::timeout(Duration::from_secs(10), ledger.trace(&cell))
+            .await
+            .expect("the trace answers in bounded time")
+            .expect("trace");
+        assert!(trace.containers_truncated, "{}", b.name);
+        let containers: std::collections::BTreeSet<&str> = trace
+            .containers
+            .iter()
+            .map(|w| w.container.as_str())
+            .collect();
+        assert_eq!(
+            containers.len(),
+            5 * provenance_ledger::trace::MAX_DEPTH,
+            "{}",
+            b.name
+        );
+        eprintln!(
+            "{}: lattice trace in {:?}: {} windows, {} events",
+            b.name,
+            started.elapsed(),
+            trace.containers.len(),
+            trace.entries.len()
+        );
+        ledger.close().await;
+        b.cleanup().await;
+    }
+}

@@ -539,9 +539,7 @@ impl<IO: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Cuttable<IO> {
     }
 }
 
-impl<IO: tonic::transport::server::Connected> tonic::transport::server::Connected
-    for Cuttable<IO>
-{
+impl<IO: tonic::transport::server::Connected> tonic::transport::server::Connected for Cuttable<IO> {
     type ConnectInfo = IO::ConnectInfo;
 
     fn connect_info(&self) -> Self::ConnectInfo {

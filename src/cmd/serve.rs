@@ -1,8 +1,10 @@
 //! `provenance serve`: the whole system in one process.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use provenance_ingest::broker::{self, Authenticate};
@@ -11,14 +13,32 @@ use provenance_ingest::service::{Config as IngestConfig, Ingest};
 use provenance_ledger::{Config as LedgerConfig, Ledger};
 use provenance_web::AppState;
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
 
 use crate::layout::DataDir;
+
+/// How long after Ctrl-C or SIGTERM the process ends at the latest, whatever is still running:
+/// below the 10 s a service manager commonly waits before it kills (systemd's default is 90 s,
+/// but container runtimes give 10). Nothing is lost by ending then: an event is acknowledged
+/// only after its batch committed, so one still in hand is sent again by its device, the
+/// broker or the HTTP/gRPC caller.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(8);
+
+/// How long open HTTP connections may finish the request in hand after the stop before they
+/// are closed (a page's live stream would otherwise hold the shutdown for 20 s, a slow client
+/// for ever). gRPC calls get as long, in `provenance_proto::serve`.
+const HTTP_GRACE: Duration = Duration::from_secs(2);
+
+/// What the MQTT readers, HTTP and gRPC get in all before they are abandoned (their own
+/// graces, and a little for the tasks to end).
+const FRONT_GRACE: Duration = Duration::from_millis(2500);
 
 /// Run ingest, ledger, HTTP, gRPC and (unless --mqtt-url) an MQTT broker in one process.
 ///
 /// On first start it creates the data directory, the log's signing key (DIR/log.key) and an
-/// admin token (DIR/admin.token), both readable only by you. Stop it with Ctrl-C: the batch in
-/// hand is finished and anchored first.
+/// admin token (DIR/admin.token), all readable only by you. Stop it with Ctrl-C or SIGTERM:
+/// the batch in hand is finished and anchored first, and the process ends within 8 s whatever
+/// else is still running (a second Ctrl-C ends it at once).
 #[derive(clap::Args)]
 #[command(
     after_help = "Examples:\n  provenance serve --data ./provenance-data\n  \
@@ -109,19 +129,187 @@ async fn listen(
     })
 }
 
-/// The admin token: read it, or create it on first start.
+/// The admin token: read it, or create it on first start. A file others can read is refused
+/// (the token administers the log), and so is one too short to be a token: an empty one (a
+/// crash while it was first written, before writes were atomic) matched requests that sent
+/// no token at all.
 fn admin_token(dir: &DataDir) -> anyhow::Result<String> {
+    use provenance_web::auth::{MIN_TOKEN_CHARS, check_token, new_secret};
     let path = dir.admin_token();
-    match std::fs::read_to_string(&path) {
-        Ok(t) => Ok(t.trim().to_string()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let token = provenance_web::auth::new_secret()
-                .map_err(|e| anyhow::anyhow!("no randomness from the OS: {e}"))?;
+    match provenance_ledger::read_private(&path)? {
+        Some(text) => {
+            let token = text.trim();
+            if let Err(problem) = check_token(token) {
+                bail!(
+                    "the admin token in {} cannot be used: {problem}. A crash while it was \
+                     written can leave it empty or short, and a short token is easy to guess. \
+                     Delete the file and start again to get a new token (then give the new one \
+                     to whoever runs `provenance device`), or write a token of at least \
+                     {MIN_TOKEN_CHARS} printable characters into it, e.g. `openssl rand -base64 \
+                     32 > {}`",
+                    path.display(),
+                    path.display()
+                );
+            }
+            Ok(token.to_string())
+        }
+        None => {
+            let token =
+                new_secret().map_err(|e| anyhow::anyhow!("no randomness from the OS: {e}"))?;
             provenance_ledger::write_private(&path, format!("{token}\n").as_bytes())?;
             Ok(token)
         }
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
+}
+
+/// Creates the data directory readable only by its owner (it holds the log key, the admin
+/// token and the database); one that exists keeps its mode.
+fn create_data_dir(dir: &DataDir) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir.root())
+        .with_context(|| format!("creating the data directory {}", dir.root().display()))
+}
+
+/// Serves `site` on `listener` until `stop`, then lets each open connection finish the request
+/// in hand for [`HTTP_GRACE`] and closes those still open; returns how many it closed.
+/// `axum::serve` would wait for every connection without limit, in tasks nothing can end from
+/// outside (and each holds the ingest's queue open through the handlers' state); here they are
+/// tasks of a `JoinSet`, which can be aborted.
+async fn serve_http<L>(mut listener: L, site: axum::Router, stop: impl Future<Output = ()>) -> usize
+where
+    L: axum::serve::Listener,
+{
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::service::TowerToHyperService;
+
+    let (closing_tx, closing_rx) = watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            (io, _peer) = listener.accept() => {
+                let service = TowerToHyperService::new(site.clone());
+                let mut closing = closing_rx.clone();
+                connections.spawn(async move {
+                    let builder = Builder::new(TokioExecutor::new());
+                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+                    tokio::pin!(conn);
+                    let closing = async move {
+                        let _ = closing.wait_for(|c| *c).await;
+                    };
+                    tokio::select! {
+                        _ = conn.as_mut() => return,
+                        () = closing => conn.as_mut().graceful_shutdown(),
+                    }
+                    let _ = conn.await;
+                });
+            }
+            // Finished connections leave the set as they end.
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    drop(listener);
+    let _ = closing_tx.send(true);
+    let _ = tokio::time::timeout(HTTP_GRACE, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    let left = connections.len();
+    // Aborting a connection's task drops its requests' handlers (an SSE stream, a body still
+    // being received) with it.
+    connections.shutdown().await;
+    left
+}
+
+/// Waits for `task` until `until`; if it has not ended by then, aborts it and says so in
+/// `abandoned`. Returns its output if it ended.
+async fn finish<T>(
+    task: tokio::task::JoinHandle<T>,
+    until: Instant,
+    what: &str,
+    abandoned: &mut Vec<String>,
+) -> Option<T> {
+    let abort = task.abort_handle();
+    match tokio::time::timeout_at(until, task).await {
+        Ok(Ok(t)) => Some(t),
+        Ok(Err(_)) => None,
+        Err(_) => {
+            abort.abort();
+            abandoned.push(what.to_string());
+            None
+        }
+    }
+}
+
+/// What is running, to be stopped.
+struct Running {
+    stop: watch::Sender<bool>,
+    mqtt: Vec<tokio::task::JoinHandle<()>>,
+    http: tokio::task::JoinHandle<usize>,
+    grpc: tokio::task::JoinHandle<()>,
+    ingest: Ingest,
+    ingest_task: tokio::task::JoinHandle<()>,
+    ledger: Arc<Ledger>,
+}
+
+/// Stops everything by `deadline`, in order: the front ends stop taking work and finish what
+/// they hold (MQTT readers, HTTP, gRPC, within [`FRONT_GRACE`]); the ingest finishes the batch
+/// in hand (committed and acknowledged, or given up unacknowledged) and stops; the ledger lets
+/// the indexer catch up (at most `INDEXER_DRAIN`) and closes. Whatever has not ended when its
+/// turn is over is abandoned, and is listed in the answer.
+async fn shut_down(r: Running, started: Instant, deadline: Instant) -> Vec<String> {
+    let mut abandoned = Vec::new();
+    let _ = r.stop.send(true);
+    let front = started + FRONT_GRACE;
+    let mut stuck_readers = 0;
+    for t in r.mqtt {
+        let mut none = Vec::new();
+        if finish(t, front, "", &mut none).await.is_none() && !none.is_empty() {
+            stuck_readers += 1;
+        }
+    }
+    if stuck_readers > 0 {
+        abandoned.push(format!(
+            "{stuck_readers} MQTT reader(s) waiting on a full ingest queue (their messages are \
+             not acknowledged: the broker delivers them again)"
+        ));
+    }
+    match finish(r.http, front, "the HTTP server", &mut abandoned).await {
+        Some(0) | None => {}
+        Some(n) => abandoned.push(format!(
+            "{n} HTTP connection(s) still open after {} s (live page streams, slow clients)",
+            HTTP_GRACE.as_secs()
+        )),
+    }
+    finish(r.grpc, front, "the gRPC server", &mut abandoned).await;
+    // The queue's senders are gone once the servers stop; the loop drains and ends. It gets
+    // what the ledger's close does not need.
+    drop(r.ingest);
+    let ingest_until = deadline
+        .checked_sub(provenance_ledger::INDEXER_DRAIN + Duration::from_millis(500))
+        .unwrap_or(front)
+        .max(front);
+    finish(
+        r.ingest_task,
+        ingest_until,
+        "the ingest's batch in hand (not acknowledged: its devices, the broker or the caller \
+         send it again; a commit already under way still lands)",
+        &mut abandoned,
+    )
+    .await;
+    if tokio::time::timeout_at(deadline, r.ledger.close())
+        .await
+        .is_err()
+    {
+        abandoned.push("closing the database (a connection was still busy)".into());
+    }
+    abandoned
 }
 
 /// A device login check that runs on this process's runtime: the broker's own runtime hands
@@ -184,13 +372,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(serve(args))
+    let result = rt.block_on(serve(args));
+    // Dropping a runtime waits for its blocking threads without limit; what the shutdown
+    // abandoned (a database call waiting on a lock, say) must not keep the process alive.
+    rt.shutdown_timeout(Duration::from_millis(200));
+    result
 }
 
 async fn serve(args: Args) -> anyhow::Result<()> {
     let dir = DataDir::new(&args.data);
-    std::fs::create_dir_all(dir.root())
-        .with_context(|| format!("creating the data directory {}", dir.root().display()))?;
+    create_data_dir(&dir)?;
     // Fail early and plainly on ports that are taken, before anything is started.
     let http = listen(args.http_listen, "web view and HTTP API", "--http-listen").await?;
     let grpc = listen(args.grpc_listen, "gRPC API", "--grpc-listen").await?;
@@ -375,14 +566,12 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             let site = site.layer(axum::middleware::map_request(
                 crate::tls::as_served_over_tls,
             ));
-            tokio::spawn(async move { axum::serve(https, site).with_graceful_shutdown(stop).await })
+            tokio::spawn(serve_http(https, site, stop))
         }
-        None => {
-            tokio::spawn(async move { axum::serve(http, site).with_graceful_shutdown(stop).await })
-        }
+        None => tokio::spawn(serve_http(http, site, stop)),
     };
     let grpc_addr = grpc.local_addr()?;
-    let grpc_task = tokio::spawn(provenance_proto::serve(
+    let grpc_serve = provenance_proto::serve(
         ledger.clone(),
         Some(provenance_proto::Writes {
             ingest: ingest.clone(),
@@ -392,7 +581,12 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         tls.as_ref()
             .map(|t| provenance_proto::Identity::from_pem(&t.cert_pem, &t.key_pem)),
         stopped(stop_rx.clone()),
-    ));
+    );
+    let grpc_task = tokio::spawn(async move {
+        if let Err(e) = grpc_serve.await {
+            tracing::error!(error = %e, "the gRPC server failed");
+        }
+    });
 
     let cp = ledger.latest_checkpoint().await.checkpoint;
     println!("Provenance is running.");
@@ -419,17 +613,42 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         r = tokio::signal::ctrl_c() => r?,
         _ = term.recv() => {}
     }
-    eprintln!("stopping: finishing the batch in hand …");
-    let _ = stop_tx.send(true);
-    for t in mqtt_tasks {
-        let _ = t.await;
+    eprintln!(
+        "stopping: finishing the batch in hand (at most {} s; Ctrl-C again to stop at once) …",
+        SHUTDOWN_DEADLINE.as_secs()
+    );
+    let started = Instant::now();
+    let deadline = started + SHUTDOWN_DEADLINE;
+    drop(admin_token);
+    let running = Running {
+        stop: stop_tx,
+        mqtt: mqtt_tasks,
+        http: http_task,
+        grpc: grpc_task,
+        ingest,
+        ingest_task,
+        ledger,
+    };
+    let abandoned = tokio::select! {
+        // Each step is bounded by the deadline; the timeout only guards that promise.
+        a = tokio::time::timeout_at(deadline + Duration::from_millis(100), shut_down(running, started, deadline)) => {
+            a.unwrap_or_else(|_| vec!["the rest of the shutdown (past its deadline)".into()])
+        }
+        _ = tokio::signal::ctrl_c() => vec!["everything still running (a second Ctrl-C)".into()],
+        _ = term.recv() => vec!["everything still running (a second SIGTERM)".into()],
+    };
+    let took = started.elapsed().as_secs_f64();
+    if abandoned.is_empty() {
+        eprintln!("stopped ({took:.1} s).");
+    } else {
+        for what in &abandoned {
+            tracing::warn!(abandoned = %what, "shutdown: gave up waiting");
+        }
+        eprintln!(
+            "stopped ({took:.1} s), abandoning: {}. Nothing unacknowledged is lost; the next \
+             start indexes what the index missed.",
+            abandoned.join("; ")
+        );
     }
-    let _ = http_task.await;
-    let _ = grpc_task.await;
-    // The queue's senders are gone once the servers stop; the loop drains and ends.
-    drop(ingest);
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(30), ingest_task).await;
-    ledger.close().await;
-    eprintln!("stopped.");
     Ok(())
 }

@@ -323,6 +323,9 @@ async fn trace(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<J
             "container": w.container, "from_ms": w.from_ms, "until_ms": w.until_ms, "via": w.via,
         })).collect::<Vec<_>>(),
         "events": events,
+        // The container walk hit its bound (a hostile packing graph): containers further out
+        // are not in this trace.
+        "containers_truncated": t.containers_truncated,
         "missing": missing,
         // Entries naming the item that the index could not take (they break SPEC §3 or
         // repeat a signer's seq), so they are not among the events.

@@ -245,7 +245,7 @@ async fn run(ledger: Arc<Ledger>, every: Option<Duration>, tx: watch::Sender<Sta
         tx.send_modify(|s| s.running = true);
         let started_ms = now_ms();
         let clock = Instant::now();
-        let audit = audit::audit(ledger.store(), ledger.verifier(), &[], |_, _| {});
+        let audit = audit::audit(ledger.read_store(), ledger.verifier(), &[], |_, _| {});
         // Nobody left to tell (the site was dropped): stop, wherever the audit is.
         let result = tokio::select! {
             r = audit => r,

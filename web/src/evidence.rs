@@ -1,6 +1,7 @@
 //! The customs side of the HTTP API: the evidence bundle of an item (SPEC §7) as a download,
 //! and the chain-of-custody findings that the JSON trace and the trace page show.
 
+use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -12,6 +13,7 @@ use provenance_ledger::trace::Trace;
 use serde_json::json;
 
 use crate::api::{ApiError, AppState};
+use crate::reads::Reads;
 
 /// An item ID from the path as a canonical EPC URI, or a 400 answer that says what to send.
 pub(crate) fn item(id: &str, route: &str) -> Result<String, Box<Response>> {
@@ -40,14 +42,33 @@ pub fn custody(trace: &Trace, registry: &[DeviceInfo]) -> CustodyReport {
     )
 }
 
-/// `GET /api/v1/items/{id}/evidence`: the bundle as a JSON attachment.
-pub async fn evidence(State(s): State<AppState>, Path(id): Path<String>) -> Response {
+/// `GET /api/v1/items/{id}/evidence`: the bundle as a JSON attachment. Cached by (item, tree
+/// size) when the site has its read caches (`reads`; the API router alone has none).
+pub async fn evidence(
+    State(s): State<AppState>,
+    reads: Option<Extension<Reads>>,
+    Path(id): Path<String>,
+) -> Response {
     let item = match item(&id, "evidence") {
         Ok(i) => i,
         Err(r) => return *r,
     };
-    match s.ledger.evidence(&item).await {
-        Ok(bundle) if bundle.entries.is_empty() => (
+    let cp = s.ledger.latest_checkpoint().await;
+    let built = match &reads {
+        Some(Extension(r)) => r.evidence.bundle(&s.ledger, &item, &cp).await,
+        None => s
+            .ledger
+            .evidence_at(&item, cp)
+            .await
+            .map(|b| {
+                std::sync::Arc::new(crate::reads::Built {
+                    empty: b.entries.is_empty(),
+                    json: b.to_json(),
+                })
+            }),
+    };
+    match built {
+        Ok(bundle) if bundle.empty => (
             StatusCode::NOT_FOUND,
             axum::Json(json!({
                 "error": format!("the log holds no event about {item}, so there is no evidence to give")
@@ -64,7 +85,7 @@ pub async fn evidence(State(s): State<AppState>, Path(id): Path<String>) -> Resp
                     (header::CONTENT_TYPE, "application/json".to_string()),
                     (header::CONTENT_DISPOSITION, file),
                 ],
-                bundle.to_json(),
+                bundle.json.clone(),
             )
                 .into_response()
         }

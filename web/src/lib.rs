@@ -15,8 +15,10 @@ pub mod evidence;
 pub mod format;
 pub mod lookup;
 pub mod pages;
+pub mod reads;
 pub mod site;
 pub mod svg;
 
 pub use api::{AppState, router};
-pub use site::{site, site_with};
+pub use reads::Reads;
+pub use site::{site, site_with, site_with_reads};

@@ -1,11 +1,12 @@
 //! The whole HTTP site: the pages people read (`pages`), the JSON API (`api`), and the storage
 //! audit that runs behind them (`audit`).
 
-use axum::Router;
+use axum::{Extension, Router};
 
 use crate::api::{AppState, router};
 use crate::audit::{self, Auditor};
 use crate::pages;
+use crate::reads::Reads;
 
 /// The whole HTTP site: pages and API, with a storage auditor started on the site's ledger
 /// (every [`audit::EVERY_ENV`] seconds, default five minutes). It stops when the site is
@@ -18,9 +19,17 @@ pub fn site(state: AppState) -> Router {
 /// The whole site, with the auditor given: for callers that start it themselves (tests set
 /// the interval, or wait for a run).
 pub fn site_with(state: AppState, auditor: Auditor) -> Router {
+    site_with_reads(state, auditor, Reads::default())
+}
+
+/// The whole site, with the auditor and the read-side caches and caps given: for callers that
+/// set the bounds or look at the counters (tests).
+pub fn site_with_reads(state: AppState, auditor: Auditor, reads: Reads) -> Router {
     pages::routes(state.clone())
         .merge(router(state))
         .merge(audit::routes(auditor.clone()))
+        // One set of caches and live-stream places for every route (`reads`).
+        .layer(Extension(reads))
         // Every page and answer sees one audit status from start to end (see `audit::scope`).
         .layer(axum::middleware::from_fn_with_state(auditor, audit::scope))
 }

@@ -2,7 +2,11 @@
 //! `provenance verify --bundle` prints for the item's evidence bundle, computed the same way
 //! (`evidence::verdict` checks the bundle with only its bytes and the log key), with the
 //! bundle to download and the command that verifies it offline.
+//!
+//! The verdict is cached by (item, tree size) (`reads`): a repeated request at the same tree
+//! size runs neither the bundle's queries nor the verifier again.
 
+use axum::Extension;
 use axum::extract::{Path, State};
 use maud::{Markup, html};
 use provenance_custody::rules::{Limits, Severity};
@@ -15,6 +19,7 @@ use super::trace::{capitalised, encode, org_name};
 use crate::api::AppState;
 use crate::format;
 use crate::lookup::{self, Query};
+use crate::reads::Reads;
 
 /// The consignment: an EPC URI, or an SSCC's 18 digits.
 async fn subject(s: &AppState, id: &str) -> Result<Epc, PageError> {
@@ -39,18 +44,20 @@ async fn subject(s: &AppState, id: &str) -> Result<Epc, PageError> {
 /// `GET /customs/{id}`.
 pub async fn customs(
     State(s): State<AppState>,
+    Extension(reads): Extension<Reads>,
     Path(id): Path<String>,
 ) -> Result<Markup, PageError> {
     let epc = subject(&s, &id).await?;
     let item = epc.to_string();
+    // The verdict uses the default limits, as the cache does.
     let limits = Limits::default();
-    let report = crate::evidence::verdict(&s.ledger, &item, &limits).await?;
+    let cp = s.ledger.latest_checkpoint().await;
+    let (_, report) = reads.evidence.verdict(&s.ledger, &item, &cp).await?;
     if report.trace.is_empty() && report.ok() {
         return Err(PageError::NotFound(format!(
             "The log holds no event about {item}, so there is no evidence to verify."
         )));
     }
-    let cp = s.ledger.latest_checkpoint().await;
     let key = s.ledger.verifier().to_string();
     let footer = Footer {
         size: cp.checkpoint.size,

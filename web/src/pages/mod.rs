@@ -10,7 +10,7 @@
 mod customs;
 mod home;
 mod layout;
-mod live;
+pub(crate) mod live;
 mod trace;
 
 use axum::Router;

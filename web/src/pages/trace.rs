@@ -1041,6 +1041,9 @@ fn containers(v: &View) -> Markup {
     html! {
         section #containers aria-labelledby="containers-h" {
             h2 #containers-h { "Containers" }
+            @if v.trace.containers_truncated {
+                p.warn { "The packing records of this item go beyond what one page walks (nesting, number of containers or windows): containers further out are not shown, and their events are not in this history." }
+            }
             @if v.trace.containers.is_empty() && contents.is_empty() {
                 p { "Not packed into anything, and nothing packed into it." }
             }
