@@ -574,7 +574,7 @@ fn sigterm_stops_serve_within_10_s() {
     eprintln!("stopped {took:?} after SIGTERM; it said:\n{log}");
     assert!(took < Duration::from_secs(10), "took {took:?}:\n{log}");
     assert!(status.success(), "{status}:\n{log}");
-    assert!(log.contains("stopped ("), "{log}");
+    assert!(log.contains("stopped."), "{log}");
     // Nothing was stuck but the connections: the ingest and the ledger closed in order.
     assert!(!log.contains("ingest's batch"), "{log}");
     assert!(!log.contains("closing the database"), "{log}");

@@ -118,6 +118,13 @@ impl Registrar {
             ));
         }
         text("org", org)?;
+        if id.as_str().starts_with(crate::gate::RESERVED_PREFIX) {
+            return Err(AdminError::Invalid(format!(
+                "device IDs starting with {} are reserved for the ingest's own MQTT session; \
+                 choose another ID",
+                crate::gate::RESERVED_PREFIX
+            )));
+        }
         // The password first: a failure here must not leave a registered device without one.
         let password = secrets::new_secret().map_err(|e| AdminError::Randomness(e.to_string()))?;
         let appended = self.ledger.register(id, role, org, key).await?;

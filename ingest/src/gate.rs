@@ -18,6 +18,12 @@ use tokio::net::{TcpListener, TcpStream};
 /// broker refuses more than 64 KiB of payload anyway).
 pub const MAX_PACKET: usize = 128 * 1024;
 
+/// Client IDs and user names beginning with this are the ingest's own (its default client ID
+/// is `provenance-ingest-<log key id>`): no device may connect with one, whatever its device
+/// ID, or the broker would hand it the ingest's session (MQTT: a second CONNECT with a client ID
+/// takes the first one's place).
+pub const RESERVED_PREFIX: &str = "provenance-ingest";
+
 /// How long a new connection may take to send its CONNECT.
 pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -49,6 +55,13 @@ pub enum Violation {
     /// drops (a forged ack to another device, say). Devices need none.
     #[error("CONNECT with a Will message; devices must connect without one")]
     Will,
+    /// A client ID or user name reserved for the ingest.
+    #[error("client ID {0:?} is reserved for the ingest (IDs starting with provenance-ingest)")]
+    Reserved(String),
+    /// A QoS 0 publish: the broker keeps no flow control for it, so a device could push
+    /// messages faster than the ingest settles them, and it cannot be acknowledged (SPEC §5).
+    #[error("QoS 0 publish refused: devices publish events at QoS 1")]
+    Qos0,
     /// A publish to another topic than the device's own `ev`.
     #[error("{user} may publish only to prov/v1/dev/{user}/ev, not {topic}")]
     Publish {
@@ -142,6 +155,10 @@ pub fn connect_user(packet: &[u8]) -> Result<String, Violation> {
             client_id: client_id.to_string(),
         });
     }
+    // A client ID starts with its user name, so a reserved one needs a reserved user name.
+    if user.starts_with(RESERVED_PREFIX) {
+        return Err(Violation::Reserved(client_id.to_string()));
+    }
     Ok(user.to_string())
 }
 
@@ -151,6 +168,9 @@ pub fn check(packet: &[u8], user: &str) -> Result<(), Violation> {
     match kind {
         1 => Err(Violation::Connect),
         3 => {
+            if packet.first().is_some_and(|b| (b >> 1) & 0b11 == 0) {
+                return Err(Violation::Qos0);
+            }
             let (topic, _) = string(body(packet))?;
             if topic == format!("prov/v1/dev/{user}/ev") {
                 Ok(())
@@ -349,6 +369,20 @@ mod tests {
                 "{id}"
             );
         }
+        // A device registered under a name that begins like the ingest's client ID.
+        for (id, user) in [
+            ("provenance-ingest-abc-0", "provenance-ingest"),
+            ("provenance-ingest", "provenance-ingest"),
+            ("provenance-ingestor-1", "provenance-ingestor"),
+        ] {
+            assert!(
+                matches!(
+                    connect_user(&connect_as(id, Some(user), false)),
+                    Err(Violation::Reserved(_))
+                ),
+                "{id}"
+            );
+        }
         // The ingest's session, another device's, or a longer ID with the same start.
         for id in [
             "provenance-ingest-abc-0",
@@ -403,6 +437,10 @@ mod tests {
             Err(Violation::Publish { .. })
         ));
         assert!(check(&publish("prov/v1/dev/tracker-7/ack"), "tracker-7").is_err());
+        // QoS 0 on its own topic: no flow control, no acknowledgement.
+        let mut qos0 = publish("prov/v1/dev/tracker-7/ev");
+        qos0[0] = 0x30;
+        assert_eq!(check(&qos0, "tracker-7"), Err(Violation::Qos0));
         assert_eq!(
             check(
                 &subscribe(&["prov/v1/dev/tracker-7/ack", "prov/v1/dev/tracker-7/rej"]),

@@ -639,13 +639,13 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     };
     let took = started.elapsed().as_secs_f64();
     if abandoned.is_empty() {
-        eprintln!("stopped ({took:.1} s).");
+        eprintln!("stopped. ({took:.1} s)");
     } else {
         for what in &abandoned {
             tracing::warn!(abandoned = %what, "shutdown: gave up waiting");
         }
         eprintln!(
-            "stopped ({took:.1} s), abandoning: {}. Nothing unacknowledged is lost; the next \
+            "stopped. ({took:.1} s, abandoning {}.) Nothing unacknowledged is lost; the next \
              start indexes what the index missed.",
             abandoned.join("; ")
         );

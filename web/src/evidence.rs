@@ -56,16 +56,12 @@ pub async fn evidence(
     let cp = s.ledger.latest_checkpoint().await;
     let built = match &reads {
         Some(Extension(r)) => r.evidence.bundle(&s.ledger, &item, &cp).await,
-        None => s
-            .ledger
-            .evidence_at(&item, cp)
-            .await
-            .map(|b| {
-                std::sync::Arc::new(crate::reads::Built {
-                    empty: b.entries.is_empty(),
-                    json: b.to_json(),
-                })
-            }),
+        None => s.ledger.evidence_at(&item, cp).await.map(|b| {
+            std::sync::Arc::new(crate::reads::Built {
+                empty: b.entries.is_empty(),
+                json: b.to_json().into(),
+            })
+        }),
     };
     match built {
         Ok(bundle) if bundle.empty => (

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use axum::body::Bytes;
 use provenance_custody::bundle::Bundle;
 use provenance_custody::rules::Limits as CustodyLimits;
 use provenance_custody::verify::Report;
@@ -100,8 +101,9 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// An item's evidence bundle at one tree size, as served.
 pub struct Built {
-    /// The bundle as JSON (what `GET /api/v1/items/{id}/evidence` sends).
-    pub json: String,
+    /// The bundle as JSON (what `GET /api/v1/items/{id}/evidence` sends); shared, so an
+    /// answer from the cache copies no bytes.
+    pub json: Bytes,
     /// Whether it holds no entry (the log knows nothing about the item).
     pub empty: bool,
 }
@@ -238,7 +240,7 @@ impl EvidenceCache {
                 self.verifier_runs.fetch_add(1, Ordering::Relaxed);
                 metrics::counter!("provenance_evidence_verifier_runs_total").increment(1);
                 Arc::new(provenance_custody::verify::verify_bundle(
-                    built.json.as_bytes(),
+                    &built.json,
                     ledger.verifier(),
                     &CustodyLimits::default(),
                 ))
@@ -276,6 +278,6 @@ async fn build(
     let bundle: Bundle = ledger.evidence_at(item, checkpoint.clone()).await?;
     Ok(Built {
         empty: bundle.entries.is_empty(),
-        json: bundle.to_json(),
+        json: Bytes::from(bundle.to_json()),
     })
 }

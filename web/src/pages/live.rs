@@ -279,7 +279,8 @@ pub async fn live(
     let epc = match Epc::parse(&id) {
         Ok(e) => e,
         Err(e) => {
-            return PageError::BadRequest(format!("“{id}” is not an EPC URI ({e}).")).into_response();
+            return PageError::BadRequest(format!("“{id}” is not an EPC URI ({e})."))
+                .into_response();
         }
     };
     let ip = peer.map(|Extension(ConnectInfo(a))| a.ip());
