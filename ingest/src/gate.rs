@@ -9,7 +9,11 @@
 //! hostile bytes; the I/O is [`serve`] (plain TCP) and [`guard`] (one connection of any
 //! stream, e.g. after a TLS handshake the caller did).
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
@@ -55,6 +59,9 @@ pub enum Violation {
     /// drops (a forged ack to another device, say). Devices need none.
     #[error("CONNECT with a Will message; devices must connect without one")]
     Will,
+    /// Nothing from the device for 1.5 × its keep-alive (or the gate's idle limit).
+    #[error("no packet for {0} s (1.5 × the keep-alive the device asked for)")]
+    Idle(u64),
     /// A client ID or user name reserved for the ingest.
     #[error("client ID {0:?} is reserved for the ingest (IDs starting with provenance-ingest)")]
     Reserved(String),
@@ -208,35 +215,171 @@ pub fn check(packet: &[u8], user: &str) -> Result<(), Violation> {
     }
 }
 
-/// Accepts devices on `listener` and relays them to the broker at `upstream`, forever.
-pub async fn serve(listener: TcpListener, upstream: SocketAddr) {
-    loop {
-        match listener.accept().await {
-            Ok((client, peer)) => {
-                let _ = client.set_nodelay(true);
-                tokio::spawn(guard(client, peer, upstream));
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "MQTT gate: accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
+/// How many connections the gate holds, and for how long an idle one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Connections at once, all addresses together.
+    pub max_connections: usize,
+    /// Connections from one address that have not yet sent their CONNECT. Only these are
+    /// capped per address: a fleet behind one NAT address is many devices, but a device that
+    /// has not said who it is yet is nobody in particular.
+    pub max_unidentified_per_ip: usize,
+    /// A connection that sends no packet for this long after a CONNECT with keep-alive 0 is
+    /// closed (with keep-alive k, after 1.5 × k, as MQTT 3.1.1 §3.1.2.10 says).
+    pub max_idle: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 10_000,
+            max_unidentified_per_ip: 64,
+            max_idle: Duration::from_secs(15 * 60),
         }
     }
 }
 
-/// Relays one device connection to the broker at `upstream` until either side closes, and
-/// closes it (with a warning in the log and a metric) when the device steps outside its topics.
-pub async fn guard<S>(client: S, peer: SocketAddr, upstream: SocketAddr)
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    if let Err(v) = relay(client, upstream).await {
-        metrics::counter!("provenance_mqtt_gate_closed_total").increment(1);
-        tracing::warn!(%peer, reason = %v, "MQTT gate closed a connection");
+/// The gate: the broker's address and the connections held, shared by every listener that
+/// feeds it (plain TCP, TLS).
+#[derive(Debug)]
+pub struct Gate {
+    upstream: SocketAddr,
+    limits: Limits,
+    open: AtomicUsize,
+    unidentified: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One admitted connection; leaving frees its place.
+struct Ticket {
+    gate: Arc<Gate>,
+    ip: IpAddr,
+    unidentified: bool,
+}
+
+impl Ticket {
+    fn identified(&mut self) {
+        if std::mem::replace(&mut self.unidentified, false) {
+            self.gate.release_unidentified(self.ip);
+        }
     }
 }
 
-async fn relay<S>(mut client: S, upstream: SocketAddr) -> Result<(), Violation>
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.identified();
+        self.gate.open.fetch_sub(1, Ordering::SeqCst);
+        metrics::gauge!("provenance_mqtt_gate_connections").decrement(1.0);
+    }
+}
+
+impl Gate {
+    /// A gate in front of the broker at `upstream`.
+    pub fn new(upstream: SocketAddr, limits: Limits) -> Arc<Self> {
+        Arc::new(Gate {
+            upstream,
+            limits,
+            open: AtomicUsize::new(0),
+            unidentified: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Connections held now.
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::SeqCst)
+    }
+
+    fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Ticket, &'static str> {
+        if self.open.fetch_add(1, Ordering::SeqCst) >= self.limits.max_connections {
+            self.open.fetch_sub(1, Ordering::SeqCst);
+            return Err("connections");
+        }
+        let Ok(mut per_ip) = self.unidentified.lock() else {
+            self.open.fetch_sub(1, Ordering::SeqCst);
+            return Err("state");
+        };
+        let n = per_ip.entry(ip).or_insert(0);
+        if *n >= self.limits.max_unidentified_per_ip {
+            drop(per_ip);
+            self.open.fetch_sub(1, Ordering::SeqCst);
+            return Err("per_address");
+        }
+        *n += 1;
+        metrics::gauge!("provenance_mqtt_gate_connections").increment(1.0);
+        Ok(Ticket {
+            gate: self.clone(),
+            ip,
+            unidentified: true,
+        })
+    }
+
+    fn release_unidentified(&self, ip: IpAddr) {
+        if let Ok(mut per_ip) = self.unidentified.lock() {
+            if let Some(n) = per_ip.get_mut(&ip) {
+                *n -= 1;
+                if *n == 0 {
+                    per_ip.remove(&ip);
+                }
+            }
+        }
+    }
+
+    /// Accepts devices on `listener` and relays them to the broker, forever.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+        loop {
+            match listener.accept().await {
+                Ok((client, peer)) => {
+                    let _ = client.set_nodelay(true);
+                    tokio::spawn(self.clone().guard(client, peer));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "MQTT gate: accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    /// Relays one device connection to the broker until either side closes, and closes it
+    /// (with a warning in the log and a metric) when the device steps outside its topics, is
+    /// idle too long, or the gate is full.
+    pub async fn guard<S>(self: Arc<Self>, client: S, peer: SocketAddr)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let ticket = match self.admit(peer.ip()) {
+            Ok(t) => t,
+            Err(reason) => {
+                // Dropping the stream closes it: the cheapest answer to a flood.
+                metrics::counter!("provenance_mqtt_gate_refused_total", "limit" => reason)
+                    .increment(1);
+                tracing::debug!(%peer, limit = reason, "MQTT gate full; connection refused");
+                return;
+            }
+        };
+        if let Err(v) = relay(client, self.upstream, ticket, self.limits.max_idle).await {
+            metrics::counter!("provenance_mqtt_gate_closed_total").increment(1);
+            tracing::warn!(%peer, reason = %v, "MQTT gate closed a connection");
+        }
+    }
+}
+
+/// The keep-alive of a CONNECT packet, in seconds (0: none asked).
+fn keep_alive(connect: &[u8]) -> u16 {
+    let Ok((_, rest)) = string(body(connect)) else {
+        return 0;
+    };
+    match (rest.get(2), rest.get(3)) {
+        (Some(&hi), Some(&lo)) => u16::from_be_bytes([hi, lo]),
+        _ => 0,
+    }
+}
+
+async fn relay<S>(
+    mut client: S,
+    upstream: SocketAddr,
+    mut ticket: Ticket,
+    max_idle: Duration,
+) -> Result<(), Violation>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -263,13 +406,18 @@ where
         Err(_) => return Err(Violation::Malformed("no CONNECT within 10 s")),
     };
     let user = connect_user(&buf[..first])?;
+    ticket.identified();
+    let idle = match keep_alive(&buf[..first]) {
+        0 => max_idle,
+        k => Duration::from_millis(u64::from(k) * 1500).min(max_idle),
+    };
     let Ok(broker) = TcpStream::connect(upstream).await else {
         return Ok(()); // the device sees a closed connection and backs off
     };
     let _ = broker.set_nodelay(true);
     let (mut from_broker, mut to_broker) = broker.into_split();
     let (mut from_client, mut to_client) = tokio::io::split(client);
-    let down = tokio::spawn(async move {
+    let mut down = tokio::spawn(async move {
         let _ = tokio::io::copy(&mut from_broker, &mut to_client).await;
         let _ = to_client.shutdown().await;
     });
@@ -299,9 +447,15 @@ where
         }
         buf.drain(..at);
         at = 0;
-        match from_client.read(&mut chunk).await {
-            Ok(0) | Err(_) => break Ok(()),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        tokio::select! {
+            read = tokio::time::timeout(idle, from_client.read(&mut chunk)) => match read {
+                Ok(Ok(0) | Err(_)) => break Ok(()),
+                Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+                Err(_) => break Err(Violation::Idle(idle.as_secs())),
+            },
+            // The broker closed its side (restarted, or dropped the session): the device must
+            // see it at once and reconnect, not sit on a connection that leads nowhere.
+            _ = &mut down => break Ok(()),
         }
     };
     let _ = to_broker.shutdown().await;

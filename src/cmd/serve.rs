@@ -181,7 +181,7 @@ fn create_data_dir(dir: &DataDir) -> anyhow::Result<()> {
 /// tasks of a `JoinSet`, which can be aborted.
 async fn serve_http<L>(mut listener: L, site: axum::Router, stop: impl Future<Output = ()>) -> usize
 where
-    L: axum::serve::Listener,
+    L: axum::serve::Listener<Addr = std::net::SocketAddr>,
 {
     use hyper_util::rt::{TokioExecutor, TokioIo};
     use hyper_util::server::conn::auto::Builder;
@@ -193,8 +193,10 @@ where
     loop {
         tokio::select! {
             () = &mut stop => break,
-            (io, _peer) = listener.accept() => {
-                let service = TowerToHyperService::new(site.clone());
+            (io, peer) = listener.accept() => {
+                // The client's address, for per-client caps (the live streams', web `reads`).
+                let site = site.clone().layer(axum::Extension(axum::extract::ConnectInfo(peer)));
+                let service = TowerToHyperService::new(site);
                 let mut closing = closing_rx.clone();
                 connections.spawn(async move {
                     let builder = Builder::new(TokioExecutor::new());
@@ -227,22 +229,21 @@ where
     left
 }
 
-/// Waits for `task` until `until`; if it has not ended by then, aborts it and says so in
-/// `abandoned`. Returns its output if it ended.
+/// A task that was still running when its time was up, and was aborted.
+struct Abandoned;
+
+/// Waits for `task` until `until`, and aborts it if it is still running then. `Ok(None)`: it
+/// ended without an answer (it panicked, and said so in the log).
 async fn finish<T>(
     task: tokio::task::JoinHandle<T>,
     until: Instant,
-    what: &str,
-    abandoned: &mut Vec<String>,
-) -> Option<T> {
+) -> Result<Option<T>, Abandoned> {
     let abort = task.abort_handle();
     match tokio::time::timeout_at(until, task).await {
-        Ok(Ok(t)) => Some(t),
-        Ok(Err(_)) => None,
+        Ok(ended) => Ok(ended.ok()),
         Err(_) => {
             abort.abort();
-            abandoned.push(what.to_string());
-            None
+            Err(Abandoned)
         }
     }
 }
@@ -269,8 +270,7 @@ async fn shut_down(r: Running, started: Instant, deadline: Instant) -> Vec<Strin
     let front = started + FRONT_GRACE;
     let mut stuck_readers = 0;
     for t in r.mqtt {
-        let mut none = Vec::new();
-        if finish(t, front, "", &mut none).await.is_none() && !none.is_empty() {
+        if finish(t, front).await.is_err() {
             stuck_readers += 1;
         }
     }
@@ -280,14 +280,17 @@ async fn shut_down(r: Running, started: Instant, deadline: Instant) -> Vec<Strin
              not acknowledged: the broker delivers them again)"
         ));
     }
-    match finish(r.http, front, "the HTTP server", &mut abandoned).await {
-        Some(0) | None => {}
-        Some(n) => abandoned.push(format!(
+    match finish(r.http, front).await {
+        Ok(Some(0) | None) => {}
+        Ok(Some(n)) => abandoned.push(format!(
             "{n} HTTP connection(s) still open after {} s (live page streams, slow clients)",
             HTTP_GRACE.as_secs()
         )),
+        Err(Abandoned) => abandoned.push("the HTTP server".into()),
     }
-    finish(r.grpc, front, "the gRPC server", &mut abandoned).await;
+    if finish(r.grpc, front).await.is_err() {
+        abandoned.push("the gRPC server".into());
+    }
     // The queue's senders are gone once the servers stop; the loop drains and ends. It gets
     // what the ledger's close does not need.
     drop(r.ingest);
@@ -295,14 +298,13 @@ async fn shut_down(r: Running, started: Instant, deadline: Instant) -> Vec<Strin
         .checked_sub(provenance_ledger::INDEXER_DRAIN + Duration::from_millis(500))
         .unwrap_or(front)
         .max(front);
-    finish(
-        r.ingest_task,
-        ingest_until,
-        "the ingest's batch in hand (not acknowledged: its devices, the broker or the caller \
-         send it again; a commit already under way still lands)",
-        &mut abandoned,
-    )
-    .await;
+    if finish(r.ingest_task, ingest_until).await.is_err() {
+        abandoned.push(
+            "the ingest's batch in hand (not acknowledged: its devices, the broker or the \
+             caller send it again; a commit already under way still lands)"
+                .into(),
+        );
+    }
     if tokio::time::timeout_at(deadline, r.ledger.close())
         .await
         .is_err()
@@ -461,18 +463,23 @@ async fn serve(args: Args) -> anyhow::Result<()> {
                 let inner = std::net::TcpListener::bind("127.0.0.1:0")
                     .and_then(|l| l.local_addr())
                     .context("a loopback port for the broker")?;
+                // One gate for both listeners: its connection limits hold for all of them.
+                let gate = provenance_ingest::gate::Gate::new(
+                    inner,
+                    provenance_ingest::gate::Limits::default(),
+                );
                 match &tls {
                     Some(identity) => {
                         let mut devices = crate::tls::TlsListener::new(devices, identity, &[])?;
                         tokio::spawn(async move {
                             loop {
                                 let (device, peer) = devices.next().await;
-                                tokio::spawn(provenance_ingest::gate::guard(device, peer, inner));
+                                tokio::spawn(gate.clone().guard(device, peer));
                             }
                         });
                     }
                     None => {
-                        tokio::spawn(provenance_ingest::gate::serve(devices, inner));
+                        tokio::spawn(gate.serve(devices));
                     }
                 }
                 inner
@@ -556,38 +563,18 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         metrics,
     };
     let http_addr = http.local_addr()?;
+    let grpc_addr = grpc.local_addr()?;
     let every = (!args.audit_every.is_zero()).then_some(args.audit_every);
     let auditor = provenance_web::audit::Auditor::start(ledger.clone(), every);
     let site = provenance_web::site_with(state, auditor);
-    let stop = stopped(stop_rx.clone());
-    let http_task = match &tls {
-        Some(identity) => {
-            let https = crate::tls::TlsListener::new(http, identity, &[b"h2", b"http/1.1"])?;
-            let site = site.layer(axum::middleware::map_request(
-                crate::tls::as_served_over_tls,
-            ));
-            tokio::spawn(serve_http(https, site, stop))
-        }
-        None => tokio::spawn(serve_http(http, site, stop)),
-    };
-    let grpc_addr = grpc.local_addr()?;
-    let grpc_serve = provenance_proto::serve(
-        ledger.clone(),
-        Some(provenance_proto::Writes {
-            ingest: ingest.clone(),
-            admin_token: admin_token.clone(),
-        }),
-        grpc,
-        tls.as_ref()
-            .map(|t| provenance_proto::Identity::from_pem(&t.cert_pem, &t.key_pem)),
-        stopped(stop_rx.clone()),
-    );
-    let grpc_task = tokio::spawn(async move {
-        if let Err(e) = grpc_serve.await {
-            tracing::error!(error = %e, "the gRPC server failed");
-        }
-    });
-
+    // Ctrl-C, or SIGTERM from a service manager: both take the graceful path. Caught from
+    // here on, before the web view answers, so whoever sees it answer stops it gracefully;
+    // until here either ends the process at once, as a crash would (which loses nothing
+    // acknowledged), so a start stuck on a broker or a database cannot hold a stop either.
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    // Said before the web view answers, so that anyone who sees it answer has seen this.
     let cp = ledger.latest_checkpoint().await.checkpoint;
     println!("Provenance is running.");
     let scheme = if tls.is_some() { "https" } else { "http" };
@@ -606,11 +593,36 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     println!("  admin      token in {}", dir.admin_token().display());
     println!("  log key    {}", ledger.verifier());
     println!("Stop with Ctrl-C.");
+    let stop = stopped(stop_rx.clone());
+    let http_task = match &tls {
+        Some(identity) => {
+            let https = crate::tls::TlsListener::new(http, identity, &[b"h2", b"http/1.1"])?;
+            let site = site.layer(axum::middleware::map_request(
+                crate::tls::as_served_over_tls,
+            ));
+            tokio::spawn(serve_http(https, site, stop))
+        }
+        None => tokio::spawn(serve_http(http, site, stop)),
+    };
+    let grpc_serve = provenance_proto::serve(
+        ledger.clone(),
+        Some(provenance_proto::Writes {
+            ingest: ingest.clone(),
+            admin_token: admin_token.clone(),
+        }),
+        grpc,
+        tls.as_ref()
+            .map(|t| provenance_proto::Identity::from_pem(&t.cert_pem, &t.key_pem)),
+        stopped(stop_rx.clone()),
+    );
+    let grpc_task = tokio::spawn(async move {
+        if let Err(e) = grpc_serve.await {
+            tracing::error!(error = %e, "the gRPC server failed");
+        }
+    });
 
-    // Ctrl-C, or SIGTERM from a service manager: both take the graceful path.
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
-        r = tokio::signal::ctrl_c() => r?,
+        _ = int.recv() => {}
         _ = term.recv() => {}
     }
     eprintln!(
@@ -619,7 +631,6 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     );
     let started = Instant::now();
     let deadline = started + SHUTDOWN_DEADLINE;
-    drop(admin_token);
     let running = Running {
         stop: stop_tx,
         mqtt: mqtt_tasks,
@@ -631,10 +642,11 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     };
     let abandoned = tokio::select! {
         // Each step is bounded by the deadline; the timeout only guards that promise.
-        a = tokio::time::timeout_at(deadline + Duration::from_millis(100), shut_down(running, started, deadline)) => {
-            a.unwrap_or_else(|_| vec!["the rest of the shutdown (past its deadline)".into()])
-        }
-        _ = tokio::signal::ctrl_c() => vec!["everything still running (a second Ctrl-C)".into()],
+        a = tokio::time::timeout_at(
+            deadline + Duration::from_millis(100),
+            shut_down(running, started, deadline),
+        ) => a.unwrap_or_else(|_| vec!["the rest of the shutdown (past its deadline)".into()]),
+        _ = int.recv() => vec!["everything still running (a second Ctrl-C)".into()],
         _ = term.recv() => vec!["everything still running (a second SIGTERM)".into()],
     };
     let took = started.elapsed().as_secs_f64();
