@@ -9,6 +9,7 @@
 //! - [`mqtt`]: the rumqttc client: shared subscription, PUBACK only once settled, ack/rej.
 //! - [`broker`]: the embedded rumqttd broker with per-device passwords.
 //! - [`gate`]: the per-device topic rules in front of the embedded broker.
+//! - [`quota`]: how many rejected messages are kept per sender and hour.
 //! - [`admin`]: registry changes shared by the HTTP and gRPC surfaces.
 //! - [`secrets`]: the admin token and device passwords (only hashes are kept).
 
@@ -16,6 +17,7 @@ pub mod admin;
 pub mod broker;
 pub mod gate;
 pub mod mqtt;
+pub mod quota;
 pub mod secrets;
 pub mod service;
 pub mod validate;

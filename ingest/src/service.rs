@@ -24,6 +24,37 @@ pub struct Config {
     pub batch_wait: Duration,
     /// Messages the queue holds before senders wait (backpressure to MQTT and HTTP).
     pub queue: usize,
+    /// Bytes of messages the queue holds before senders wait: the count alone would let
+    /// 20,000 messages of 64 KiB (what the broker lets through) hold 1.3 GB.
+    pub queue_bytes: usize,
+    /// How many rejected messages, and how many of their bytes, are kept per device (or per
+    /// topic, for messages no device signed) and per hour; beyond that, one `rate_limited`
+    /// row counts them.
+    pub rejection_quota: Quota,
+}
+
+/// A ceiling on what one sender, and everybody together, may make the server keep per hour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    /// Rejections kept per sender per hour.
+    pub rows: u64,
+    /// Bytes of rejected messages kept per sender per hour.
+    pub bytes: u64,
+    /// Rejections kept per hour from all senders together (an attacker can make up topics).
+    pub total_rows: u64,
+    /// Bytes kept per hour from all senders together.
+    pub total_bytes: u64,
+}
+
+impl Default for Quota {
+    fn default() -> Self {
+        Quota {
+            rows: 1_000,
+            bytes: 4 << 20,
+            total_rows: 100_000,
+            total_bytes: 256 << 20,
+        }
+    }
 }
 
 impl Default for Config {
@@ -32,6 +63,8 @@ impl Default for Config {
             batch_max: 1000,
             batch_wait: Duration::from_millis(5),
             queue: 20_000,
+            queue_bytes: 64 << 20,
+            rejection_quota: Quota::default(),
         }
     }
 }
@@ -180,6 +213,9 @@ impl AckState {
 #[derive(Clone)]
 pub struct Ingest {
     queue: mpsc::Sender<Submission>,
+    /// Bytes the queue may still take (permits are bytes, returned when a batch is taken).
+    room: Arc<tokio::sync::Semaphore>,
+    queue_bytes: usize,
     registry: Arc<RwLock<RegistryCache>>,
     depth: Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -193,14 +229,17 @@ impl Ingest {
     ) -> Result<(Self, tokio::task::JoinHandle<()>), LedgerError> {
         let (queue, rx) = mpsc::channel(config.queue);
         let registry = Arc::new(RwLock::new(RegistryCache::default()));
+        let room = Arc::new(tokio::sync::Semaphore::new(config.queue_bytes));
         let ingest = Self {
             queue,
+            room: room.clone(),
+            queue_bytes: config.queue_bytes,
             registry: registry.clone(),
             depth: Arc::default(),
         };
         ingest.reload_registry(&ledger).await?;
         let depth = ingest.depth.clone();
-        let task = tokio::spawn(run(ledger, acks, config, rx, registry, depth));
+        let task = tokio::spawn(run(ledger, acks, config, rx, registry, depth, room));
         Ok((ingest, task))
     }
 
@@ -226,6 +265,16 @@ impl Ingest {
 
     /// Queues a message; waits while the queue is full (backpressure).
     pub async fn enqueue(&self, s: Submission) -> Result<(), Submission> {
+        // Room in bytes first: a sender of large messages waits like one of many small ones.
+        // The permits go back when the loop takes the message into a batch.
+        match self
+            .room
+            .acquire_many(queue_cost(&s.message, self.queue_bytes))
+            .await
+        {
+            Ok(p) => p.forget(),
+            Err(_) => return Err(s),
+        }
         // The gauge is set once per batch by the loop: a metrics lookup per message costs
         // more than the message's hash.
         self.depth
@@ -269,6 +318,13 @@ async fn load_registry(ledger: &Ledger, cache: &RwLock<RegistryCache>) -> Result
     Ok(())
 }
 
+/// What a message costs of the queue's room in bytes (never more than the whole room, so an
+/// oversized message waits for an empty queue instead of forever).
+fn queue_cost(m: &Message, queue_bytes: usize) -> u32 {
+    let cost = m.bytes.len().clamp(1, queue_bytes.max(1));
+    u32::try_from(cost).unwrap_or(u32::MAX)
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -293,6 +349,7 @@ async fn run(
     mut rx: mpsc::Receiver<Submission>,
     registry: Arc<RwLock<RegistryCache>>,
     depth: Arc<std::sync::atomic::AtomicUsize>,
+    room: Arc<tokio::sync::Semaphore>,
 ) {
     let (checked_tx, mut checked_rx) = mpsc::channel::<Checked>(1);
     let validator = tokio::spawn({
@@ -319,6 +376,11 @@ async fn run(
                         _ => break,
                     }
                 }
+                let taken: usize = batch
+                    .iter()
+                    .map(|s| queue_cost(&s.message, config.queue_bytes) as usize)
+                    .sum();
+                room.add_permits(taken);
                 let left = depth.fetch_sub(batch.len(), std::sync::atomic::Ordering::Relaxed);
                 metrics::gauge!("provenance_ingest_queue_depth")
                     .set(left.saturating_sub(batch.len()) as f64);
@@ -334,9 +396,10 @@ async fn run(
         }
     });
     let mut ack_state: HashMap<String, AckState> = HashMap::new();
+    let mut quota = crate::quota::QuotaState::new(config.rejection_quota);
     while let Some(mut c) = checked_rx.recv().await {
         // A registry change between checking and anchoring: check the batch again.
-        while let Some(batch) = process(&ledger, &*acks, &mut ack_state, c).await {
+        while let Some(batch) = process(&ledger, &*acks, &mut ack_state, &mut quota, c).await {
             let _ = load_registry(&ledger, &registry).await;
             match validate(&ledger, &registry, batch).await {
                 Some(again) => c = again,
@@ -422,6 +485,7 @@ async fn process(
     ledger: &Ledger,
     acks: &dyn Acknowledger,
     ack_state: &mut HashMap<String, AckState>,
+    quota: &mut crate::quota::QuotaState,
     checked: Checked,
 ) -> Option<Vec<Submission>> {
     let Checked {
@@ -538,7 +602,8 @@ async fn process(
         }
     }
 
-    // Rejections are stored before anybody is told.
+    // Rejections are stored before anybody is told, within the quota.
+    let now = now_ms();
     let rejected: Vec<Rejected> = outcomes
         .iter()
         .zip(&batch)
@@ -556,6 +621,7 @@ async fn process(
             }),
             _ => None,
         })
+        .map(|r| quota.admit(now, r))
         .collect();
     if !rejected.is_empty() {
         if let Err(e) = ledger.record_rejections(&rejected).await {
