@@ -31,6 +31,9 @@ pub struct Config {
     /// topic, for messages no device signed) and per hour; beyond that, one `rate_limited`
     /// row counts them.
     pub rejection_quota: Quota,
+    /// How long a rejected message is kept (from its last arrival); older ones are deleted
+    /// once an hour and only counted.
+    pub rejection_retention: Duration,
 }
 
 /// A ceiling on what one sender, and everybody together, may make the server keep per hour.
@@ -65,6 +68,7 @@ impl Default for Config {
             queue: 20_000,
             queue_bytes: 64 << 20,
             rejection_quota: Quota::default(),
+            rejection_retention: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }
@@ -395,6 +399,7 @@ async fn run(
             }
         }
     });
+    let expiry = tokio::spawn(expire_rejections(ledger.clone(), config.rejection_retention));
     let mut ack_state: HashMap<String, AckState> = HashMap::new();
     let mut quota = crate::quota::QuotaState::new(config.rejection_quota);
     while let Some(mut c) = checked_rx.recv().await {
@@ -408,6 +413,24 @@ async fn run(
         }
     }
     let _ = validator.await;
+    expiry.abort();
+}
+
+/// Deletes rejections older than `retention`, at start and then hourly.
+async fn expire_rejections(ledger: Arc<Ledger>, retention: Duration) {
+    let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        match ledger
+            .expire_rejections(now_ms().saturating_sub(retention_ms))
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(rows = n, "expired old rejections (their counts stay)"),
+            Err(e) => tracing::warn!(error = %e, "expiring old rejections failed; trying again in an hour"),
+        }
+    }
 }
 
 /// Steps 1–4 for a batch, off the runtime's threads; large batches are split over the cores

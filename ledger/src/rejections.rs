@@ -185,4 +185,55 @@ impl Ledger {
         });
         Ok(rows.into_iter().map(|(r, n)| (r, n as u64)).collect())
     }
+
+    /// Deletes the rejections that last arrived before `before_ms` (Unix ms), adding them to
+    /// the per-reason counts of expired rejections; returns how many rows went. Junk expires;
+    /// how much of it there was does not.
+    pub async fn expire_rejections(&self, before_ms: i64) -> Result<u64, LedgerError> {
+        let deleted = on_pool!(&self.store, p => {
+            let mut tx = p.begin().await?;
+            sqlx::query(
+                "INSERT INTO rejections_expired (reason, rows_deleted, times) \
+                 SELECT reason, COUNT(*), CAST(SUM(times) AS BIGINT) FROM rejections \
+                 WHERE COALESCE(last_received_ms, received_ms) < $1 GROUP BY reason \
+                 ON CONFLICT (reason) DO UPDATE SET \
+                 rows_deleted = rejections_expired.rows_deleted + excluded.rows_deleted, \
+                 times = rejections_expired.times + excluded.times",
+            )
+            .bind(before_ms)
+            .execute(&mut *tx)
+            .await?;
+            let done = sqlx::query(
+                "DELETE FROM rejections WHERE COALESCE(last_received_ms, received_ms) < $1",
+            )
+            .bind(before_ms)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+            done
+        });
+        Ok(deleted)
+    }
+
+    /// The expired rejections by reason: (reason, rows deleted, arrivals they had counted).
+    pub async fn expired_rejection_counts(&self) -> Result<Vec<(String, u64, u64)>, LedgerError> {
+        let rows: Vec<(String, i64, i64)> = on_pool!(&self.store_read, p => {
+            sqlx::query_as(
+                "SELECT reason, rows_deleted, times FROM rejections_expired ORDER BY reason",
+            )
+            .fetch_all(p)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(r, n, t)| {
+                (
+                    r,
+                    u64::try_from(n).unwrap_or(0),
+                    u64::try_from(t).unwrap_or(0),
+                )
+            })
+            .collect())
+    }
 }

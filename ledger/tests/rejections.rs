@@ -76,3 +76,46 @@ async fn the_same_message_again_is_counted_not_stored_twice() {
         b.cleanup().await;
     }
 }
+
+/// Junk must not fill the disk forever: rejections older than the retention time go, and
+/// what they were stays counted per reason.
+#[tokio::test]
+async fn old_rejections_expire_and_their_count_stays() {
+    for b in backends::all("expire").await {
+        let ledger = Ledger::open(&b.config()).await.expect(b.name);
+        let topic = "prov/v1/dev/mallory-1/ev";
+        ledger
+            .record_rejections(&[
+                rejected(topic, "malformed", b"a", 100),
+                rejected(topic, "malformed", b"a", 150),
+                rejected(topic, "malformed", b"b", 200),
+                rejected(topic, "bad_signature", b"c", 300),
+                rejected(topic, "malformed", b"d", 5_000),
+            ])
+            .await
+            .expect(b.name);
+        assert_eq!(ledger.expire_rejections(1_000).await.expect(b.name), 3);
+        // Again: nothing more is old enough, and counting does not double.
+        assert_eq!(ledger.expire_rejections(1_000).await.expect(b.name), 0);
+        let left = ledger
+            .rejections(&RejectionQuery {
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .expect(b.name);
+        assert_eq!(left.len(), 1, "{}", b.name);
+        assert_eq!(left[0].1.data, b"d");
+        assert_eq!(
+            ledger.expired_rejection_counts().await.expect(b.name),
+            vec![
+                ("bad_signature".to_string(), 1, 1),
+                ("malformed".to_string(), 2, 3)
+            ],
+            "{}",
+            b.name
+        );
+        ledger.close().await;
+        b.cleanup().await;
+    }
+}
