@@ -112,3 +112,115 @@ async fn fifteen_hundred_idle_connections_keep_no_device_or_browser_out() {
     drop(mqtt_idle);
     drop(http_idle);
 }
+
+/// Connects as `id` with `password`; `Some(client, event loop)` once the broker accepted the
+/// login (CONNACK), `None` if it refused or closed the connection.
+async fn login(
+    port: u16,
+    id: &str,
+    password: &str,
+) -> Option<(rumqttc::AsyncClient, rumqttc::EventLoop)> {
+    use rumqttc::{Event, MqttOptions, Packet};
+    let mut opts = MqttOptions::new(format!("{id}-board"), "127.0.0.1", port);
+    opts.set_credentials(id, password);
+    opts.set_keep_alive(Duration::from_secs(30));
+    let (client, mut el) = rumqttc::AsyncClient::new(opts, 10);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_secs(5), el.poll()).await {
+            Ok(Ok(Event::Incoming(Packet::ConnAck(a)))) => {
+                return (a.code == rumqttc::ConnectReturnCode::Success).then_some((client, el));
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(_)) | Err(_) => return None,
+        }
+    }
+    None
+}
+
+/// How long until the broker's side of a logged-in session closes (`None`: still open after
+/// `within`).
+async fn closed_within(el: &mut rumqttc::EventLoop, within: Duration) -> Option<Duration> {
+    let t = Instant::now();
+    while t.elapsed() < within {
+        match tokio::time::timeout(within.saturating_sub(t.elapsed()), el.poll()).await {
+            Ok(Err(_)) => return Some(t.elapsed()),
+            Ok(Ok(_)) => {}
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
+/// A revoked device held its session until it chose to leave. Now the revocation closes it at
+/// once, and the device cannot log in again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_device_is_disconnected_at_once_and_cannot_log_in_again() {
+    let s = Server::start(&[]);
+    let http = reqwest::Client::new();
+    let d = Device::new("tracker-9", 43);
+    let password = register(&http, &s, &d).await;
+    let (_client, mut el) = login(s.mqtt_port, "tracker-9", &password)
+        .await
+        .expect("the registered device logs in");
+    let r = http
+        .post(format!("{}/api/v1/devices/tracker-9/revoke", s.http))
+        .bearer_auth(s.token())
+        .json(&serde_json::json!({ "reason": "stolen" }))
+        .send()
+        .await
+        .expect("revoke");
+    assert!(r.status().is_success(), "{}", r.status());
+    let closed = closed_within(&mut el, Duration::from_secs(5)).await;
+    eprintln!("session closed {closed:?} after the revocation");
+    assert!(closed.is_some(), "the revoked device's session stayed open");
+    assert!(
+        login(s.mqtt_port, "tracker-9", &password).await.is_none(),
+        "a revoked device logged in again"
+    );
+}
+
+/// `provenance device password --id`: a new MQTT password; the old one stops working and the
+/// sessions opened with it close.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_mqtt_password_ends_the_old_one_and_its_sessions() {
+    let s = Server::start(&[]);
+    let http = reqwest::Client::new();
+    let d = Device::new("tracker-8", 44);
+    let old = register(&http, &s, &d).await;
+    let (_client, mut el) = login(s.mqtt_port, "tracker-8", &old)
+        .await
+        .expect("logs in with the first password");
+    let data = s.dir.path().display().to_string();
+    let out = support::provenance()
+        .args(["device", "password", "--id", "tracker-8"])
+        .args(["--server", s.http.as_str(), "--data", data.as_str()])
+        .output()
+        .expect("provenance device password");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let new = stdout
+        .lines()
+        .last()
+        .expect("the new password")
+        .trim()
+        .to_string();
+    assert_ne!(new, old);
+    assert!(
+        closed_within(&mut el, Duration::from_secs(5))
+            .await
+            .is_some()
+    );
+    assert!(
+        login(s.mqtt_port, "tracker-8", &old).await.is_none(),
+        "the old password still works"
+    );
+    assert!(
+        login(s.mqtt_port, "tracker-8", &new).await.is_some(),
+        "the new password does not work"
+    );
+}

@@ -161,7 +161,32 @@ impl Registrar {
         }
         let appended = self.ledger.revoke(id, reason).await?;
         self.ingest.reload_registry(&self.ledger).await?;
+        // Its connections close now, not at its next login.
+        self.ingest.credentials_ended(id.as_str());
         Ok(appended.first_index)
+    }
+
+    /// Replaces the device's MQTT password (a leaked one, or routine rotation): the old one
+    /// stops working at once and the device's open sessions are closed; returns the new
+    /// password, shown once (only its hash is kept).
+    pub async fn new_mqtt_password(&self, id: &DeviceId) -> Result<String, AdminError> {
+        let device = self
+            .ledger
+            .device(id.as_str())
+            .await?
+            .ok_or_else(|| LedgerError::Registry(format!("{id} is not registered")))?;
+        if device.revoked_idx.is_some() {
+            return Err(LedgerError::Registry(format!(
+                "{id} is revoked; a revoked device gets no new password"
+            ))
+            .into());
+        }
+        let password = secrets::new_secret().map_err(|e| AdminError::Randomness(e.to_string()))?;
+        self.ledger
+            .set_mqtt_password_hash(id.as_str(), &secrets::password_hash(&password))
+            .await?;
+        self.ingest.credentials_ended(id.as_str());
+        Ok(password)
     }
 
     /// The registry.

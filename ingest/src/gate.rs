@@ -62,6 +62,9 @@ pub enum Violation {
     /// Nothing from the device for 1.5 × its keep-alive (or the gate's idle limit).
     #[error("no packet for {0} s (1.5 × the keep-alive the device asked for)")]
     Idle(u64),
+    /// The device was revoked or its MQTT password replaced while it was connected.
+    #[error("the device was revoked or its MQTT password replaced")]
+    CredentialsEnded,
     /// A client ID or user name reserved for the ingest.
     #[error("client ID {0:?} is reserved for the ingest (IDs starting with provenance-ingest)")]
     Reserved(String),
@@ -247,6 +250,9 @@ pub struct Gate {
     limits: Limits,
     open: AtomicUsize,
     unidentified: Mutex<HashMap<IpAddr, usize>>,
+    /// The live sessions of each device, to close them when its credentials end.
+    sessions: Mutex<HashMap<String, Vec<(u64, Arc<tokio::sync::Notify>)>>>,
+    next_session: AtomicUsize,
 }
 
 /// One admitted connection; leaving frees its place.
@@ -280,7 +286,54 @@ impl Gate {
             limits,
             open: AtomicUsize::new(0),
             unidentified: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(HashMap::new()),
+            next_session: AtomicUsize::new(0),
         })
+    }
+
+    /// Closes every connection of `device` at once: its key was revoked or its MQTT password
+    /// replaced, so what it is connected with no longer admits it (the broker refuses its
+    /// next login).
+    pub fn disconnect(&self, device: &str) -> usize {
+        let sessions = self
+            .sessions
+            .lock()
+            .ok()
+            .and_then(|mut s| s.remove(device))
+            .unwrap_or_default();
+        for (_, kick) in &sessions {
+            kick.notify_one();
+        }
+        if !sessions.is_empty() {
+            tracing::info!(
+                device,
+                sessions = sessions.len(),
+                "closed the device's MQTT sessions"
+            );
+        }
+        sessions.len()
+    }
+
+    fn enter(&self, device: &str) -> (u64, Arc<tokio::sync::Notify>) {
+        let id = self.next_session.fetch_add(1, Ordering::Relaxed) as u64;
+        let kick = Arc::new(tokio::sync::Notify::new());
+        if let Ok(mut s) = self.sessions.lock() {
+            s.entry(device.to_string())
+                .or_default()
+                .push((id, kick.clone()));
+        }
+        (id, kick)
+    }
+
+    fn leave(&self, device: &str, id: u64) {
+        if let Ok(mut s) = self.sessions.lock() {
+            if let Some(list) = s.get_mut(device) {
+                list.retain(|(i, _)| *i != id);
+                if list.is_empty() {
+                    s.remove(device);
+                }
+            }
+        }
     }
 
     /// Connections held now.
@@ -356,7 +409,7 @@ impl Gate {
                 return;
             }
         };
-        if let Err(v) = relay(client, self.upstream, ticket, self.limits.max_idle).await {
+        if let Err(v) = relay(client, &self, ticket).await {
             metrics::counter!("provenance_mqtt_gate_closed_total").increment(1);
             tracing::warn!(%peer, reason = %v, "MQTT gate closed a connection");
         }
@@ -374,12 +427,7 @@ fn keep_alive(connect: &[u8]) -> u16 {
     }
 }
 
-async fn relay<S>(
-    mut client: S,
-    upstream: SocketAddr,
-    mut ticket: Ticket,
-    max_idle: Duration,
-) -> Result<(), Violation>
+async fn relay<S>(mut client: S, gate: &Gate, mut ticket: Ticket) -> Result<(), Violation>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -407,10 +455,32 @@ where
     };
     let user = connect_user(&buf[..first])?;
     ticket.identified();
+    let max_idle = gate.limits.max_idle;
     let idle = match keep_alive(&buf[..first]) {
         0 => max_idle,
         k => Duration::from_millis(u64::from(k) * 1500).min(max_idle),
     };
+    let (session, kick) = gate.enter(&user);
+    let result = relay_session(client, gate.upstream, &user, buf, first, chunk, idle, &kick).await;
+    gate.leave(&user, session);
+    result
+}
+
+/// The relay once the device has said who it is.
+#[allow(clippy::too_many_arguments)]
+async fn relay_session<S>(
+    client: S,
+    upstream: SocketAddr,
+    user: &str,
+    mut buf: Vec<u8>,
+    first: usize,
+    mut chunk: Vec<u8>,
+    idle: Duration,
+    kick: &tokio::sync::Notify,
+) -> Result<(), Violation>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let Ok(broker) = TcpStream::connect(upstream).await else {
         return Ok(()); // the device sees a closed connection and backs off
     };
@@ -427,7 +497,7 @@ where
         // Everything complete in the buffer is checked and forwarded in one write.
         let mut verdict = Ok(());
         while let Some(n) = next_packet(&buf[at..]).transpose() {
-            match n.and_then(|n| check(&buf[at..at + n], &user).map(|()| n)) {
+            match n.and_then(|n| check(&buf[at..at + n], user).map(|()| n)) {
                 Ok(n) => {
                     out.extend_from_slice(&buf[at..at + n]);
                     at += n;
@@ -456,6 +526,7 @@ where
             // The broker closed its side (restarted, or dropped the session): the device must
             // see it at once and reconnect, not sit on a connection that leads nowhere.
             _ = &mut down => break Ok(()),
+            () = kick.notified() => break Err(Violation::CredentialsEnded),
         }
     };
     let _ = to_broker.shutdown().await;

@@ -220,6 +220,9 @@ pub struct Ingest {
     /// Bytes the queue may still take (permits are bytes, returned when a batch is taken).
     room: Arc<tokio::sync::Semaphore>,
     queue_bytes: usize,
+    /// Device IDs whose credentials just ended (revoked, or a new MQTT password): whoever
+    /// holds their connections (the MQTT gate) closes them.
+    credentials: tokio::sync::broadcast::Sender<String>,
     registry: Arc<RwLock<RegistryCache>>,
     depth: Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -238,6 +241,7 @@ impl Ingest {
             queue,
             room: room.clone(),
             queue_bytes: config.queue_bytes,
+            credentials: tokio::sync::broadcast::channel(1024).0,
             registry: registry.clone(),
             depth: Arc::default(),
         };
@@ -245,6 +249,17 @@ impl Ingest {
         let depth = ingest.depth.clone();
         let task = tokio::spawn(run(ledger, acks, config, rx, registry, depth, room));
         Ok((ingest, task))
+    }
+
+    /// Says that `device`'s credentials ended: its live MQTT sessions must close.
+    pub fn credentials_ended(&self, device: &str) {
+        // No receiver (no gate, e.g. an external broker) is fine.
+        let _ = self.credentials.send(device.to_string());
+    }
+
+    /// Device IDs whose credentials end from now on (see [`Ingest::credentials_ended`]).
+    pub fn credential_changes(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.credentials.subscribe()
     }
 
     /// Reloads the registry (after a registration, rotation or revocation).
@@ -399,7 +414,10 @@ async fn run(
             }
         }
     });
-    let expiry = tokio::spawn(expire_rejections(ledger.clone(), config.rejection_retention));
+    let expiry = tokio::spawn(expire_rejections(
+        ledger.clone(),
+        config.rejection_retention,
+    ));
     let mut ack_state: HashMap<String, AckState> = HashMap::new();
     let mut quota = crate::quota::QuotaState::new(config.rejection_quota);
     while let Some(mut c) = checked_rx.recv().await {
@@ -428,7 +446,9 @@ async fn expire_rejections(ledger: Arc<Ledger>, retention: Duration) {
         {
             Ok(0) => {}
             Ok(n) => tracing::info!(rows = n, "expired old rejections (their counts stay)"),
-            Err(e) => tracing::warn!(error = %e, "expiring old rejections failed; trying again in an hour"),
+            Err(e) => {
+                tracing::warn!(error = %e, "expiring old rejections failed; trying again in an hour")
+            }
         }
     }
 }

@@ -143,6 +143,16 @@ pub enum DeviceCommand {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Issue a new MQTT password (a leaked one, or routine rotation): the old one stops
+    /// working and the device's open sessions on the embedded broker close at once. Give the
+    /// new password to the device; it is shown once.
+    Password {
+        /// The ID.
+        #[arg(long)]
+        id: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// List the registry.
     List {
         #[command(flatten)]
@@ -250,6 +260,14 @@ pub fn run(cmd: DeviceCommand) -> anyhow::Result<()> {
                 let path = format!("/api/v1/devices/{id}/revoke");
                 let body = post_admin(&server, &path, &json!({ "reason": reason })).await?;
                 println!("revoked {id} at log index {}", body["log_index"]);
+            }
+            DeviceCommand::Password { id, server } => {
+                let path = format!("/api/v1/devices/{id}/password");
+                let body = post_admin(&server, &path, &json!({})).await?;
+                println!(
+                    "new MQTT password of {id} (shown once; the old one no longer works):\n{}",
+                    body["mqtt_password"].as_str().unwrap_or_default()
+                );
             }
             DeviceCommand::List { server } => {
                 let r = server

@@ -424,6 +424,9 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     let ingest_secret = provenance_web::auth::new_secret()
         .map_err(|e| anyhow::anyhow!("no randomness from the OS: {e}"))?;
     let ingest_user = "provenance-ingest".to_string();
+    // The topic gate in front of the embedded broker, when devices log in: it also closes a
+    // device's sessions the moment its credentials end.
+    let mut device_gate: Option<Arc<provenance_ingest::gate::Gate>> = None;
     let client_id = args
         .mqtt_client_id
         .clone()
@@ -468,6 +471,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
                     inner,
                     provenance_ingest::gate::Limits::default(),
                 );
+                device_gate = Some(gate.clone());
                 match &tls {
                     Some(identity) => {
                         let mut devices = crate::tls::TlsListener::new(devices, identity, &[])?;
@@ -527,6 +531,21 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     };
     let (ingest, ingest_task) =
         Ingest::start(ledger.clone(), connections[0].acknowledger(), config).await?;
+    if let Some(gate) = device_gate {
+        // A revocation or a new MQTT password closes the device's open sessions at once.
+        let mut ended = ingest.credential_changes();
+        tokio::spawn(async move {
+            loop {
+                match ended.recv().await {
+                    Ok(device) => {
+                        gate.disconnect(&device);
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+    }
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {

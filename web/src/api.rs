@@ -109,6 +109,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/devices", post(register))
         .route("/api/v1/devices/{id}/rotate", post(rotate))
         .route("/api/v1/devices/{id}/revoke", post(revoke))
+        .route("/api/v1/devices/{id}/password", post(new_password))
         .route("/api/v1/events", post(submit))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -482,6 +483,15 @@ async fn revoke(
     let reason = body.and_then(|b| b.0.reason);
     let index = registrar(&s).revoke(&id, reason.as_deref()).await?;
     Ok(Json(json!({ "id": id.as_str(), "log_index": index })))
+}
+
+/// A new MQTT password for the device: the old one stops working and its open sessions close.
+async fn new_password(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let id = admin::device_id(&id)?;
+    let password = registrar(&s).new_mqtt_password(&id).await?;
+    Ok(Json(
+        json!({ "id": id.as_str(), "mqtt_password": password }),
+    ))
 }
 
 async fn submit(
