@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -15,45 +15,7 @@ use provenance_proto::pb::GetCheckpointRequest;
 use provenance_proto::pb::ledger_client::LedgerClient;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
 use support::delivery::{now_ms, tree_size};
-use support::{Device, Server, sgtin};
-
-/// A self-signed certificate for localhost and 127.0.0.1, made as `serve --help` says.
-fn certificate(dir: &Path) -> Option<(PathBuf, PathBuf)> {
-    support::external("openssl", which("openssl"))?;
-    let (key, cert) = (dir.join("key.pem"), dir.join("cert.pem"));
-    let out = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-        ])
-        .args(["-nodes", "-days", "365", "-subj", "/CN=provenance"])
-        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
-        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some((cert, key))
-}
-
-fn which(tool: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join(tool))
-            .find(|p| p.exists())
-    })
-}
+use support::{Device, Server, certificate, sgtin, which};
 
 fn trusting(cert: &Path) -> reqwest::Client {
     let pem = std::fs::read(cert).expect("cert");

@@ -4,6 +4,7 @@
 pub mod delivery;
 pub mod journey;
 pub mod mosquitto;
+pub mod postgres;
 pub mod tamper;
 
 use std::path::{Path, PathBuf};
@@ -332,4 +333,42 @@ impl Drop for Server {
             let _ = self.child.wait();
         }
     }
+}
+
+/// A self-signed certificate for localhost and 127.0.0.1, made as `serve --help` says.
+pub fn certificate(dir: &Path) -> Option<(PathBuf, PathBuf)> {
+    external("openssl", which("openssl"))?;
+    let (key, cert) = (dir.join("key.pem"), dir.join("cert.pem"));
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "365", "-subj", "/CN=provenance"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some((cert, key))
+}
+
+pub fn which(tool: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(tool))
+            .find(|p| p.exists())
+    })
 }
