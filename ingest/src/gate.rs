@@ -251,9 +251,12 @@ pub struct Gate {
     open: AtomicUsize,
     unidentified: Mutex<HashMap<IpAddr, usize>>,
     /// The live sessions of each device, to close them when its credentials end.
-    sessions: Mutex<HashMap<String, Vec<(u64, Arc<tokio::sync::Notify>)>>>,
+    sessions: Mutex<HashMap<String, Vec<Session>>>,
     next_session: AtomicUsize,
 }
+
+/// A device's live session: its number and what closes it.
+type Session = (u64, Arc<tokio::sync::Notify>);
 
 /// One admitted connection; leaving frees its place.
 struct Ticket {

@@ -11,7 +11,7 @@ use provenance_ledger::rejections::Rejected;
 use crate::service::Quota;
 
 /// The reason word of the row that counts what a quota did not keep.
-pub const RATE_LIMITED: &str = "rate_limited";
+pub const RATE_LIMITED: &str = crate::validate::Reason::RateLimited.as_str();
 
 /// Most senders tracked in one hour; beyond it every new sender counts as over quota (the
 /// total quota is the one that holds then).

@@ -26,6 +26,9 @@ pub enum Reason {
     InvalidEvent,
     /// Another message with the same (device, seq) was anchored.
     Equivocation,
+    /// Not a SPEC §4 reason but what the server keeps instead of a rejection once its sender
+    /// passed the hour's quota (see [`crate::quota`]): the sender still hears the real reason.
+    RateLimited,
 }
 
 impl Reason {
@@ -39,6 +42,7 @@ impl Reason {
         Reason::BadSignature,
         Reason::InvalidEvent,
         Reason::Equivocation,
+        Reason::RateLimited,
     ];
 
     /// The word of SPEC §4 (`too_large`, …).
@@ -52,6 +56,7 @@ impl Reason {
             Reason::BadSignature => "bad_signature",
             Reason::InvalidEvent => "invalid_event",
             Reason::Equivocation => "equivocation",
+            Reason::RateLimited => "rate_limited",
         }
     }
 

@@ -16,7 +16,8 @@ pub struct Args {
     #[command(flatten)]
     server: ServerArgs,
     /// Only this reason: too_large, malformed, unknown_device, topic_mismatch, revoked,
-    /// bad_signature, invalid_event or equivocation.
+    /// bad_signature, invalid_event, equivocation (SPEC §4), or rate_limited (the count of
+    /// what a sender's hourly quota did not keep).
     #[arg(long)]
     reason: Option<String>,
     /// Only messages that name this device.
