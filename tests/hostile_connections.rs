@@ -33,10 +33,10 @@ async fn half_open(from: [u8; 4], port: u16, n: usize) -> Vec<TcpStream> {
     held
 }
 
-/// 1,500 half-open connections to the MQTT port and 1,500 to the HTTP port, held open; then a
-/// device publishes and a browser loads a page. The gate admits only 64 unidentified
-/// connections per address and closes the rest at once; the device gets its acks and the page
-/// loads within seconds.
+/// 1,500 half-open connections each to the MQTT, HTTP and gRPC ports, held open; then a device
+/// publishes, a browser loads a page and a gRPC client reads the checkpoint. Each listener
+/// admits only so many connections per address (MQTT 64 unidentified, HTTP 256, gRPC 64) and
+/// closes the rest at once; the silent ones it admitted are closed after 10 s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifteen_hundred_idle_connections_keep_no_device_or_browser_out() {
     let s = Server::start(&[]);
@@ -53,12 +53,34 @@ async fn fifteen_hundred_idle_connections_keep_no_device_or_browser_out() {
     let started = Instant::now();
     let mqtt_idle = half_open([127, 0, 0, 2], s.mqtt_port, 1500).await;
     let http_idle = half_open([127, 0, 0, 3], http_port, 1500).await;
+    let grpc_port: u16 = s
+        .grpc
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("grpc port");
+    let grpc_idle = half_open([127, 0, 0, 4], grpc_port, 1500).await;
     eprintln!(
-        "held {} MQTT and {} HTTP half-open connections after {:?}",
+        "opened {} MQTT, {} HTTP and {} gRPC half-open connections in {:?}",
         mqtt_idle.len(),
         http_idle.len(),
+        grpc_idle.len(),
         started.elapsed()
     );
+
+    // A gRPC client.
+    let t = Instant::now();
+    let mut grpc = tokio::time::timeout(
+        Duration::from_secs(10),
+        provenance_proto::pb::ledger_client::LedgerClient::connect(s.grpc.clone()),
+    )
+    .await
+    .expect("gRPC connects within 10 s")
+    .expect("gRPC connects");
+    grpc.get_checkpoint(provenance_proto::pb::GetCheckpointRequest { size: None })
+        .await
+        .expect("the checkpoint over gRPC");
+    let grpc_ms = t.elapsed().as_millis();
 
     // A browser.
     let t = Instant::now();
@@ -95,21 +117,55 @@ async fn fifteen_hundred_idle_connections_keep_no_device_or_browser_out() {
         .text()
         .await
         .expect("text");
-    let refused: f64 = metrics
-        .lines()
-        .filter(|l| l.starts_with("provenance_mqtt_gate_refused_total"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum();
+    let count = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let (mqtt, http_refused, grpc_refused) = (
+        count("provenance_mqtt_gate_refused_total"),
+        count("provenance_http_refused_total"),
+        count("provenance_grpc_refused_total"),
+    );
     eprintln!(
-        "page in {page_ms} ms, 5 events acknowledged in {device_ms} ms; the gate refused \
-         {refused} connections"
+        "page in {page_ms} ms, 5 events acknowledged in {device_ms} ms, checkpoint over gRPC \
+         in {grpc_ms} ms; refused at once: MQTT {mqtt}, HTTP {http_refused}, gRPC {grpc_refused}"
     );
     assert!(
-        refused >= 1400.0,
-        "the gate refused {refused} of 1,500 unidentified connections from one address"
+        mqtt >= 1400.0,
+        "the gate refused {mqtt} of 1,500 from one address"
     );
-    drop(mqtt_idle);
-    drop(http_idle);
+    assert!(
+        http_refused >= 1200.0,
+        "HTTP refused {http_refused} of 1,500 from one address"
+    );
+    assert!(
+        grpc_refused >= 1400.0,
+        "gRPC refused {grpc_refused} of 1,500 from one address"
+    );
+
+    // The silent connections that were admitted are closed after 10 s: their places are free.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let mut closed = 0;
+    for mut c in http_idle.into_iter().chain(grpc_idle).chain(mqtt_idle) {
+        use tokio::io::AsyncReadExt as _;
+        // What the server sent first (gRPC's HTTP/2 settings), then the end.
+        let mut b = [0u8; 256];
+        loop {
+            match tokio::time::timeout(Duration::from_millis(50), c.read(&mut b)).await {
+                Ok(Ok(0) | Err(_)) => {
+                    closed += 1;
+                    break;
+                }
+                Ok(Ok(_)) => {}
+                Err(_) => break,
+            }
+        }
+    }
+    eprintln!("{closed} connections closed by the server after 12 s");
+    assert_eq!(closed, 4500, "every silent connection was closed");
 }
 
 /// Connects as `id` with `password`; `Some(client, event loop)` once the broker accepted the

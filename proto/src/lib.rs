@@ -8,6 +8,7 @@
 //! metadata `authorization: Bearer <token>`, like the HTTP API's; it is checked before the
 //! message is read.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -452,17 +453,97 @@ struct Cuttable<IO> {
     io: IO,
     cut: Pin<Box<dyn Future<Output = ()> + Send>>,
     is_cut: bool,
+    /// Whether the client has sent anything: one that sends nothing within
+    /// [`FIRST_BYTES_WITHIN`] is cut (HTTP/2 waits for the client's preface forever).
+    spoke: Arc<std::sync::atomic::AtomicBool>,
+    _place: Place,
+}
+
+/// How long a new connection may stay silent.
+pub const FIRST_BYTES_WITHIN: Duration = Duration::from_secs(10);
+/// Connections at once, and from one address.
+pub const MAX_CONNECTIONS: usize = 1024;
+/// Connections at once from one address.
+pub const MAX_CONNECTIONS_PER_ADDRESS: usize = 64;
+/// Calls at once on one connection (HTTP/2 streams), and how long one call may take to answer.
+pub const MAX_CALLS_PER_CONNECTION: usize = 64;
+/// How long a call may take to answer.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The connections held, in all and per address.
+#[derive(Default)]
+struct Places {
+    open: std::sync::atomic::AtomicUsize,
+    per_address: std::sync::Mutex<HashMap<std::net::IpAddr, usize>>,
+}
+
+/// One connection's place; leaving frees it.
+struct Place {
+    places: Arc<Places>,
+    ip: Option<std::net::IpAddr>,
+}
+
+impl Places {
+    fn take(self: &Arc<Self>, ip: Option<std::net::IpAddr>) -> Option<Place> {
+        use std::sync::atomic::Ordering;
+        if self.open.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+            self.open.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        if let (Some(ip), Ok(mut per)) = (ip, self.per_address.lock()) {
+            let n = per.entry(ip).or_insert(0);
+            if *n >= MAX_CONNECTIONS_PER_ADDRESS {
+                drop(per);
+                self.open.fetch_sub(1, Ordering::SeqCst);
+                return None;
+            }
+            *n += 1;
+        }
+        Some(Place {
+            places: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.places
+            .open
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        if let (Some(ip), Ok(mut per)) = (self.ip, self.places.per_address.lock()) {
+            if let Some(n) = per.get_mut(&ip) {
+                *n -= 1;
+                if *n == 0 {
+                    per.remove(&ip);
+                }
+            }
+        }
+    }
 }
 
 impl<IO> Cuttable<IO> {
-    fn new(io: IO, mut cut: tokio::sync::watch::Receiver<bool>) -> Self {
+    fn new(io: IO, mut cut: tokio::sync::watch::Receiver<bool>, place: Place) -> Self {
+        let spoke = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let heard = spoke.clone();
         Self {
             io,
             // Also cut when the sender is gone: `serve` has returned.
             cut: Box::pin(async move {
-                let _ = cut.wait_for(|c| *c).await;
+                let silent = async {
+                    tokio::time::sleep(FIRST_BYTES_WITHIN).await;
+                    if heard.load(std::sync::atomic::Ordering::Relaxed) {
+                        std::future::pending::<()>().await;
+                    }
+                };
+                tokio::select! {
+                    _ = cut.wait_for(|c| *c) => {}
+                    () = silent => {}
+                }
             }),
             is_cut: false,
+            spoke,
+            _place: place,
         }
     }
 
@@ -493,7 +574,12 @@ impl<IO: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Cuttable<IO> {
             // End of stream.
             return Poll::Ready(Ok(()));
         }
-        Pin::new(&mut this.io).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.io).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            this.spoke.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        polled
     }
 }
 
@@ -582,7 +668,14 @@ pub async fn serve(
     let reflection_alpha = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha();
-    let mut server = tonic::transport::Server::builder();
+    // Bounds for strangers: calls per connection, time per call, HTTP/2 streams, and dead
+    // peers found by keep-alive pings.
+    let mut server = tonic::transport::Server::builder()
+        .concurrency_limit_per_connection(MAX_CALLS_PER_CONNECTION)
+        .max_concurrent_streams(Some(u32::try_from(MAX_CALLS_PER_CONNECTION).unwrap_or(64)))
+        .timeout(CALL_TIMEOUT)
+        .http2_keepalive_interval(Some(Duration::from_secs(60)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(20)));
     if let Some(identity) = tls {
         // As the HTTPS and MQTT listeners: a client that never finishes its handshake is
         // dropped instead of holding a task and a socket.
@@ -619,8 +712,21 @@ pub async fn serve(
     }
     use tokio_stream::StreamExt as _;
     let (cut_tx, cut_rx) = tokio::sync::watch::channel(false);
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener)
-        .map(move |conn| conn.map(|io| Cuttable::new(io, cut_rx.clone())));
+    let places = Arc::new(Places::default());
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).filter_map(
+        move |conn| match conn {
+            Ok(io) => {
+                let ip = io.peer_addr().ok().map(|a| a.ip());
+                // Full: the connection is dropped (closed) at once.
+                let Some(place) = places.take(ip) else {
+                    metrics::counter!("provenance_grpc_refused_total").increment(1);
+                    return None;
+                };
+                Some(Ok(Cuttable::new(io, cut_rx.clone(), place)))
+            }
+            Err(e) => Some(Err(e)),
+        },
+    );
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let serving = router.serve_with_incoming_shutdown(incoming, async move {
         let _ = stop_rx.wait_for(|s| *s).await;

@@ -28,6 +28,13 @@ const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(8);
 /// are closed (a page's live stream would otherwise hold the shutdown for 20 s, a slow client
 /// for ever). gRPC calls get as long, in `provenance_proto::serve`.
 const HTTP_GRACE: Duration = Duration::from_secs(2);
+/// How long an HTTP/1 client may take to send a request's head.
+const HTTP_HEADER_WITHIN: Duration = Duration::from_secs(10);
+/// How long a request may take to be answered (its head; a live stream's body goes on).
+const HTTP_ANSWER_WITHIN: Duration = Duration::from_secs(30);
+/// HTTP connections at once, and from one address.
+const HTTP_MAX_CONNECTIONS: usize = 4096;
+const HTTP_MAX_CONNECTIONS_PER_ADDRESS: usize = 256;
 
 /// What the MQTT readers, HTTP and gRPC get in all before they are abandoned (their own
 /// graces, and a little for the tasks to end).
@@ -189,24 +196,57 @@ where
 
     let (closing_tx, closing_rx) = watch::channel(false);
     let mut connections = tokio::task::JoinSet::new();
+    let places = Arc::new(Places::default());
     tokio::pin!(stop);
     loop {
         tokio::select! {
             () = &mut stop => break,
             (io, peer) = listener.accept() => {
+                // Full, in all or for this address: closed at once (the cheapest answer).
+                let Some(place) = places.take(peer.ip()) else {
+                    metrics::counter!("provenance_http_refused_total").increment(1);
+                    continue;
+                };
                 // The client's address, for per-client caps (the live streams', web `reads`).
-                let site = site.clone().layer(axum::Extension(axum::extract::ConnectInfo(peer)));
+                let site = site
+                    .clone()
+                    .layer(axum::middleware::from_fn(answer_within))
+                    .layer(axum::Extension(axum::extract::ConnectInfo(peer)));
                 let service = TowerToHyperService::new(site);
                 let mut closing = closing_rx.clone();
                 connections.spawn(async move {
-                    let builder = Builder::new(TokioExecutor::new());
+                    let _place = place;
+                    let mut builder = Builder::new(TokioExecutor::new());
+                    // A client that opens a connection and sends no request head in time is
+                    // closed: half-open connections hold nothing for long.
+                    builder
+                        .http1()
+                        .timer(hyper_util::rt::TokioTimer::new())
+                        .header_read_timeout(HTTP_HEADER_WITHIN);
+                    builder
+                        .http2()
+                        .timer(hyper_util::rt::TokioTimer::new())
+                        .max_concurrent_streams(64)
+                        .keep_alive_interval(Duration::from_secs(60))
+                        .keep_alive_timeout(Duration::from_secs(20));
+                    let heard = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                    let io = Heard { io, heard: heard.clone() };
                     let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
                     tokio::pin!(conn);
                     let closing = async move {
                         let _ = closing.wait_for(|c| *c).await;
                     };
+                    // The header timeout starts with the first byte (and the HTTP/1-or-2
+                    // detection before it has none): a client that sends nothing is closed here.
+                    let silent = async {
+                        tokio::time::sleep(HTTP_HEADER_WITHIN).await;
+                        if heard.load(std::sync::atomic::Ordering::Relaxed) {
+                            std::future::pending::<()>().await;
+                        }
+                    };
                     tokio::select! {
                         _ = conn.as_mut() => return,
+                        () = silent => return,
                         () = closing => conn.as_mut().graceful_shutdown(),
                     }
                     let _ = conn.await;
@@ -227,6 +267,134 @@ where
     // being received) with it.
     connections.shutdown().await;
     left
+}
+
+/// A connection that notes when its client first sent something.
+struct Heard<IO> {
+    io: IO,
+    heard: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl<IO: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Heard<IO> {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut this.io).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            this.heard.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        polled
+    }
+}
+
+impl<IO: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Heard<IO> {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+/// A request not answered within [`HTTP_ANSWER_WITHIN`] gets a 503 (its handler is dropped).
+async fn answer_within(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    match tokio::time::timeout(HTTP_ANSWER_WITHIN, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "the answer took too long; try again",
+        )
+            .into_response(),
+    }
+}
+
+/// The HTTP connections held, in all and per address.
+#[derive(Default)]
+struct Places {
+    open: std::sync::atomic::AtomicUsize,
+    per_address: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+}
+
+/// One connection's place; leaving frees it.
+struct Place {
+    places: Arc<Places>,
+    ip: std::net::IpAddr,
+}
+
+impl Places {
+    fn take(self: &Arc<Self>, ip: std::net::IpAddr) -> Option<Place> {
+        use std::sync::atomic::Ordering;
+        if self.open.fetch_add(1, Ordering::SeqCst) >= HTTP_MAX_CONNECTIONS {
+            self.open.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        let Ok(mut per) = self.per_address.lock() else {
+            self.open.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        };
+        let n = per.entry(ip).or_insert(0);
+        if *n >= HTTP_MAX_CONNECTIONS_PER_ADDRESS {
+            drop(per);
+            self.open.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        *n += 1;
+        Some(Place {
+            places: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.places
+            .open
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        if let Ok(mut per) = self.places.per_address.lock() {
+            if let Some(n) = per.get_mut(&self.ip) {
+                *n -= 1;
+                if *n == 0 {
+                    per.remove(&self.ip);
+                }
+            }
+        }
+    }
 }
 
 /// A task that was still running when its time was up, and was aborted.
