@@ -83,6 +83,8 @@ pub struct Device {
     pub key: provenance_event::ed25519_dalek::SigningKey,
     pub seq: u64,
     pub prev: [u8; 32],
+    /// Reported in the next event (then cleared): events the device says it dropped.
+    pub dropped: Option<u64>,
 }
 
 impl Device {
@@ -92,6 +94,7 @@ impl Device {
             key: provenance_event::ed25519_dalek::SigningKey::from_bytes(&[seed; 32]),
             seq: 0,
             prev: [0; 32],
+            dropped: None,
         }
     }
 
@@ -114,6 +117,7 @@ impl Device {
         let party = Epc::parse("urn:epc:id:pgln:4012345.00002").expect("epc");
         let mut d = Draft::new(self.seq, self.prev, time, kind, &items);
         d.parent = parent.as_ref();
+        d.dropped = self.dropped.take();
         if kind == Kind::HandedOver {
             d.party = Some(&party);
         }
