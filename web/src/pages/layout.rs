@@ -58,8 +58,7 @@ pub fn page(title: &str, search: bool, footer: Option<&Footer>, main: Markup) ->
                     p {
                         a href="/api/v1/checkpoint" { "Newest checkpoint" } " · "
                         a href="/api/v1/log/key" { "Log key" } " · "
-                        a href="/api/v1/devices" { "Registered devices" } " · "
-                        a href="/api/v1/rejections" { "Rejected messages" }
+                        a href="/api/v1/devices" { "Registered devices" }
                     }
                 }
             }
