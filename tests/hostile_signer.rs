@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use provenance_event::{CONTENT_TYPE, Draft, Epc, Kind, cose};
 use support::delivery::{deliver, now_ms, register};
 use support::{Device, Server, sgtin};
@@ -194,5 +193,4 @@ async fn a_report_of_2_pow_41_dropped_events_is_acknowledged_at_once() {
         .expect("json");
     let chain = &trace["events"][0]["chain"];
     assert_eq!(chain["explained"], true, "{trace}");
-    let _ = base64::engine::general_purpose::STANDARD;
 }

@@ -8,6 +8,7 @@
 //! - [`service`]: the batching loop: duplicates, anchoring, rejections, acknowledgements.
 //! - [`mqtt`]: the rumqttc client: shared subscription, PUBACK only once settled, ack/rej.
 //! - [`broker`]: the embedded rumqttd broker with per-device passwords.
+//! - [`limits`]: connection caps, in all and per address, for the HTTP and gRPC listeners.
 //! - [`gate`]: the per-device topic rules in front of the embedded broker.
 //! - [`quota`]: how many rejected messages are kept per sender and hour.
 //! - [`admin`]: registry changes shared by the HTTP and gRPC surfaces.
@@ -16,6 +17,7 @@
 pub mod admin;
 pub mod broker;
 pub mod gate;
+pub mod limits;
 pub mod mqtt;
 pub mod quota;
 pub mod secrets;

@@ -8,7 +8,6 @@
 //! metadata `authorization: Bearer <token>`, like the HTTP API's; it is checked before the
 //! message is read.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -456,7 +455,7 @@ struct Cuttable<IO> {
     /// Whether the client has sent anything: one that sends nothing within
     /// [`FIRST_BYTES_WITHIN`] is cut (HTTP/2 waits for the client's preface forever).
     spoke: Arc<std::sync::atomic::AtomicBool>,
-    _place: Place,
+    _place: provenance_ingest::limits::Place,
 }
 
 /// How long a new connection may stay silent.
@@ -470,60 +469,12 @@ pub const MAX_CALLS_PER_CONNECTION: usize = 64;
 /// How long a call may take to answer.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The connections held, in all and per address.
-#[derive(Default)]
-struct Places {
-    open: std::sync::atomic::AtomicUsize,
-    per_address: std::sync::Mutex<HashMap<std::net::IpAddr, usize>>,
-}
-
-/// One connection's place; leaving frees it.
-struct Place {
-    places: Arc<Places>,
-    ip: Option<std::net::IpAddr>,
-}
-
-impl Places {
-    fn take(self: &Arc<Self>, ip: Option<std::net::IpAddr>) -> Option<Place> {
-        use std::sync::atomic::Ordering;
-        if self.open.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
-            self.open.fetch_sub(1, Ordering::SeqCst);
-            return None;
-        }
-        if let (Some(ip), Ok(mut per)) = (ip, self.per_address.lock()) {
-            let n = per.entry(ip).or_insert(0);
-            if *n >= MAX_CONNECTIONS_PER_ADDRESS {
-                drop(per);
-                self.open.fetch_sub(1, Ordering::SeqCst);
-                return None;
-            }
-            *n += 1;
-        }
-        Some(Place {
-            places: self.clone(),
-            ip,
-        })
-    }
-}
-
-impl Drop for Place {
-    fn drop(&mut self) {
-        self.places
-            .open
-            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-        if let (Some(ip), Ok(mut per)) = (self.ip, self.places.per_address.lock()) {
-            if let Some(n) = per.get_mut(&ip) {
-                *n -= 1;
-                if *n == 0 {
-                    per.remove(&ip);
-                }
-            }
-        }
-    }
-}
-
 impl<IO> Cuttable<IO> {
-    fn new(io: IO, mut cut: tokio::sync::watch::Receiver<bool>, place: Place) -> Self {
+    fn new(
+        io: IO,
+        mut cut: tokio::sync::watch::Receiver<bool>,
+        place: provenance_ingest::limits::Place,
+    ) -> Self {
         let spoke = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let heard = spoke.clone();
         Self {
@@ -712,7 +663,8 @@ pub async fn serve(
     }
     use tokio_stream::StreamExt as _;
     let (cut_tx, cut_rx) = tokio::sync::watch::channel(false);
-    let places = Arc::new(Places::default());
+    let places =
+        provenance_ingest::limits::Places::new(MAX_CONNECTIONS, MAX_CONNECTIONS_PER_ADDRESS);
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).filter_map(
         move |conn| match conn {
             Ok(io) => {

@@ -196,14 +196,17 @@ where
 
     let (closing_tx, closing_rx) = watch::channel(false);
     let mut connections = tokio::task::JoinSet::new();
-    let places = Arc::new(Places::default());
+    let places = provenance_ingest::limits::Places::new(
+        HTTP_MAX_CONNECTIONS,
+        HTTP_MAX_CONNECTIONS_PER_ADDRESS,
+    );
     tokio::pin!(stop);
     loop {
         tokio::select! {
             () = &mut stop => break,
             (io, peer) = listener.accept() => {
                 // Full, in all or for this address: closed at once (the cheapest answer).
-                let Some(place) = places.take(peer.ip()) else {
+                let Some(place) = places.take(Some(peer.ip())) else {
                     metrics::counter!("provenance_http_refused_total").increment(1);
                     continue;
                 };
@@ -340,60 +343,6 @@ async fn answer_within(
             "the answer took too long; try again",
         )
             .into_response(),
-    }
-}
-
-/// The HTTP connections held, in all and per address.
-#[derive(Default)]
-struct Places {
-    open: std::sync::atomic::AtomicUsize,
-    per_address: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
-}
-
-/// One connection's place; leaving frees it.
-struct Place {
-    places: Arc<Places>,
-    ip: std::net::IpAddr,
-}
-
-impl Places {
-    fn take(self: &Arc<Self>, ip: std::net::IpAddr) -> Option<Place> {
-        use std::sync::atomic::Ordering;
-        if self.open.fetch_add(1, Ordering::SeqCst) >= HTTP_MAX_CONNECTIONS {
-            self.open.fetch_sub(1, Ordering::SeqCst);
-            return None;
-        }
-        let Ok(mut per) = self.per_address.lock() else {
-            self.open.fetch_sub(1, Ordering::SeqCst);
-            return None;
-        };
-        let n = per.entry(ip).or_insert(0);
-        if *n >= HTTP_MAX_CONNECTIONS_PER_ADDRESS {
-            drop(per);
-            self.open.fetch_sub(1, Ordering::SeqCst);
-            return None;
-        }
-        *n += 1;
-        Some(Place {
-            places: self.clone(),
-            ip,
-        })
-    }
-}
-
-impl Drop for Place {
-    fn drop(&mut self) {
-        self.places
-            .open
-            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-        if let Ok(mut per) = self.places.per_address.lock() {
-            if let Some(n) = per.get_mut(&self.ip) {
-                *n -= 1;
-                if *n == 0 {
-                    per.remove(&self.ip);
-                }
-            }
-        }
     }
 }
 
