@@ -35,7 +35,7 @@ async fn half_open(from: [u8; 4], port: u16, n: usize) -> Vec<TcpStream> {
 
 /// 1,500 half-open connections each to the MQTT, HTTP and gRPC ports, held open; then a device
 /// publishes, a browser loads a page and a gRPC client reads the checkpoint. Each listener
-/// admits only so many connections per address (MQTT 64 unidentified, HTTP 256, gRPC 64) and
+/// admits only so many connections per address (MQTT 256 unidentified, HTTP 256, gRPC 64) and
 /// closes the rest at once; the silent ones it admitted are closed after 10 s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifteen_hundred_idle_connections_keep_no_device_or_browser_out() {

@@ -236,7 +236,11 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_connections: 10_000,
-            max_unidentified_per_ip: 64,
+            // A fleet behind one address reconnecting at once (after a broker restart) sends
+            // its CONNECTs within milliseconds, so few are unidentified at any moment; 256
+            // leaves room for that burst and still stops one address from holding thousands
+            // of silent sockets.
+            max_unidentified_per_ip: 256,
             max_idle: Duration::from_secs(15 * 60),
         }
     }
