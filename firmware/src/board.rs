@@ -222,8 +222,9 @@ impl<F: NorFlash, K: KeyStore, S: Sensors, P: Policy> Board<F, K, S, P> {
             lat_lon: intent.position.map(|p| (p.lat_e7, p.lon_e7)),
             sgln: intent.place.clone(),
         });
+        // The largest seq and dropped SPEC §3 allows: as long encoded as any the store hands out.
         let mut draft = Draft::new(
-            u64::MAX,
+            provenance_event::SEQ_LIMIT - 1,
             [0xFF; 32],
             now_ms as i64,
             intent.kind,
@@ -234,7 +235,7 @@ impl<F: NorFlash, K: KeyStore, S: Sensors, P: Policy> Board<F, K, S, P> {
         draft.readings = intent.readings;
         draft.party = intent.party.as_ref();
         draft.doc = intent.doc.as_deref();
-        draft.dropped = Some(u64::MAX);
+        draft.dropped = Some(provenance_event::SEQ_LIMIT - 2);
         // Check the draft against SPEC §3 at its largest (longest seq and dropped) before a
         // seq is spent on it: a bad intent must not leave a gap in the chain.
         match draft.encode(&mut self.message) {
