@@ -96,6 +96,10 @@ pub struct Args {
     /// Events per ledger batch (one checkpoint each).
     #[arg(long, default_value_t = 1000)]
     batch: usize,
+    /// Rejected messages kept whole per sender and hour; past it they are only counted (one
+    /// `rate_limited` row per topic). Raise it for a test bench that floods on purpose.
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    rejections_per_hour: u64,
     /// How often the web view re-audits the stored log against its checkpoints (as `verify
     /// --data` does) to mark tampered events: seconds or a duration like 5m or 1h; 0 audits
     /// once, at start.
@@ -642,8 +646,20 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             Connection::new(&b, broker_tls.clone())
         })
         .collect();
+    let quota = provenance_ingest::service::Quota::default();
     let config = IngestConfig {
         batch_max: args.batch,
+        rejection_quota: provenance_ingest::service::Quota {
+            rows: args.rejections_per_hour,
+            // The byte quota scales with the row quota (4 KiB per row, the largest event).
+            bytes: quota
+                .bytes
+                .max(args.rejections_per_hour.saturating_mul(4096)),
+            total_rows: quota.total_rows.max(args.rejections_per_hour),
+            total_bytes: quota
+                .total_bytes
+                .max(args.rejections_per_hour.saturating_mul(4096)),
+        },
         ..Default::default()
     };
     let (ingest, ingest_task) =
