@@ -134,7 +134,7 @@ async fn fifteen_hundred_idle_connections_keep_no_device_or_browser_out() {
          in {grpc_ms} ms; refused at once: MQTT {mqtt}, HTTP {http_refused}, gRPC {grpc_refused}"
     );
     assert!(
-        mqtt >= 1400.0,
+        mqtt >= 1200.0,
         "the gate refused {mqtt} of 1,500 from one address"
     );
     assert!(

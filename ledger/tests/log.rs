@@ -171,9 +171,10 @@ async fn the_key_file_is_private() {
         ledger.close().await;
         std::fs::set_permissions(b.key_file(), std::fs::Permissions::from_mode(0o644))
             .expect("chmod");
+        // Refused, saying to chmod it.
         assert!(matches!(
             Ledger::open(&b.config()).await,
-            Err(LedgerError::Key { .. })
+            Err(LedgerError::NotPrivate { .. })
         ));
         b.cleanup().await;
     }
