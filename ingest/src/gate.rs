@@ -500,6 +500,10 @@ where
     });
     let mut at = first;
     let mut out: Vec<u8> = buf[..first].to_vec();
+    // One idle timer per connection, pushed back as bytes arrive: a timer per read (as
+    // `timeout` around each read would make) costs an entry in the timer wheel per packet.
+    let silence = tokio::time::sleep(idle);
+    tokio::pin!(silence);
     let result = loop {
         // Everything complete in the buffer is checked and forwarded in one write.
         let mut verdict = Ok(());
@@ -525,11 +529,14 @@ where
         buf.drain(..at);
         at = 0;
         tokio::select! {
-            read = tokio::time::timeout(idle, from_client.read(&mut chunk)) => match read {
-                Ok(Ok(0) | Err(_)) => break Ok(()),
-                Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
-                Err(_) => break Err(Violation::Idle(idle.as_secs())),
+            read = from_client.read(&mut chunk) => match read {
+                Ok(0) | Err(_) => break Ok(()),
+                Ok(n) => {
+                    buf.extend_from_slice(&chunk[..n]);
+                    silence.as_mut().reset(tokio::time::Instant::now() + idle);
+                }
             },
+            () = &mut silence => break Err(Violation::Idle(idle.as_secs())),
             // The broker closed its side (restarted, or dropped the session): the device must
             // see it at once and reconnect, not sit on a connection that leads nowhere.
             _ = &mut down => break Ok(()),
