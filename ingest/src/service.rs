@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use provenance_event::batch::MIN_BATCH;
 use provenance_event::ed25519_dalek::VerifyingKey;
 use provenance_ledger::rejections::Rejected;
 use provenance_ledger::{Ledger, LedgerError};
@@ -478,7 +479,10 @@ async fn validate(
         .unwrap_or_default();
     let now = now_ms();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = batch.len().div_ceil(cores).max(MIN_CHUNK);
+    // Every chunk at least MIN_BATCH long: a shorter one would be checked one signature at a
+    // time, at twice the cost per signature, so 200 messages go to one thread, not 128 + 72.
+    let chunks = (batch.len() / MIN_BATCH).clamp(1, cores);
+    let chunk = batch.len().div_ceil(chunks).max(1);
     let mut tasks = Vec::new();
     let mut rest = batch;
     while !rest.is_empty() {
@@ -518,9 +522,6 @@ async fn validate(
         generation,
     })
 }
-
-/// Below this many messages a batch is not worth splitting across threads.
-const MIN_CHUNK: usize = 128;
 
 /// Steps 5 and 6 for a checked batch. Returns the batch, untouched and unanswered, when the
 /// registry changed after it was checked, for the caller to check it again.
