@@ -773,21 +773,18 @@ async fn process(
 /// rejected (invalid or equivocating events it really signed).
 async fn load_ack_state(ledger: &Ledger, device: &str) -> AckState {
     let mut st = AckState::default();
-    match ledger.device_chain(device).await {
-        Ok(chain) => {
-            for (seq, _, status) in chain {
-                if let provenance_ledger::trace::ChainStatus::Gap {
-                    from,
-                    to,
-                    explained: true,
-                } = status
-                {
-                    st.settle_range(from, to);
-                }
-                st.settle(seq);
+    // Runs and drop reports, not the chain: a device with a million anchored events in a
+    // handful of runs costs a handful of rows here.
+    match ledger.settled_runs(device).await {
+        Ok(settled) => {
+            for (from, to) in settled.runs {
+                st.settle_range(from, to);
+            }
+            for (seq, dropped) in settled.drop_reports {
+                st.dropped(dropped, seq);
             }
         }
-        Err(e) => tracing::error!(device, error = %e, "reading the device's chain for acks"),
+        Err(e) => tracing::error!(device, error = %e, "reading the device's settled seqs for acks"),
     }
     let query = provenance_ledger::rejections::RejectionQuery {
         device: Some(device.to_string()),

@@ -376,6 +376,46 @@ impl Ledger {
         })
     }
 
+    /// What a signer has settled in the index, in as many rows as its chain has runs rather
+    /// than events: the runs of consecutive anchored seqs, and each drop report (seq of the
+    /// reporting event, events it says were dropped). The ingest rebuilds a device's
+    /// acknowledgement state from these when it first hears from it after a start.
+    pub async fn settled_runs(&self, device: &str) -> Result<SettledRuns, LedgerError> {
+        // Gaps and islands: within a run, seq minus its rank is constant.
+        let runs: Vec<(i64, i64)> = on_pool!(&self.index_read, p => {
+            sqlx::query_as(
+                "SELECT MIN(seq), MAX(seq) FROM \
+                 (SELECT seq, seq - ROW_NUMBER() OVER (ORDER BY seq) AS run \
+                  FROM events WHERE device = $1) AS ranked \
+                 GROUP BY run ORDER BY 1",
+            )
+            .bind(device)
+            .fetch_all(p)
+            .await?
+        });
+        let reports: Vec<(i64, i64)> = on_pool!(&self.index_read, p => {
+            sqlx::query_as(
+                "SELECT seq, dropped FROM events \
+                 WHERE device = $1 AND dropped > 0 ORDER BY seq",
+            )
+            .bind(device)
+            .fetch_all(p)
+            .await?
+        });
+        let as_u64 =
+            |v: i64| u64::try_from(v).map_err(|_| LedgerError::Corrupt("negative seq".into()));
+        Ok(SettledRuns {
+            runs: runs
+                .into_iter()
+                .map(|(a, b)| Ok((as_u64(a)?, as_u64(b)?)))
+                .collect::<Result<_, LedgerError>>()?,
+            drop_reports: reports
+                .into_iter()
+                .map(|(a, b)| Ok((as_u64(a)?, as_u64(b)?)))
+                .collect::<Result<_, LedgerError>>()?,
+        })
+    }
+
     /// A signer's events by seq with their chain status: what a device view shows.
     pub async fn device_chain(
         &self,
@@ -449,6 +489,15 @@ impl Ledger {
             })
             .collect())
     }
+}
+
+/// A signer's settled seqs as [`Ledger::settled_runs`] reads them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SettledRuns {
+    /// Runs of consecutive anchored seqs, `(first, last)` inclusive, in order.
+    pub runs: Vec<(u64, u64)>,
+    /// `(seq, dropped)` of each event that reports dropped events, in seq order.
+    pub drop_reports: Vec<(u64, u64)>,
 }
 
 #[cfg(test)]

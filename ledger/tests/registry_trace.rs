@@ -198,6 +198,14 @@ async fn a_cell_inherits_its_containers_events_while_inside() {
             chain.iter().map(|c| c.0).collect::<Vec<_>>(),
             vec![1, 2, 5, 6, 7]
         );
+        // What the ingest reads back after a start: two runs, whatever the chain's length.
+        let settled = ledger.settled_runs("tracker-1").await.expect("runs");
+        assert_eq!(settled.runs, vec![(1, 2), (5, 7)]);
+        assert!(settled.drop_reports.is_empty());
+        assert_eq!(
+            ledger.settled_runs("nobody").await.expect("runs"),
+            Default::default()
+        );
         // Ingest's duplicate lookup.
         let found = ledger
             .find_events(&[
