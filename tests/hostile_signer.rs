@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use provenance_event::{CONTENT_TYPE, Draft, Epc, Kind, cose};
+use provenance_event::{Draft, Epc, Kind, sign_payload};
 use support::delivery::{deliver, now_ms, register};
 use support::{Device, Server, sgtin};
 
@@ -26,17 +26,8 @@ fn naming_an_item_twice(d: &mut Device, a: &str, b: &str) -> Vec<u8> {
         .rposition(|w| w == b.as_bytes())
         .expect("the second item");
     payload[at..at + b.len()].copy_from_slice(a.as_bytes());
-    let mut protected = [0u8; cose::PROTECTED_MAX];
-    let p = cose::protected_header(CONTENT_TYPE, d.id.as_str().as_bytes(), &mut protected)
-        .expect("header");
     let mut out = vec![0u8; 8192];
-    let n = cose::sign1(&d.key, &protected[..p], &mut out, |buf| {
-        buf.get_mut(..payload.len())
-            .ok_or(())?
-            .copy_from_slice(&payload);
-        Ok::<_, ()>(payload.len())
-    })
-    .expect("sign");
+    let n = sign_payload(&d.key, &d.id, &payload, &mut out).expect("sign");
     out.truncate(n);
     out
 }

@@ -791,6 +791,32 @@ pub fn sign_event(
     Ok(n)
 }
 
+/// Signs `payload` as it is, as `device`, into `out`: a correctly signed envelope around bytes
+/// that need not be an event SPEC §3 accepts. For tests, fuzz targets and tools that must show
+/// what the log does with a hostile signer's message (the ingest refuses it at decoding, and
+/// an entry already in a log is a finding, never a stop); [`sign_event`] is the way to sign
+/// an event. Returns the message's length.
+pub fn sign_payload(
+    key: &SigningKey,
+    device: &DeviceId,
+    payload: &[u8],
+    out: &mut [u8],
+) -> Result<usize, EncodeError> {
+    let mut protected = [0u8; cose::PROTECTED_MAX];
+    let p = cose::protected_header(CONTENT_TYPE, device.as_str().as_bytes(), &mut protected)
+        .ok_or(EncodeError::BufferTooSmall)?;
+    cose::sign1(key, &protected[..p], out, |buf| {
+        buf.get_mut(..payload.len())
+            .ok_or(EncodeError::BufferTooSmall)?
+            .copy_from_slice(payload);
+        Ok::<_, EncodeError>(payload.len())
+    })
+    .map_err(|e| match e {
+        cose::SignError::BufferTooSmall => EncodeError::BufferTooSmall,
+        cose::SignError::Payload(e) => e,
+    })
+}
+
 /// Why received bytes are not a well-formed signed event (SPEC §4 reasons `too_large` and
 /// `malformed`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -51,7 +51,7 @@ pub use event::{
     Authenticated, CONTENT_TYPE, DOC_MAX, Draft, EPC_URI_MAX, EncodeError, EnvelopeError, Event,
     EventError, Field, ITEMS_MAX, Items, ItemsIter, Location, MAX_CLOCK_AHEAD_MS, MAX_MESSAGE,
     SEQ_LIMIT, SignedEvent, TIME_END_MS, TIME_MIN_MS, VERSION, VerifiedEvent, message_hash,
-    peek_seq, sign_event,
+    peek_seq, sign_event, sign_payload,
 };
 pub use kind::Kind;
 pub use reading::{OutOfRange, Quantity, Readings};

@@ -15,7 +15,7 @@ use std::time::Duration;
 use libfuzzer_sys::fuzz_target;
 use provenance_event::ed25519_dalek::SigningKey;
 use provenance_event::registry::Role;
-use provenance_event::{CONTENT_TYPE, DeviceId, cose};
+use provenance_event::DeviceId;
 use provenance_ledger::{Config, Ledger};
 
 const DEVICE: &str = "packer-1";
@@ -82,16 +82,9 @@ fn world() -> &'static World {
 
 /// `payload` signed as a COSE_Sign1 event of [`DEVICE`].
 fn sign(key: &SigningKey, payload: &[u8]) -> Option<Vec<u8>> {
-    let mut protected = [0u8; cose::PROTECTED_MAX];
-    let p = cose::protected_header(CONTENT_TYPE, DEVICE.as_bytes(), &mut protected)?;
+    let device = DeviceId::new(DEVICE).ok()?;
     let mut out = vec![0u8; payload.len() + 512];
-    let n = cose::sign1(key, &protected[..p], &mut out, |buf| {
-        buf.get_mut(..payload.len())
-            .ok_or(())?
-            .copy_from_slice(payload);
-        Ok::<_, ()>(payload.len())
-    })
-    .ok()?;
+    let n = provenance_event::sign_payload(key, &device, payload, &mut out).ok()?;
     out.truncate(n);
     Some(out)
 }

@@ -149,7 +149,7 @@ impl Signer {
         from: &str,
         to: &str,
     ) -> Vec<u8> {
-        use provenance_event::{CONTENT_TYPE, Draft, Epc, cose};
+        use provenance_event::{Draft, Epc};
         assert_eq!(from.len(), to.len(), "a patch keeps the CBOR framing");
         self.seq += 1;
         let items: Vec<Epc> = items.iter().map(|s| Epc::parse(s).expect("epc")).collect();
@@ -164,17 +164,9 @@ impl Signer {
             .rposition(|w| w == from.as_bytes())
             .expect("the payload holds the text to patch");
         payload[at..at + from.len()].copy_from_slice(to.as_bytes());
-        let mut protected = [0u8; cose::PROTECTED_MAX];
-        let p = cose::protected_header(CONTENT_TYPE, self.id.as_str().as_bytes(), &mut protected)
-            .expect("header");
         let mut buf = vec![0u8; 8192];
-        let n = cose::sign1(&self.key, &protected[..p], &mut buf, |out| {
-            out.get_mut(..payload.len())
-                .ok_or(())?
-                .copy_from_slice(&payload);
-            Ok::<_, ()>(payload.len())
-        })
-        .expect("sign");
+        let n =
+            provenance_event::sign_payload(&self.key, &self.id, &payload, &mut buf).expect("sign");
         buf.truncate(n);
         self.prev = provenance_event::message_hash(&buf);
         buf
