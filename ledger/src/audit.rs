@@ -211,6 +211,22 @@ pub struct Report {
     pub tree_size: u64,
     /// Everything wrong, in log order.
     pub findings: Vec<Finding>,
+    /// Entries that are intact and signed by their registered signer, but whose event breaks
+    /// SPEC §3 (anchored before a rule existed, or by a faulty signer). Not tampering: the log
+    /// holds exactly what was signed, so they do not make the audit fail; the signer is
+    /// answerable for them, and the index leaves them out (`index_findings`).
+    pub invalid_events: Vec<InvalidEvent>,
+}
+
+/// An intact, correctly signed entry whose event breaks SPEC §3.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidEvent {
+    /// Its log index.
+    pub index: u64,
+    /// Its signer.
+    pub device: String,
+    /// The rule it breaks.
+    pub problem: String,
 }
 
 impl Report {
@@ -759,10 +775,17 @@ fn check_entry(
     report: &mut Report,
 ) {
     match derive::derive(data) {
-        Err(e) => report.findings.push(Finding::Undecodable {
-            index: idx,
-            problem: e.to_string(),
-        }),
+        Err(e) => match signed_by_registered_signer(idx, data, registry) {
+            Some(device) => report.invalid_events.push(InvalidEvent {
+                index: idx,
+                device,
+                problem: e.to_string(),
+            }),
+            None => report.findings.push(Finding::Undecodable {
+                index: idx,
+                problem: e.to_string(),
+            }),
+        },
         Ok(Derived::Registry(r)) => {
             if provenance_event::registry::verify(data, log_key.public_key()).is_err() {
                 report
@@ -796,6 +819,16 @@ fn check_entry(
             }
         }
     }
+}
+
+/// The signer of an entry whose envelope parses and whose signature verifies with the key its
+/// signer held at `idx`: such an entry is what that signer signed, whatever its payload.
+fn signed_by_registered_signer(idx: u64, data: &[u8], registry: &Registry) -> Option<String> {
+    let signed = SignedEvent::parse(data).ok()?;
+    let device = signed.device().as_str().to_string();
+    let key = VerifyingKey::from_bytes(&registry.key_at(&device, idx).ok()?).ok()?;
+    signed.verify(&key).ok()?;
+    Some(device)
 }
 
 async fn read_tiles(

@@ -91,6 +91,24 @@ async fn an_entry_naming_an_item_twice_is_a_finding_and_never_wedges_the_indexer
         let trace = ledger.trace(&a).await.expect("trace");
         let kinds: Vec<Kind> = trace.entries.iter().map(|e| e.kind).collect();
         assert_eq!(kinds, vec![Kind::Inspected, Kind::Cleared], "{}", b.name);
+        // The audit: the log is intact (no tampering finding), and both entries are named as
+        // their signer's invalid events, not as undecodable storage.
+        let report =
+            provenance_ledger::audit::audit(ledger.store(), ledger.verifier(), &[], |_, _| {})
+                .await
+                .expect("audit");
+        assert!(report.ok(), "{}: {:?}", b.name, report.findings);
+        let invalid: Vec<(u64, &str)> = report
+            .invalid_events
+            .iter()
+            .map(|e| (e.index, e.device.as_str()))
+            .collect();
+        assert_eq!(
+            invalid,
+            vec![(bad, "op-1"), (bad_pack, "op-1")],
+            "{}",
+            b.name
+        );
         ledger.close().await;
 
         // Start-up over the same log rebuilds the index through the same entries.

@@ -1,6 +1,7 @@
 //! `provenance verify`: check a stored log against its checkpoints (`--data`), or an evidence
 //! bundle offline (`--bundle FILE --log-key VKEY`).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
@@ -131,7 +132,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         report.signatures,
         external.len()
     );
-    if report.ok() && unindexed.is_empty() {
+    // Intact and signed by their signer, but breaking SPEC §3: the signer's fault, not the
+    // log's; the index leaves them out too, so each is listed once.
+    let mut notes: BTreeMap<u64, String> = unindexed
+        .iter()
+        .map(|f| (f.index, f.problem.clone()))
+        .collect();
+    for e in &report.invalid_events {
+        notes.insert(
+            e.index,
+            format!(
+                "signed by {} but not a valid event: {}",
+                e.device, e.problem
+            ),
+        );
+    }
+    if report.ok() && notes.is_empty() {
         println!("verdict   OK: every entry, hash and checkpoint agrees");
         return Ok(());
     }
@@ -139,17 +155,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!(
             "verdict   OK: every entry, hash and checkpoint agrees; {} entr{} left out of the \
              index:",
-            unindexed.len(),
-            if unindexed.len() == 1 { "y" } else { "ies" }
+            notes.len(),
+            if notes.len() == 1 { "y" } else { "ies" }
         );
-        for f in &unindexed {
-            println!("  {:<10} entry {}: {}", "index", f.index, f.problem);
+        for (index, problem) in &notes {
+            println!("  {:<10} entry {index}: {problem}", "index");
         }
         return Ok(());
     }
     println!("verdict   FAILED: {} problem(s)", report.findings.len());
-    for f in &unindexed {
-        println!("  {:<10} entry {}: {}", "index", f.index, f.problem);
+    for (index, problem) in &notes {
+        println!("  {:<10} entry {index}: {problem}", "index");
     }
     for f in &report.findings {
         let tag = match f {
