@@ -46,6 +46,108 @@ pub fn index_path(mut n: u64) -> String {
     parts.join("/")
 }
 
+/// What a C2SP `tlog-tiles` path below `tile/` names: a hash tile (`Some(level)`) or an
+/// entry bundle (`None`), its index, and its width (256 for a full tile).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TilePath {
+    /// Tile level, or `None` for an entry bundle (`tile/entries/…`).
+    pub level: Option<u8>,
+    /// Index among the tiles of that level.
+    pub index: u64,
+    /// Hashes (or entries) requested: 1–255 for a partial tile, 256 for a full one.
+    pub width: usize,
+}
+
+/// Why a path is not a tile path as C2SP `tlog-tiles` spells them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "not a tile path ({0}); tiles are tile/<L>/<N>[.p/<W>] and entry bundles \
+     tile/entries/<N>[.p/<W>], with N in 3-digit groups, all but the last x-prefixed \
+     (tile/0/x001/234.p/17)"
+)]
+pub struct TilePathError(&'static str);
+
+impl TilePath {
+    /// Parses the part of a path after `tile/`, exactly as the spec writes it: no leading
+    /// zeros in L or W, 3-digit groups for N with every group but the last `x`-prefixed and
+    /// no leading `x000` group, L at most 63, W from 1 to 255. Its cost is bounded by the
+    /// path's length, which the spec's own limits keep short.
+    pub fn parse(path: &str) -> Result<Self, TilePathError> {
+        if path.len() > 64 {
+            return Err(TilePathError("too long"));
+        }
+        let (body, width) = match path.split_once(".p/") {
+            Some((body, w)) => {
+                let width = decimal(w).ok_or(TilePathError("W is not a decimal number"))?;
+                if !(1..TILE_WIDTH as u64).contains(&width) {
+                    return Err(TilePathError("W must be from 1 to 255"));
+                }
+                (body, width as usize)
+            }
+            None => (path, TILE_WIDTH),
+        };
+        let (level, rest) = body.split_once('/').ok_or(TilePathError("no index"))?;
+        let level = if level == "entries" {
+            None
+        } else {
+            let l = decimal(level).ok_or(TilePathError("L is not a decimal number"))?;
+            Some(
+                u8::try_from(l)
+                    .ok()
+                    .filter(|l| *l <= 63)
+                    .ok_or(TilePathError("L above 63"))?,
+            )
+        };
+        let groups: Vec<&str> = rest.split('/').collect();
+        let mut index: u64 = 0;
+        for (i, g) in groups.iter().enumerate() {
+            let last = i + 1 == groups.len();
+            let digits = if last {
+                *g
+            } else {
+                g.strip_prefix('x')
+                    .ok_or(TilePathError("an index group lacks its x"))?
+            };
+            if digits.len() != 3 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(TilePathError("an index group is not 3 digits"));
+            }
+            if i == 0 && !last && digits == "000" {
+                return Err(TilePathError("the index has a leading x000 group"));
+            }
+            let d = u64::from(digits.parse::<u16>().map_err(|_| TilePathError("index"))?);
+            index = index
+                .checked_mul(1000)
+                .and_then(|n| n.checked_add(d))
+                .ok_or(TilePathError("index too large"))?;
+        }
+        Ok(Self {
+            level,
+            index,
+            width,
+        })
+    }
+}
+
+/// A decimal ASCII number without leading zeros (the spec's L and W).
+fn decimal(s: &str) -> Option<u64> {
+    if s.is_empty() || s.len() > 3 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if s.len() > 1 && s.starts_with('0') {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// How many hashes tile `index` of `level` holds in a tree of `size` leaves (0 if none):
+/// `floor(size / 256^level)` hashes at that level, 256 per tile.
+pub fn width_at(level: u8, index: u64, size: u64) -> usize {
+    let shift = 8 * u32::from(level);
+    let at_level = if shift >= 64 { 0 } else { size >> shift };
+    let start = index.saturating_mul(TILE_WIDTH as u64);
+    at_level.saturating_sub(start).min(TILE_WIDTH as u64) as usize
+}
+
 /// Where a complete subtree's hash comes from: the tile, the first position in it, and how
 /// many of its hashes (a power of two, at most 128) fold into the subtree's hash.
 pub fn locate(node: Node) -> (TileId, usize, usize) {
@@ -240,6 +342,86 @@ impl Edge {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn tile_paths_parse_as_the_spec_spells_them() {
+        let p = |s: &str| TilePath::parse(s);
+        assert_eq!(
+            p("0/x001/x234/067"),
+            Ok(TilePath {
+                level: Some(0),
+                index: 1_234_067,
+                width: 256
+            })
+        );
+        assert_eq!(
+            p("2/000.p/1"),
+            Ok(TilePath {
+                level: Some(2),
+                index: 0,
+                width: 1
+            })
+        );
+        assert_eq!(
+            p("entries/x001/234.p/255"),
+            Ok(TilePath {
+                level: None,
+                index: 1234,
+                width: 255
+            })
+        );
+        for bad in [
+            "",
+            "0",
+            "00/000",
+            "0/0",
+            "0/1234",
+            "0/001/234",
+            "0/x000/001",
+            "0/000.p/0",
+            "0/000.p/256",
+            "0/000.p/07",
+            "64/000",
+            "0/x1/000",
+            "0/000/",
+            "0/-01",
+            "x/000",
+            "0/x999/x999/x999/x999/x999/x999/x999/000",
+        ] {
+            assert!(p(bad).is_err(), "{bad} parsed");
+        }
+        // Round trip with the writer.
+        for index in [0, 1, 999, 1000, 1_234_067, u64::from(u32::MAX)] {
+            for width in [1, 17, 255, 256] {
+                let id = TileId { level: 3, index };
+                let path = id.path(width);
+                let parsed = p(path.strip_prefix("tile/").expect("prefix")).expect("parses");
+                assert_eq!(
+                    parsed,
+                    TilePath {
+                        level: Some(3),
+                        index,
+                        width
+                    }
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn widths_follow_the_tree_size() {
+        // The spec's example: a tree of 70,000 leaves.
+        assert_eq!(width_at(0, 272, 70_000), 256);
+        assert_eq!(width_at(0, 273, 70_000), 112);
+        assert_eq!(width_at(0, 274, 70_000), 0);
+        assert_eq!(width_at(1, 0, 70_000), 256);
+        assert_eq!(width_at(1, 1, 70_000), 17);
+        assert_eq!(width_at(2, 0, 70_000), 1);
+        assert_eq!(width_at(3, 0, 70_000), 0);
+        assert_eq!(width_at(1, 0, 256), 1);
+        assert_eq!(width_at(9, 0, u64::MAX), 0);
+    }
+
     use super::*;
     use crate::merkle::{MemoryTree, leaf_hash};
 

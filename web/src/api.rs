@@ -130,7 +130,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/devices", get(devices))
         .route("/metrics", get(metrics))
         .merge(admin)
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(crate::tiles::router(state))
 }
 
 async fn checkpoint(State(s): State<AppState>) -> impl IntoResponse {

@@ -1,6 +1,7 @@
 //! The HTTP side of SPEC §9: the JSON API (checkpoint, log key, entries, proofs, traces,
 //! rejections), event submission, registry administration behind the admin token, Prometheus
-//! metrics, the exports (EPCIS, evidence bundles), and the pages people read: search, the
+//! metrics, the log as C2SP tlog-tiles (`tiles`), the exports (EPCIS, evidence bundles), and the
+//! pages people read: search, the
 //! trace page of an item (also under its GS1 Digital Link), and the customs view; and the
 //! storage audit (`audit`) that runs behind them and marks what tampering affects.
 //!
@@ -18,6 +19,7 @@ pub mod pages;
 pub mod reads;
 pub mod site;
 pub mod svg;
+pub mod tiles;
 
 pub use api::{AppState, router};
 pub use reads::Reads;
