@@ -102,3 +102,73 @@ fn go_accepts_our_checkpoints_and_proofs() {
     bad["consistency"][2]["root"] = json!(B64.encode([1u8; 32]));
     assert!(!check(&bin, &bad).0, "Go accepted a bad consistency proof");
 }
+
+/// Go's tile reader (`tlog.TileHashReader`, which checks every tile against the signed tree)
+/// follows a running `provenance serve` over C2SP tlog-tiles: it recomputes the root, proves
+/// entries from their entry bundles, and proves consistency with a checkpoint seen earlier.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn go_follows_a_running_log_over_c2sp_tiles() {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicU64;
+    use std::time::Duration;
+
+    use support::delivery::{deliver, register, signed};
+    use support::{Device, Server};
+
+    let Some(bin) = external("Go with golang.org/x/mod", go_tlogcheck()) else {
+        return;
+    };
+    let s = Server::start(&[]);
+    let http = reqwest::Client::new();
+    let mut d = Device::new("tiles-1", 31);
+    let password = register(&http, &s, &d).await;
+    let id = d.id.as_str().to_string();
+    let send = |events: Vec<Vec<u8>>| {
+        deliver(
+            s.mqtt_port,
+            id.clone(),
+            Some(password.clone()),
+            events,
+            Arc::new(AtomicU64::new(0)),
+            Duration::from_secs(2),
+        )
+    };
+    let first = signed(&mut d, 300);
+    send(first).await;
+    let get = |path: &str| {
+        let url = format!("{}/{path}", s.http);
+        let http = http.clone();
+        async move {
+            http.get(url)
+                .send()
+                .await
+                .expect("get")
+                .text()
+                .await
+                .expect("text")
+        }
+    };
+    let vkey = get("api/v1/log/key").await.trim().to_string();
+    let verifier = provenance_tlog::Verifier::parse(&vkey).expect("vkey");
+    let (old, _) = Checkpoint::open(get("checkpoint").await.as_bytes(), &verifier, None)
+        .expect("the served checkpoint verifies");
+    let more = signed(&mut d, 400);
+    send(more).await;
+    let (now, _) =
+        Checkpoint::open(get("checkpoint").await.as_bytes(), &verifier, None).expect("verifies");
+    assert!(now.size >= 701, "registration and 700 events: {}", now.size);
+    let input = json!({
+        "url": s.http,
+        "vkey": vkey,
+        "records": [0, 1, 255, 256, old.size - 1, old.size, now.size - 1],
+        "consistency": [{"size": old.size, "root": B64.encode(old.root)}],
+    });
+    let (ok, out) = check(&bin, &input);
+    assert!(ok, "{out}");
+    assert!(out.contains("records=7 consistency=1"), "{out}");
+    // A stale or forged root is refused by the same code.
+    let mut forged = input.clone();
+    forged["consistency"][0]["root"] = json!(B64.encode([7u8; 32]));
+    let (ok, out) = check(&bin, &forged);
+    assert!(!ok, "a forged old root passed: {out}");
+}
