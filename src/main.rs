@@ -47,6 +47,9 @@ enum Command {
     Simulate(Box<cmd::simulate::Args>),
     /// Measure ledger performance against this machine's own limits, printed as a table.
     Bench(cmd::bench::Args),
+    /// Cosign a log's checkpoints as an independent witness (C2SP tlog-witness), refusing any
+    /// that contradict what it cosigned before and publishing the evidence.
+    Witness(cmd::witness::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -63,6 +66,7 @@ fn main() -> std::process::ExitCode {
         Command::Bench(args) => cmd::bench::run(args),
         Command::Simulate(args) => cmd::simulate::run(*args),
         Command::Verify(args) => cmd::verify::run(args),
+        Command::Witness(args) => cmd::witness::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

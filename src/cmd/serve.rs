@@ -121,7 +121,7 @@ pub struct Args {
     tls_key: Option<PathBuf>,
 }
 
-async fn listen(
+pub(crate) async fn listen(
     addr: SocketAddr,
     what: &str,
     flag: &str,
@@ -175,7 +175,7 @@ fn admin_token(dir: &DataDir) -> anyhow::Result<String> {
 
 /// Creates the data directory readable only by its owner (it holds the log key, the admin
 /// token and the database); one that exists keeps its mode.
-fn create_data_dir(dir: &DataDir) -> anyhow::Result<()> {
+pub(crate) fn create_data_dir(dir: &DataDir) -> anyhow::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
@@ -190,7 +190,11 @@ fn create_data_dir(dir: &DataDir) -> anyhow::Result<()> {
 /// `axum::serve` would wait for every connection without limit, in tasks nothing can end from
 /// outside (and each holds the ingest's queue open through the handlers' state); here they are
 /// tasks of a `JoinSet`, which can be aborted.
-async fn serve_http<L>(mut listener: L, site: axum::Router, stop: impl Future<Output = ()>) -> usize
+pub(crate) async fn serve_http<L>(
+    mut listener: L,
+    site: axum::Router,
+    stop: impl Future<Output = ()>,
+) -> usize
 where
     L: axum::serve::Listener<Addr = std::net::SocketAddr>,
 {

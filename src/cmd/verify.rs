@@ -18,6 +18,12 @@ use crate::layout::DataDir;
 /// every event signature, the devices' hash chains and the chain of custody. Exit status 0
 /// when everything holds (warnings allowed), 1 when something fails, 2 for usage errors.
 ///
+/// With --url: follows a running log over C2SP tlog-tiles with nothing but its public key:
+/// checks the newest checkpoint's signature, that the tiles give its root, that it is
+/// consistent with the checkpoint this follower saw last (kept in --state), and that the entries
+/// since then hash into it. Run it from cron: exit status 1 means the log showed you a history
+/// that contradicts what it showed you before.
+///
 /// With --data: reads every entry, rebuilds the Merkle tree, and compares it with every stored checkpoint
 /// (whose signatures it checks with the log's public key), with the stored subtree hashes, and
 /// with any checkpoints you kept elsewhere (--checkpoint). Every event's signature is checked
@@ -28,11 +34,13 @@ use crate::layout::DataDir;
     provenance verify --data ./provenance-data --checkpoint saved-checkpoint.txt\n  \
     provenance verify --database-url postgres://db/prov --log-key 'name+1a2b3c4d+AbC…'\n  \
     provenance verify --bundle consignment.evidence.json --log-key log.vkey\n  \
-    provenance verify --bundle consignment.evidence.json --log-key log.vkey --json"
+    provenance verify --bundle consignment.evidence.json --log-key log.vkey --json\n  \
+    provenance verify --url https://log.example.com --log-key log.vkey\n  \
+    provenance verify --url https://log.example.com --log-key log.vkey --state audit/log.checkpoint"
 )]
 pub struct Args {
     /// The data directory of `provenance serve` (holds ledger.db and log.key).
-    #[arg(long, value_name = "DIR", required_unless_present_any = ["database_url", "bundle"])]
+    #[arg(long, value_name = "DIR", required_unless_present_any = ["database_url", "bundle", "url"])]
     data: Option<PathBuf>,
     /// An evidence bundle to check offline; needs --log-key.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["data", "database_url", "checkpoints"], requires = "log_key")]
@@ -44,6 +52,18 @@ pub struct Args {
     /// 2..8 °C; both: shock up to 10 g).
     #[arg(long, value_name = "PROFILE", default_value = "battery", value_parser = ["battery", "reefer"], requires = "bundle")]
     limits: String,
+    /// A running log to follow over C2SP tlog-tiles (the URL `provenance serve` answers on);
+    /// needs --log-key.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["data", "database_url", "checkpoints", "bundle"], requires = "log_key")]
+    url: Option<String>,
+    /// With --url: the file keeping the last checkpoint this follower verified (default:
+    /// ~/.local/state/provenance/follow/<origin>.checkpoint). The next run must be consistent
+    /// with it.
+    #[arg(long, value_name = "FILE", requires = "url")]
+    state: Option<PathBuf>,
+    /// With --url: check the tree from its tiles only, without reading the entries.
+    #[arg(long, requires = "url")]
+    tiles_only: bool,
     /// The log's database, if not DIR/ledger.db (e.g. postgres://…).
     #[arg(long, value_name = "URL")]
     database_url: Option<String>,
@@ -65,6 +85,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             &args.limits,
             args.json,
         );
+    }
+    if let Some(url) = &args.url {
+        let key = log_key(args.log_key.as_deref().unwrap_or_default());
+        return super::follow::run(super::follow::Follow {
+            url,
+            log_key: &key,
+            state: args.state.clone(),
+            tiles_only: args.tiles_only,
+        });
     }
     let dir = args.data.as_deref().map(DataDir::new);
     let url = match (&args.database_url, &dir) {

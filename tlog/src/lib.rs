@@ -7,11 +7,14 @@
 //! - [`note`]: C2SP `signed-note` with Ed25519 keys (`name+id+key`), byte-compatible with Go's
 //!   `golang.org/x/mod/sumdb/note`.
 //! - [`checkpoint`]: C2SP `tlog-checkpoint` bodies.
+//! - [`cosignature`]: C2SP `tlog-cosignature` `cosignature/v1` (Ed25519, type 0x04): a
+//!   witness's timestamped signature line on a checkpoint, its keys, signing and checking.
 //!
 //! Everything here is a pure function of its arguments: no I/O, no clock, no database. Storage
 //! implements [`merkle::HashReader`]; verifiers need nothing but bytes and a public key.
 
 pub mod checkpoint;
+pub mod cosignature;
 pub mod merkle;
 pub mod note;
 pub mod tile;

@@ -39,21 +39,55 @@ pub enum NoteError {
     BadText,
 }
 
-fn valid_name(name: &str) -> bool {
+/// Whether `name` can name a key: non-empty, without spaces or '+'.
+pub(crate) fn valid_name(name: &str) -> bool {
     !name.is_empty() && !name.contains('+') && !name.chars().any(char::is_whitespace)
 }
 
 fn key_id(name: &str, public: &[u8; 32]) -> u32 {
+    key_id_of(name, ALG_ED25519, public)
+}
+
+/// A key's ID: the first four bytes of SHA-256(name ‖ "\n" ‖ signature type ‖ public key),
+/// big-endian.
+pub(crate) fn key_id_of(name: &str, alg: u8, public: &[u8]) -> u32 {
     let mut h = Sha256::new();
     h.update(name.as_bytes());
     h.update(b"\n");
-    h.update([ALG_ED25519]);
+    h.update([alg]);
     h.update(public);
     let d = h.finalize();
     u32::from_be_bytes([d[0], d[1], d[2], d[3]])
 }
 
-fn valid_text(text: &str) -> bool {
+/// Splits a vkey `name+hexid+base64(type ‖ key)` into its name, key ID, signature type and key
+/// bytes, checking the name and the ID's spelling (not that the ID matches the key).
+pub(crate) fn split_vkey(vkey: &str) -> Result<(&str, u32, u8, Vec<u8>), NoteError> {
+    let mut parts = vkey.splitn(3, '+');
+    let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(NoteError::Key("expected name+id+key"));
+    };
+    if !valid_name(name) {
+        return Err(NoteError::Key("bad key name"));
+    }
+    if id.len() != 8
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    {
+        return Err(NoteError::Key("key ID must be 8 lower-case hex digits"));
+    }
+    let id = u32::from_str_radix(id, 16).map_err(|_| NoteError::Key("bad key ID"))?;
+    let raw = B64
+        .decode(key)
+        .map_err(|_| NoteError::Key("key is not base64"))?;
+    let (&alg, public) = raw.split_first().ok_or(NoteError::Key("empty key"))?;
+    Ok((name, id, alg, public.to_vec()))
+}
+
+/// Whether `text` can be signed as note text: ends in a newline, no control characters but
+/// newlines.
+pub(crate) fn valid_text(text: &str) -> bool {
     text.ends_with('\n') && !text.chars().any(|c| c.is_ascii_control() && c != '\n')
 }
 
@@ -68,33 +102,12 @@ pub struct Verifier {
 impl Verifier {
     /// Parses `name+hexid+base64(0x01 ‖ key)`, checking that the ID matches the key.
     pub fn parse(vkey: &str) -> Result<Self, NoteError> {
-        let mut parts = vkey.splitn(3, '+');
-        let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(NoteError::Key("expected name+id+key"));
-        };
-        Self::from_parts(name, id, key)
-    }
-
-    fn from_parts(name: &str, id: &str, key: &str) -> Result<Self, NoteError> {
-        if !valid_name(name) {
-            return Err(NoteError::Key("bad key name"));
-        }
-        if id.len() != 8
-            || !id
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-        {
-            return Err(NoteError::Key("key ID must be 8 lower-case hex digits"));
-        }
-        let id = u32::from_str_radix(id, 16).map_err(|_| NoteError::Key("bad key ID"))?;
-        let raw = B64
-            .decode(key)
-            .map_err(|_| NoteError::Key("key is not base64"))?;
-        let (&alg, public) = raw.split_first().ok_or(NoteError::Key("empty key"))?;
+        let (name, id, alg, public) = split_vkey(vkey)?;
         if alg != ALG_ED25519 {
             return Err(NoteError::Key("unknown signature algorithm"));
         }
         let public: [u8; 32] = public
+            .as_slice()
             .try_into()
             .map_err(|_| NoteError::Key("an Ed25519 key is 32 bytes"))?;
         if key_id(name, &public) != id {
@@ -232,12 +245,9 @@ impl Signer {
             return Err(NoteError::BadText);
         }
         let sig = self.key.sign(text.as_bytes()).to_bytes();
-        let mut raw = self.verifier.id.to_be_bytes().to_vec();
-        raw.extend_from_slice(&sig);
         Ok(format!(
-            "{text}\n{DASH}{} {}\n",
-            self.verifier.name,
-            B64.encode(raw)
+            "{text}\n{}",
+            signature_line(&self.verifier.name, self.verifier.id, &sig)
         ))
     }
 }
@@ -257,6 +267,13 @@ pub struct NoteSignature {
     pub key_id: u32,
     /// The signature bytes after the key ID.
     pub signature: Vec<u8>,
+}
+
+impl NoteSignature {
+    /// The signature line, `— <name> <base64(key ID ‖ signature)>` and its newline.
+    pub fn to_line(&self) -> String {
+        signature_line(&self.name, self.key_id, &self.signature)
+    }
 }
 
 /// A note whose signature by at least one known key verified.
@@ -292,28 +309,41 @@ pub fn parse(note: &[u8]) -> Result<(&str, Vec<NoteSignature>), NoteError> {
         if sigs.len() == MAX_SIGNATURES {
             return Err(NoteError::Malformed("too many signatures"));
         }
-        let rest = line.strip_prefix(DASH).ok_or(NoteError::Malformed(
-            "signature line must start with an em dash",
-        ))?;
-        let (name, b64) = rest
-            .split_once(' ')
-            .ok_or(NoteError::Malformed("signature line is name and signature"))?;
-        if !valid_name(name) {
-            return Err(NoteError::Malformed("bad key name in signature line"));
-        }
-        let raw = B64
-            .decode(b64)
-            .map_err(|_| NoteError::Malformed("signature is not base64"))?;
-        if raw.len() < 5 {
-            return Err(NoteError::Malformed("signature too short"));
-        }
-        sigs.push(NoteSignature {
-            name: name.to_string(),
-            key_id: u32::from_be_bytes([raw[0], raw[1], raw[2], raw[3]]),
-            signature: raw[4..].to_vec(),
-        });
+        sigs.push(parse_signature_line(line)?);
     }
     Ok((text, sigs))
+}
+
+/// Parses one signature line, `— <key name> <base64(key ID ‖ signature)>`, without its final
+/// newline.
+pub(crate) fn parse_signature_line(line: &str) -> Result<NoteSignature, NoteError> {
+    let rest = line.strip_prefix(DASH).ok_or(NoteError::Malformed(
+        "signature line must start with an em dash",
+    ))?;
+    let (name, b64) = rest
+        .split_once(' ')
+        .ok_or(NoteError::Malformed("signature line is name and signature"))?;
+    if !valid_name(name) {
+        return Err(NoteError::Malformed("bad key name in signature line"));
+    }
+    let raw = B64
+        .decode(b64)
+        .map_err(|_| NoteError::Malformed("signature is not base64"))?;
+    if raw.len() < 5 {
+        return Err(NoteError::Malformed("signature too short"));
+    }
+    Ok(NoteSignature {
+        name: name.to_string(),
+        key_id: u32::from_be_bytes([raw[0], raw[1], raw[2], raw[3]]),
+        signature: raw[4..].to_vec(),
+    })
+}
+
+/// A signature line, `— <name> <base64(key ID ‖ signature)>` and its newline.
+pub(crate) fn signature_line(name: &str, key_id: u32, signature: &[u8]) -> String {
+    let mut raw = key_id.to_be_bytes().to_vec();
+    raw.extend_from_slice(signature);
+    format!("{DASH}{name} {}\n", B64.encode(raw))
 }
 
 /// Opens a note: parses it and checks every signature by a key in `known`. At least one must
