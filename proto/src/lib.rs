@@ -101,8 +101,8 @@ impl pb::ledger_server::Ledger for LedgerService {
         req: Request<pb::GetCheckpointRequest>,
     ) -> Result<Response<pb::SignedCheckpoint>, Status> {
         let cp = match req.into_inner().size {
-            None => self.ledger.latest_checkpoint().await,
-            Some(size) => self.ledger.checkpoint(size).await.map_err(status)?,
+            None => self.ledger.published_checkpoint().await,
+            Some(size) => self.ledger.cosigned_checkpoint(size).await.map_err(status)?,
         };
         Ok(Response::new(pb::SignedCheckpoint {
             origin: cp.checkpoint.origin,

@@ -119,6 +119,14 @@ pub struct Args {
     /// server's user.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// A witness to send each new checkpoint to (C2SP tlog-witness): its URL, `=`, and its
+    /// cosignature key (what `provenance witness` prints at start or serves at GET /key), e.g.
+    /// --witness http://customs.example:8090=customs.example/w1+1a2b3c4d+BA…  Repeat for each
+    /// witness. Each is asked at most once a second, with back-off when it fails; anchoring
+    /// never waits for them. With witnesses, /checkpoint, /api/v1/checkpoint and evidence
+    /// bundles carry the newest cosigned checkpoint, with every cosignature the log holds.
+    #[arg(long = "witness", value_name = "URL=VKEY")]
+    witnesses: Vec<provenance_witness::client::WitnessTarget>,
 }
 
 pub(crate) async fn listen(
@@ -381,6 +389,7 @@ struct Running {
     grpc: tokio::task::JoinHandle<()>,
     ingest: Ingest,
     ingest_task: tokio::task::JoinHandle<()>,
+    witnessing: Vec<tokio::task::JoinHandle<()>>,
     ledger: Arc<Ledger>,
 }
 
@@ -392,6 +401,10 @@ struct Running {
 async fn shut_down(r: Running, started: Instant, deadline: Instant) -> Vec<String> {
     let mut abandoned = Vec::new();
     let _ = r.stop.send(true);
+    // Witnessing holds nothing anyone waits for: a cosignature not kept is asked for again.
+    for t in r.witnessing {
+        t.abort();
+    }
     let front = started + FRONT_GRACE;
     let mut stuck_readers = 0;
     for t in r.mqtt {
@@ -688,6 +701,15 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
+    let mut witnessing = Vec::new();
+    if !args.witnesses.is_empty() {
+        ledger.publish_witnessed().await?;
+        witnessing = provenance_witness::client::spawn(
+            ledger.clone(),
+            args.witnesses.clone(),
+            stop_rx.clone(),
+        );
+    }
     let mut mqtt_tasks = Vec::new();
     let mut readiness = Vec::new();
     for conn in connections {
@@ -748,6 +770,9 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     );
     println!("  admin      token in {}", dir.admin_token().display());
     println!("  log key    {}", ledger.verifier());
+    for w in &args.witnesses {
+        println!("  witness    {} at {}", w.key.name(), w.url);
+    }
     println!("Stop with Ctrl-C.");
     let stop = stopped(stop_rx.clone());
     let http_task = match &tls {
@@ -794,6 +819,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         grpc: grpc_task,
         ingest,
         ingest_task,
+        witnessing,
         ledger,
     };
     let abandoned = tokio::select! {

@@ -6,6 +6,7 @@ pub mod journey;
 pub mod mosquitto;
 pub mod postgres;
 pub mod tamper;
+pub mod witness;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -9,6 +9,8 @@
 //! - [`checkpoint`]: C2SP `tlog-checkpoint` bodies.
 //! - [`cosignature`]: C2SP `tlog-cosignature` `cosignature/v1` (Ed25519, type 0x04): a
 //!   witness's timestamped signature line on a checkpoint, its keys, signing and checking.
+//! - [`policy`]: C2SP `tlog-policy` files: the logs and witnesses a verifier trusts and the
+//!   quorum of cosignatures a checkpoint needs, parsed strictly and evaluated with a reason.
 //!
 //! Everything here is a pure function of its arguments: no I/O, no clock, no database. Storage
 //! implements [`merkle::HashReader`]; verifiers need nothing but bytes and a public key.
@@ -17,6 +19,7 @@ pub mod checkpoint;
 pub mod cosignature;
 pub mod merkle;
 pub mod note;
+pub mod policy;
 pub mod tile;
 
 pub use checkpoint::{Checkpoint, CheckpointError};

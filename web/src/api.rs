@@ -137,7 +137,7 @@ pub fn router(state: AppState) -> Router {
 async fn checkpoint(State(s): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        s.ledger.latest_checkpoint().await.note,
+        s.ledger.published_checkpoint().await.note,
     )
 }
 

@@ -53,7 +53,7 @@ pub async fn evidence(
         Ok(i) => i,
         Err(r) => return *r,
     };
-    let cp = s.ledger.latest_checkpoint().await;
+    let cp = s.ledger.published_checkpoint().await;
     let built = match &reads {
         Some(Extension(r)) => r.evidence.bundle(&s.ledger, &item, &cp).await,
         None => s.ledger.evidence_at(&item, cp).await.map(|b| {

@@ -116,9 +116,20 @@ struct Slot {
     verdict: OnceCell<Arc<Report>>,
 }
 
+/// (item, tree size, the checkpoint note's hash): the note changes at one size as witnesses'
+/// cosignatures arrive, and the bundle carries the note.
+type Key = (String, u64, u64);
+
+fn key_of(item: &str, checkpoint: &SignedCheckpoint) -> Key {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    checkpoint.note.hash(&mut h);
+    (item.to_string(), checkpoint.checkpoint.size, h.finish())
+}
+
 struct Lru {
     /// (item, tree size) → the slot, its last use (a tick) and the bytes it holds.
-    map: HashMap<(String, u64), (Arc<Slot>, u64, usize)>,
+    map: HashMap<Key, (Arc<Slot>, u64, usize)>,
     tick: u64,
     bytes: usize,
 }
@@ -153,7 +164,7 @@ impl EvidenceCache {
 
     /// The entry of `key`, made if missing (evicting the least recently used beyond the
     /// bound on entries).
-    fn slot(&self, key: &(String, u64)) -> Arc<Slot> {
+    fn slot(&self, key: &Key) -> Arc<Slot> {
         let mut lru = lock(&self.lru);
         lru.tick += 1;
         let tick = lru.tick;
@@ -170,7 +181,7 @@ impl EvidenceCache {
 
     /// Records what `key`'s entry holds now, and evicts others beyond the bound on bytes; an
     /// entry larger than the whole bound is not kept at all.
-    fn account(&self, key: &(String, u64), slot: &Arc<Slot>, bytes: usize) {
+    fn account(&self, key: &Key, slot: &Arc<Slot>, bytes: usize) {
         let mut lru = lock(&self.lru);
         let Some((kept, _, held)) = lru.map.get_mut(key) else {
             return;
@@ -197,7 +208,7 @@ impl EvidenceCache {
         item: &str,
         checkpoint: &SignedCheckpoint,
     ) -> Result<Arc<Built>, LedgerError> {
-        let key = (item.to_string(), checkpoint.checkpoint.size);
+        let key = key_of(item, checkpoint);
         let slot = self.slot(&key);
         self.bundle_in(&slot, &key, ledger, checkpoint).await
     }
@@ -205,7 +216,7 @@ impl EvidenceCache {
     async fn bundle_in(
         &self,
         slot: &Arc<Slot>,
-        key: &(String, u64),
+        key: &Key,
         ledger: &Ledger,
         checkpoint: &SignedCheckpoint,
     ) -> Result<Arc<Built>, LedgerError> {
@@ -231,7 +242,7 @@ impl EvidenceCache {
         item: &str,
         checkpoint: &SignedCheckpoint,
     ) -> Result<(Arc<Built>, Arc<Report>), LedgerError> {
-        let key = (item.to_string(), checkpoint.checkpoint.size);
+        let key = key_of(item, checkpoint);
         let slot = self.slot(&key);
         let built = self.bundle_in(&slot, &key, ledger, checkpoint).await?;
         let report = slot
@@ -252,7 +263,7 @@ impl EvidenceCache {
 }
 
 /// Drops least recently used entries other than `keep` until both bounds hold.
-fn evict(lru: &mut Lru, max_entries: usize, max_bytes: usize, keep: &(String, u64)) {
+fn evict(lru: &mut Lru, max_entries: usize, max_bytes: usize, keep: &Key) {
     while lru.map.len() > max_entries.max(1) || lru.bytes > max_bytes {
         let oldest = lru
             .map

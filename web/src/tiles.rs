@@ -44,7 +44,7 @@ async fn checkpoint(State(s): State<AppState>) -> Response {
             (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
             (header::CACHE_CONTROL, MUTABLE),
         ],
-        s.ledger.latest_checkpoint().await.note,
+        s.ledger.published_checkpoint().await.note,
     )
         .into_response()
 }

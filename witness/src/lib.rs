@@ -13,7 +13,9 @@
 //! - [`http`]: the HTTP interface: `add-checkpoint`, the witness's key, its status, the fork
 //!   evidence for anyone to fetch, the latest cosigned checkpoint per log (monitoring);
 //! - [`key`]: its signing key file;
-//! - [`Witness`]: the three put together, with the clock.
+//! - [`Witness`]: the three put together, with the clock;
+//! - [`client`]: the log's side of the protocol (`serve --witness URL=VKEY`): sending each new
+//!   checkpoint to its witnesses and keeping their cosignatures in the ledger.
 //!
 //! It must never: cosign a checkpoint whose new state is not committed to disk first; let a
 //! log's state go back (a size below, or another root at the same size, than it cosigned);
@@ -22,6 +24,7 @@
 //! configured with, or on a checkpoint without a valid signature by that log's key; sign
 //! anything but `cosignature/v1` messages with its key; keep fork evidence from anyone hidden.
 
+pub mod client;
 pub mod core;
 pub mod http;
 pub mod key;

@@ -6,6 +6,7 @@
 //! The verdict is cached by (item, tree size) (`reads`): a repeated request at the same tree
 //! size runs neither the bundle's queries nor the verifier again.
 
+use provenance_ledger::witnessed::StoredCosignature;
 use axum::Extension;
 use axum::extract::{Path, State};
 use maud::{Markup, html};
@@ -51,13 +52,18 @@ pub async fn customs(
     let item = epc.to_string();
     // The verdict uses the default limits, as the cache does.
     let limits = Limits::default();
-    let cp = s.ledger.latest_checkpoint().await;
+    let cp = s.ledger.published_checkpoint().await;
     let (_, report) = reads.evidence.verdict(&s.ledger, &item, &cp).await?;
     if report.trace.is_empty() && report.ok() {
         return Err(PageError::NotFound(format!(
             "The log holds no event about {item}, so there is no evidence to verify."
         )));
     }
+    let witnessed = s
+        .ledger
+        .cosignatures_of(cp.checkpoint.size)
+        .await
+        .unwrap_or_default();
     let key = s.ledger.verifier().to_string();
     let footer = Footer {
         size: cp.checkpoint.size,
@@ -71,11 +77,18 @@ pub async fn customs(
         &format!("Customs view of {item}"),
         true,
         Some(&footer),
-        body(&item, &report, &key, &file, &limits),
+        body(&item, &report, &key, &file, &limits, &witnessed),
     ))
 }
 
-fn body(item: &str, r: &Report, key: &str, file: &str, limits: &Limits) -> Markup {
+fn body(
+    item: &str,
+    r: &Report,
+    key: &str,
+    file: &str,
+    limits: &Limits,
+    witnessed: &[StoredCosignature],
+) -> Markup {
     let (class, symbol, words, sentence) = match r.verdict {
         provenance_custody::Verdict::Pass => (
             "pass",
@@ -111,6 +124,7 @@ fn body(item: &str, r: &Report, key: &str, file: &str, limits: &Limits) -> Marku
                 p.sentence { (sentence) }
                 p.small { "The same verdict as " code { "provenance verify --bundle" } " gives for the evidence file below: it is computed from the file's bytes and the log's public key alone." }
             }
+            (witnesses(witnessed))
             section aria-labelledby="checks-h" {
                 h2 #checks-h { "What was checked" }
                 table.checks {
@@ -206,6 +220,30 @@ fn body(item: &str, r: &Report, key: &str, file: &str, limits: &Limits) -> Marku
                 p { "Then, on any machine with the " code { "provenance" } " program and without trusting this server:" }
                 pre.command { "provenance verify --bundle " (file) " --log-key '" (key) "'" }
                 p.small { "Exit status 0 means it holds (warnings allowed). Compare the log key with the one your authority published." }
+            }
+        }
+    }
+}
+
+/// Who vouches for the checkpoint the evidence leads to, besides the operator: the witnesses
+/// whose cosignatures the log holds for it, and when each saw it.
+fn witnesses(witnessed: &[StoredCosignature]) -> Markup {
+    html! {
+        section.witnessed aria-labelledby="witnessed-h" {
+            h2 #witnessed-h { "Who witnessed this log" }
+            @if witnessed.is_empty() {
+                p { "No independent witness has cosigned the checkpoint these proofs lead to: it rests on the log operator's signature alone." }
+            } @else {
+                p { "The checkpoint these proofs lead to was cosigned by independent witnesses, each after checking it extends every earlier checkpoint it saw of this log (C2SP tlog-witness):" }
+                ul {
+                    @for c in witnessed {
+                        li {
+                            strong { (c.name()) } " at "
+                            (crate::format::utc(i64::try_from(c.timestamp).unwrap_or(i64::MAX / 1000).saturating_mul(1000)))
+                        }
+                    }
+                }
+                p.small { "The evidence file carries these cosignatures; " code { "provenance verify --bundle FILE --policy POLICY" } " checks them against the witnesses you trust." }
             }
         }
     }

@@ -1,0 +1,336 @@
+//! The log's side of C2SP tlog-witness: `serve --witness URL=VKEY` sends each new checkpoint
+//! to each of its witnesses and keeps the cosignatures they return.
+//!
+//! One task per witness, so a slow or dead witness delays nobody else:
+//! - at most one request a second per witness (public witness networks budget about that per
+//!   log), each with the newest checkpoint, the size the witness last cosigned and the
+//!   consistency proof between them;
+//! - a 409 answer tells the size the witness holds (after a restart of either side): the next
+//!   request starts from it, at once;
+//! - any other failure backs off, doubling from one second up to [`MAX_BACKOFF`], and says
+//!   so in the log once per change of state, not once per try;
+//! - every returned line is checked against the witness's configured key before it is
+//!   recorded; lines by other keys are ignored, as the spec asks.
+//!
+//! It only reads the log (the newest checkpoint, tiles for the proof) and writes cosignatures:
+//! anchoring never waits for it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use provenance_ledger::Ledger;
+use provenance_ledger::witnessed::StoredCosignature;
+use provenance_tlog::cosignature::CosignatureVerifier;
+
+use crate::AddCheckpoint;
+
+/// The longest pause between tries to a witness that keeps failing.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// At most one request per this interval to one witness.
+pub const INTERVAL: Duration = Duration::from_secs(1);
+/// How long one request may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest answer read from a witness.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+/// A witness the log sends its checkpoints to: `URL=VKEY` on the command line.
+#[derive(Debug, Clone)]
+pub struct WitnessTarget {
+    /// The witness's submission prefix; `add-checkpoint` is appended to it.
+    pub url: String,
+    /// The witness's cosignature key.
+    pub key: CosignatureVerifier,
+}
+
+/// A `--witness` value that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TargetError {
+    /// No `=` between the URL and the key.
+    #[error("expected URL=VKEY, e.g. http://witness.example:8090=witness.example/w1+1a2b3c4d+BA…")]
+    Shape,
+    /// The URL is not http(s).
+    #[error("the witness URL {0:?} must start with http:// or https://")]
+    Url(String),
+    /// The key is not a cosignature/v1 vkey.
+    #[error("the witness key: {0} (expected the vkey the witness prints at start or serves at GET /key)")]
+    Key(provenance_tlog::NoteError),
+}
+
+impl std::str::FromStr for WitnessTarget {
+    type Err = TargetError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        // The vkey holds `+` and base64 (`=` only as padding, at its very end), the URL may
+        // hold `=` in a query: split at the last `=` followed by something that is not `=`.
+        let split = s
+            .char_indices()
+            .filter(|&(i, c)| c == '=' && s[i + 1..].chars().next().is_some_and(|n| n != '='))
+            .map(|(i, _)| i)
+            .filter(|&i| s[i + 1..].contains('+'))
+            .last()
+            .ok_or(TargetError::Shape)?;
+        let (url, vkey) = (&s[..split], &s[split + 1..]);
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(TargetError::Url(url.to_string()));
+        }
+        let key = CosignatureVerifier::parse(vkey).map_err(TargetError::Key)?;
+        Ok(Self {
+            url: url.trim_end_matches('/').to_string(),
+            key,
+        })
+    }
+}
+
+/// What one request to a witness came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Outcome {
+    /// Cosigned the checkpoint of this size.
+    Cosigned(u64),
+    /// The witness holds another size.
+    Conflict(u64),
+    /// Refused or unreachable: why.
+    Failed(String),
+}
+
+/// Starts one task per witness; they end when `stop` changes.
+pub fn spawn(
+    ledger: Arc<Ledger>,
+    targets: Vec<WitnessTarget>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let http = match reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .user_agent(concat!("provenance/", env!("CARGO_PKG_VERSION")))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot make an HTTP client; no witness will be asked");
+            return Vec::new();
+        }
+    };
+    targets
+        .into_iter()
+        .map(|target| {
+            let ledger = ledger.clone();
+            let http = http.clone();
+            let stop = stop.clone();
+            tokio::spawn(async move { follow(ledger, http, target, stop).await })
+        })
+        .collect()
+}
+
+async fn follow(
+    ledger: Arc<Ledger>,
+    http: reqwest::Client,
+    target: WitnessTarget,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let name = target.key.name().to_string();
+    // The size the witness holds, as far as we know: unknown at start, so the first request
+    // says 0 and a witness that knows the log answers 409 with its size.
+    let mut held: Option<u64> = None;
+    let mut backoff = INTERVAL;
+    let mut failing: Option<String> = None;
+    let mut last_request: Option<Instant> = None;
+    loop {
+        let pause = match &failing {
+            Some(_) => backoff,
+            None => INTERVAL,
+        };
+        if let Some(at) = last_request {
+            let wait = pause.saturating_sub(at.elapsed());
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => return,
+            }
+        }
+        if *stop.borrow() {
+            return;
+        }
+        let latest = ledger.latest_checkpoint().await;
+        let size = latest.checkpoint.size;
+        if size == 0 || held == Some(size) {
+            last_request = Some(Instant::now());
+            continue;
+        }
+        let old = match held {
+            Some(h) if h < size => h,
+            _ => 0,
+        };
+        last_request = Some(Instant::now());
+        // From the empty tree the proof is empty (tlog-witness).
+        let proof = match old {
+            0 => Ok(Vec::new()),
+            _ => ledger.consistency_proof(old, size).await,
+        };
+        let outcome = match proof {
+            Ok(proof) => {
+                let request = AddCheckpoint {
+                    old_size: old,
+                    proof,
+                    note: latest.note.clone(),
+                };
+                ask(&http, &target, &request, &latest.checkpoint, &ledger).await
+            }
+            Err(e) => Outcome::Failed(format!("cannot prove consistency from {old}: {e}")),
+        };
+        match outcome {
+            Outcome::Cosigned(s) => {
+                held = Some(s);
+                backoff = INTERVAL;
+                if failing.take().is_some() {
+                    tracing::info!(witness = %name, size = s, "the witness cosigns again");
+                }
+            }
+            Outcome::Conflict(s) if s <= size && held != Some(s) => {
+                // Ask again at once from the size it holds.
+                held = Some(s);
+                last_request = None;
+            }
+            Outcome::Conflict(s) => {
+                let why = if s > size {
+                    format!(
+                        "the witness holds size {s}, above this log's {size}: it follows another \
+                         history under this origin (a fork), or this database lost entries"
+                    )
+                } else {
+                    format!("the witness keeps answering 409 with size {s}")
+                };
+                held = None;
+                fail(&name, &mut failing, &mut backoff, why);
+            }
+            Outcome::Failed(why) => {
+                fail(&name, &mut failing, &mut backoff, why);
+            }
+        }
+    }
+}
+
+fn fail(name: &str, failing: &mut Option<String>, backoff: &mut Duration, why: String) {
+    if failing.as_deref() != Some(why.as_str()) {
+        tracing::warn!(witness = %name, problem = %why, "the witness did not cosign; retrying with back-off");
+    }
+    *backoff = if failing.is_some() {
+        (*backoff * 2).min(MAX_BACKOFF)
+    } else {
+        INTERVAL
+    };
+    *failing = Some(why);
+}
+
+async fn ask(
+    http: &reqwest::Client,
+    target: &WitnessTarget,
+    request: &AddCheckpoint,
+    checkpoint: &provenance_tlog::Checkpoint,
+    ledger: &Ledger,
+) -> Outcome {
+    let url = format!("{}/add-checkpoint", target.url);
+    let answer = http.post(&url).body(request.to_body()).send().await;
+    let response = match answer {
+        Ok(r) => r,
+        Err(e) => return Outcome::Failed(format!("POST {url}: {e}")),
+    };
+    let status = response.status();
+    let body = match read_limited(response).await {
+        Ok(b) => b,
+        Err(e) => return Outcome::Failed(format!("POST {url}: reading the answer: {e}")),
+    };
+    let text = String::from_utf8_lossy(&body);
+    match status.as_u16() {
+        200 => {}
+        409 => {
+            return match text.trim_end_matches('\n').parse::<u64>() {
+                Ok(s) => Outcome::Conflict(s),
+                Err(_) => Outcome::Failed(format!("a 409 answer without a size: {text:?}")),
+            };
+        }
+        code => {
+            return Outcome::Failed(format!(
+                "{code} from {url}: {}",
+                text.trim().chars().take(300).collect::<String>()
+            ));
+        }
+    }
+    let body_text = checkpoint.body();
+    let mut kept = 0;
+    for line in text.lines().filter(|l| l.starts_with('\u{2014}')) {
+        if !line.starts_with(&format!("\u{2014} {} ", target.key.name())) {
+            continue;
+        }
+        match target.key.verify_line(&body_text, line) {
+            Ok(timestamp) => {
+                let c = StoredCosignature {
+                    witness: target.key.to_string(),
+                    timestamp,
+                    line: line.to_string(),
+                };
+                if let Err(e) = ledger.record_cosignature(checkpoint.size, &c).await {
+                    return Outcome::Failed(format!("cannot keep the cosignature: {e}"));
+                }
+                kept += 1;
+            }
+            Err(e) => {
+                return Outcome::Failed(format!(
+                    "the answer carries a cosignature that does not verify with the configured \
+                     key: {e}"
+                ));
+            }
+        }
+    }
+    if kept == 0 {
+        return Outcome::Failed(
+            "a 200 answer without a cosignature by the configured key".to_string(),
+        );
+    }
+    Outcome::Cosigned(checkpoint.size)
+}
+
+async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(format!("the answer is over {MAX_ANSWER_BYTES} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use provenance_tlog::cosignature::CosignatureSigner;
+
+    #[test]
+    fn a_target_is_url_equals_vkey() {
+        let vkey = CosignatureSigner::new("customs.example/w1", &[3; 32])
+            .expect("signer")
+            .vkey();
+        let t: WitnessTarget = format!("http://127.0.0.1:8090/=  {vkey}")
+            .trim()
+            .replace("=  ", "=")
+            .parse()
+            .expect("parses");
+        assert_eq!(t.url, "http://127.0.0.1:8090");
+        assert_eq!(t.key.to_string(), vkey);
+        let q: WitnessTarget = format!("https://w.example/a?b=c={vkey}")
+            .parse()
+            .expect("a query's = is kept");
+        assert_eq!(q.url, "https://w.example/a?b=c");
+        assert!(matches!(
+            "http://x".parse::<WitnessTarget>(),
+            Err(TargetError::Shape)
+        ));
+        assert!(matches!(
+            format!("ftp://x={vkey}").parse::<WitnessTarget>(),
+            Err(TargetError::Url(_))
+        ));
+        assert!(matches!(
+            "http://x=a+1+AAAA".parse::<WitnessTarget>(),
+            Err(TargetError::Key(_))
+        ));
+    }
+}
