@@ -26,4 +26,4 @@ pub use rules::{
     ChainStatus, CustodyReport, Finding, Limits, Rule, Severity, Signer, TraceEvent, Verdict,
     Window, assess,
 };
-pub use verify::{Report, verify_bundle};
+pub use verify::{Report, verify_bundle, verify_bundle_with};

@@ -25,7 +25,7 @@
 //! 10 g, no event for more than 12 hours in transit, no jump faster than 1,200 km/h between
 //! GNSS fixes. [`Limits::reefer`] is a cold chain (2–8 °C).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 
 use provenance_event::registry::Role;
@@ -391,6 +391,17 @@ pub enum Rule {
         /// The event kind.
         kind: String,
     },
+    /// An event dated later than the witnesses saw a checkpoint holding it (beyond
+    /// [`CLOCK_SKEW_ALLOWANCE_MS`]): the signer's clock is ahead, or the event was dated after
+    /// the fact.
+    DatedAfterWitnessed {
+        /// The signer.
+        device: String,
+        /// The event's device time, Unix ms.
+        time_ms: i64,
+        /// When the witnesses' quorum had seen a checkpoint holding the event, Unix ms.
+        witnessed_ms: i64,
+    },
     /// Nothing in the trace.
     NoEvents,
 }
@@ -606,14 +617,32 @@ pub fn assess(subject: &str, events: &[TraceEvent], limits: &Limits) -> CustodyR
     let seal = seal_rules(events, &mut f);
     gap_rules(events, limits, &mut f);
     excursion_rules(events, limits, &mut f);
-    // One order for every view: where in the trace it happened (its last event), then by
-    // severity.
-    let order: std::collections::HashMap<u64, usize> = events
+    let order = trace_order(events);
+    let mut findings = f.0;
+    sort_findings(&order, &mut findings);
+    CustodyReport {
+        subject: subject.to_string(),
+        verdict: Verdict::of(findings.iter().map(|x| &x.severity)),
+        custody,
+        seal,
+        journey: journey(events),
+        findings,
+        limits: limits.clone(),
+    }
+}
+
+/// Where each log index stands in the trace.
+fn trace_order(events: &[TraceEvent]) -> HashMap<u64, usize> {
+    events
         .iter()
         .enumerate()
         .map(|(i, e)| (e.index, i))
-        .collect();
-    let mut findings = f.0;
+        .collect()
+}
+
+/// One order for every view: where in the trace it happened (its last event; events outside
+/// the trace last), then by severity. Stable, so equal keys keep the order they were found in.
+fn sort_findings(order: &HashMap<u64, usize>, findings: &mut [Finding]) {
     findings.sort_by_key(|x| {
         (
             x.indexes
@@ -624,14 +653,113 @@ pub fn assess(subject: &str, events: &[TraceEvent], limits: &Limits) -> CustodyR
             std::cmp::Reverse(x.severity),
         )
     });
-    CustodyReport {
-        subject: subject.to_string(),
-        verdict: Verdict::of(findings.iter().map(|x| &x.severity)),
-        custody,
-        seal,
-        journey: journey(events),
-        findings,
-        limits: limits.clone(),
+}
+
+impl CustodyReport {
+    /// Adds findings made outside [`assess`] (such as [`dated_after_witnessed`]'s) in the
+    /// report's order, and judges the verdict again. `events` is the trace the report was made
+    /// of; findings about events outside it go last.
+    pub fn add_findings(&mut self, events: &[TraceEvent], findings: Vec<Finding>) {
+        if findings.is_empty() {
+            return;
+        }
+        self.findings.extend(findings);
+        sort_findings(&trace_order(events), &mut self.findings);
+        self.verdict = Verdict::of(self.findings.iter().map(|x| &x.severity));
+    }
+}
+
+/// How far a device's clock may run ahead of the witnesses' before an event dated after they
+/// saw it is a finding. Device clocks follow GNSS or NTP but drift between fixes, and a
+/// witness's cosignature time is its own clock's: five minutes is far more than an honest
+/// device drifts between fixes, and far less than anything that would change where or when a
+/// custody event could have happened.
+pub const CLOCK_SKEW_ALLOWANCE_MS: i64 = 5 * 60_000;
+
+/// The time others vouch for: once a quorum of witnesses has cosigned a checkpoint at
+/// `witnessed_by_s` (seconds since the Epoch, [`provenance_tlog::policy::PolicyVerdict`]'s
+/// `witnessed_by`), every entry under that checkpoint existed by then. An event at log index
+/// `index`, signed by `signer`, whose device time `time_ms` is later than that (beyond
+/// [`CLOCK_SKEW_ALLOWANCE_MS`]) was dated after the fact, or its signer's clock is ahead: a
+/// warning naming both times. `None` when the event's time is plausible.
+pub fn dated_after_witnessed(
+    index: u64,
+    signer: &str,
+    time_ms: i64,
+    witnessed_by_s: u64,
+) -> Option<Finding> {
+    let witnessed_ms = i64::try_from(witnessed_by_s)
+        .ok()
+        .and_then(|s| s.checked_mul(1000))
+        .unwrap_or(i64::MAX);
+    if time_ms <= witnessed_ms.saturating_add(CLOCK_SKEW_ALLOWANCE_MS) {
+        return None;
+    }
+    let device_at = minute(time_ms);
+    let seen_at = minute(witnessed_ms);
+    // The witnessed time without its date when the date is the device time's.
+    let seen_short = match (device_at.split_once('T'), seen_at.split_once('T')) {
+        (Some((d1, _)), Some((d2, t2))) if d1 == d2 => t2.to_string(),
+        _ => seen_at.clone(),
+    };
+    Some(Finding {
+        severity: Severity::Warning,
+        rule: Rule::DatedAfterWitnessed {
+            device: signer.to_string(),
+            time_ms,
+            witnessed_ms,
+        },
+        message: format!(
+            "{signer}'s event at log index {index}: device time {device_at} is {} after the \
+             witnesses saw the checkpoint holding it ({seen_short}): the signer's clock is \
+             ahead, or the event was dated after the fact",
+            span(time_ms.saturating_sub(witnessed_ms))
+        ),
+        indexes: vec![index],
+    })
+}
+
+/// [`dated_after_witnessed`] over a trace, in trace order.
+pub fn witnessed_time_rules(events: &[TraceEvent], witnessed_by_s: u64) -> Vec<Finding> {
+    events
+        .iter()
+        .filter_map(|e| dated_after_witnessed(e.index, &e.signer.id, e.time_ms, witnessed_by_s))
+        .collect()
+}
+
+/// [`assess`], then the time the witnesses vouch for ([`witnessed_time_rules`]) when a
+/// policy's quorum gave one.
+pub fn assess_witnessed(
+    subject: &str,
+    events: &[TraceEvent],
+    limits: &Limits,
+    witnessed_by_s: Option<u64>,
+) -> CustodyReport {
+    let mut report = assess(subject, events, limits);
+    if let Some(t) = witnessed_by_s {
+        report.add_findings(events, witnessed_time_rules(events, t));
+    }
+    report
+}
+
+/// `2026-12-07T20:00Z`: UTC to the minute.
+fn minute(ms: i64) -> String {
+    let t = crate::epcis::rfc3339(ms);
+    format!("{}Z", t.get(..16).unwrap_or(&t))
+}
+
+/// A duration for people, to the minute: `12 min`, `1 h 12 min`, `3 days 4 h`.
+fn span(ms: i64) -> String {
+    let minutes = ms / 60_000;
+    let (days, hours, mins) = (minutes / 1440, minutes / 60 % 24, minutes % 60);
+    match (days, minutes / 60) {
+        (0, 0) => format!("{mins} min"),
+        (0, h) if mins == 0 => format!("{h} h"),
+        (0, h) => format!("{h} h {mins} min"),
+        (1, _) if hours == 0 => "1 day".to_string(),
+        (1, _) => format!("1 day {hours} h"),
+        (d, _) if hours == 0 => format!("{d} days"),
+        (d, _) => format!("{d} days {hours} h"),
     }
 }
 
@@ -1197,6 +1325,7 @@ mod tests {
                     Rule::Unregistered { .. } => "unregistered",
                     Rule::Revoked { .. } => "revoked",
                     Rule::WrongRole { .. } => "wrong_role",
+                    Rule::DatedAfterWitnessed { .. } => "dated_after_witnessed",
                     Rule::NoEvents => "no_events",
                 };
                 (name, f.severity)
@@ -1443,6 +1572,109 @@ mod tests {
     #[test]
     fn an_empty_trace_fails() {
         assert_eq!(assess("x", &[], &Limits::default()).verdict, Verdict::Fail);
+    }
+
+    /// 2026-12-07T19:48:00Z, in seconds.
+    const WITNESSED_S: u64 = 1_796_672_880;
+
+    #[test]
+    fn an_event_dated_after_the_witnesses_saw_it_is_a_warning() {
+        // 2026-12-07T21:00Z: 1 h 12 min after the quorum had seen the checkpoint.
+        let late_ms = 1_796_677_200_000;
+        let f = dated_after_witnessed(42, "tracker-7", late_ms, WITNESSED_S).expect("finding");
+        assert_eq!(f.severity, Severity::Warning);
+        assert_eq!(f.indexes, [42]);
+        assert_eq!(
+            f.rule,
+            Rule::DatedAfterWitnessed {
+                device: "tracker-7".into(),
+                time_ms: late_ms,
+                witnessed_ms: 1_796_672_880_000,
+            }
+        );
+        assert_eq!(
+            f.message,
+            "tracker-7's event at log index 42: device time 2026-12-07T21:00Z is 1 h 12 min \
+             after the witnesses saw the checkpoint holding it (19:48Z): the signer's clock is \
+             ahead, or the event was dated after the fact"
+        );
+        // A day later, the witnessed time keeps its date.
+        let f = dated_after_witnessed(1, "d", late_ms + 86_400_000, WITNESSED_S).expect("late");
+        assert!(
+            f.message.contains("1 day 1 h after") && f.message.contains("(2026-12-07T19:48Z)"),
+            "{}",
+            f.message
+        );
+    }
+
+    #[test]
+    fn clock_skew_within_the_allowance_is_no_finding() {
+        let witnessed_ms = WITNESSED_S as i64 * 1000;
+        for t in [
+            witnessed_ms - 3_600_000,
+            witnessed_ms,
+            witnessed_ms + 4 * 60_000,
+            witnessed_ms + CLOCK_SKEW_ALLOWANCE_MS,
+        ] {
+            assert_eq!(dated_after_witnessed(1, "d", t, WITNESSED_S), None, "{t}");
+        }
+        let just_over = witnessed_ms + CLOCK_SKEW_ALLOWANCE_MS + 1;
+        let f = dated_after_witnessed(1, "d", just_over, WITNESSED_S).expect("over");
+        assert!(f.message.contains("is 5 min after"), "{}", f.message);
+        // Absurd times neither overflow nor fire.
+        assert_eq!(dated_after_witnessed(1, "d", i64::MAX, u64::MAX), None);
+        assert!(dated_after_witnessed(1, "d", i64::MAX, 0).is_some());
+    }
+
+    #[test]
+    fn the_witnessed_time_turns_a_pass_into_warnings_naming_the_late_event() {
+        let t = journey_ok();
+        // The whole journey was witnessed by hour 14; then by hour 11, so that events 7..=9
+        // (hours 12, 13, 14) are dated after it.
+        let at_hour =
+            |h: i64| u64::try_from((1_763_000_000_000 + h * 3_600_000) / 1000).expect("s");
+        let r = assess_witnessed("x", &t, &Limits::default(), Some(at_hour(14)));
+        assert_eq!(r.verdict, Verdict::Pass, "{:#?}", r.findings);
+        assert_eq!(
+            assess_witnessed("x", &t, &Limits::default(), None),
+            assess("x", &t, &Limits::default())
+        );
+        let r = assess_witnessed("x", &t, &Limits::default(), Some(at_hour(11)));
+        assert_eq!(r.verdict, Verdict::Warnings);
+        let late: Vec<&Finding> = r
+            .findings
+            .iter()
+            .filter(|f| matches!(f.rule, Rule::DatedAfterWitnessed { .. }))
+            .collect();
+        let indexes: Vec<u64> = late.iter().flat_map(|f| f.indexes.clone()).collect();
+        assert_eq!(indexes, [7, 8, 9]);
+        assert!(
+            late[0].message.contains("customs-rtm"),
+            "{}",
+            late[0].message
+        );
+        assert!(
+            late[0].message.contains("is 1 h after"),
+            "{}",
+            late[0].message
+        );
+        // In trace order among the other findings: the handover at index 8 comes after 7's.
+        let order: Vec<&[u64]> = r.findings.iter().map(|f| f.indexes.as_slice()).collect();
+        let pos = |i: u64| {
+            order
+                .iter()
+                .position(|x| x.last() == Some(&i))
+                .expect("found")
+        };
+        assert!(pos(7) < pos(8) && pos(8) < pos(9));
+        // Findings about events outside the trace go last.
+        let mut report = assess("x", &t, &Limits::default());
+        let outside = dated_after_witnessed(99, "other", i64::MAX / 2, 0).expect("late");
+        let inside = dated_after_witnessed(1, "station-1", i64::MAX / 2, 0).expect("late");
+        report.add_findings(&t, vec![outside.clone(), inside.clone()]);
+        assert_eq!(report.findings.first(), Some(&inside));
+        assert_eq!(report.findings.last(), Some(&outside));
+        assert_eq!(report.verdict, Verdict::Warnings);
     }
 
     #[test]

@@ -1,25 +1,33 @@
 //! Offline verification of an evidence bundle (SPEC §7) with nothing but its bytes and the
-//! log's verifier key.
+//! log's verifier key, and optionally a witness policy (C2SP `tlog-policy`).
 //!
 //! In order, each step a section of the [`Report`]:
 //!
 //! 1. **bundle**: the bytes parse as a `provenance-evidence/v1` bundle.
-//! 2. **checkpoint**: the checkpoint note is signed by the log key.
-//! 3. **inclusion**: every entry's C2SP tlog proof is for that entry's index, against that
-//!    checkpoint, and leads from the entry's leaf hash to the checkpoint's root.
-//! 4. **registry**: every registry entry is signed by the log key, and the registry's history
+//! 2. **checkpoint**: the checkpoint note is signed by the log key (given, or one of the
+//!    policy's logs).
+//! 3. **witnesses**: with a policy, every cosignature on the checkpoint by a witness of the
+//!    policy verifies and those witnesses meet its quorum (the log must be one the policy
+//!    accepts); the quorum's time ("witnessed by T") then bounds every event's date, see
+//!    [`crate::rules::dated_after_witnessed`]. Without a policy the cosignature lines are only
+//!    listed, by name, unverified.
+//! 4. **inclusion**: every entry's C2SP tlog proof is for that entry's index, against that
+//!    very checkpoint note (the same bytes, cosignatures included), and leads from the entry's
+//!    leaf hash to the checkpoint's root.
+//! 5. **registry**: every registry entry is signed by the log key, and the registry's history
 //!    makes sense (registered first, nothing after a revocation); every event's signer was
 //!    registered before the event's index and not revoked before it.
-//! 5. **signatures**: every event verifies with the key its signer had at that index (key
+//! 6. **signatures**: every event verifies with the key its signer had at that index (key
 //!    rotations respected) and its payload follows SPEC §3.
-//! 6. **chains**: each event of the subject links to its signer's previous event (`prev` is
+//! 7. **chains**: each event of the subject links to its signer's previous event (`prev` is
 //!    that event's hash), or the gap is explained by a `dropped` report; no signer signed
 //!    two events with one seq.
-//! 7. **custody**: the rules of [`crate::rules`] over the subject's trace, which the verifier
+//! 8. **custody**: the rules of [`crate::rules`] over the subject's trace, which the verifier
 //!    derives itself from the proven events: those naming the subject, and those of each
-//!    container while the subject was inside (windows from the `packed`/`unpacked` events).
+//!    container while the subject was inside (windows from the `packed`/`unpacked` events);
+//!    with a witnessed time, every proven event of the bundle dated after it is a warning.
 //!
-//! Only entries whose proof and signature hold take part in steps 6 and 7.
+//! Only entries whose proof and signature hold take part in steps 7 and 8.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -30,6 +38,8 @@ use provenance_event::ed25519_dalek::VerifyingKey;
 use provenance_event::registry::{self, Action, Role};
 use provenance_event::{Event, Kind, SignedEvent, message_hash};
 use provenance_tlog::merkle::verify_inclusion;
+use provenance_tlog::note;
+use provenance_tlog::policy::{Policy, Quorum, VerifyError};
 use provenance_tlog::{Checkpoint, Verifier, leaf_hash};
 use serde::{Deserialize, Serialize};
 
@@ -47,6 +57,8 @@ pub enum Step {
     Bundle,
     /// The checkpoint is signed by the log key.
     Checkpoint,
+    /// Witnesses cosigned the checkpoint as the policy requires.
+    Witnesses,
     /// Every entry is in the checkpointed tree.
     Inclusion,
     /// Registry entries are the log's, and every signer was registered and not revoked.
@@ -65,6 +77,7 @@ impl Step {
         match self {
             Step::Bundle => "Evidence file",
             Step::Checkpoint => "Log checkpoint",
+            Step::Witnesses => "Independent witnesses",
             Step::Inclusion => "Inclusion in the log",
             Step::Registry => "Device and operator registry",
             Step::Signatures => "Event signatures",
@@ -112,6 +125,126 @@ pub struct CheckpointInfo {
     pub size: u64,
     /// Root hash, base64.
     pub root: String,
+    /// The log key whose signature on it holds (given, or taken from the policy).
+    #[serde(default)]
+    pub key: String,
+}
+
+/// A signature line on the checkpoint besides the log's own: a witness's cosignature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CosignatureLine {
+    /// The key name on the line (the witness's name, such as `w1.example/witness`).
+    pub name: String,
+    /// What the policy calls the witness, when a policy knows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_name: Option<String>,
+    /// When the witness cosigned, seconds since the Epoch: known only once verified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<u64>,
+    /// Whether the cosignature was verified with the witness key of a policy.
+    pub verified: bool,
+}
+
+/// Who vouches for the checkpoint besides the log operator: the witnesses section in detail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Witnessing {
+    /// Whether a witness policy was applied. Without one the lines are listed by name only.
+    pub policy: bool,
+    /// With a policy, the cosignatures by its witnesses, verified, in policy order; without,
+    /// every signature line besides the log's, unverified.
+    pub cosignatures: Vec<CosignatureLine>,
+    /// The policy's quorum: a witness or group name, or `none`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quorum: Option<String>,
+    /// What a group quorum needs: `2 of 3`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quorum_needs: Option<String>,
+    /// Whether the quorum is met; `None` when no policy was given or the checkpoint could not
+    /// be judged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quorum_met: Option<bool>,
+    /// Why the policy is not satisfied: the groups that fall short and the witnesses they
+    /// lack, or the cosignature or log that is refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<String>,
+    /// The time the quorum vouches for, seconds since the Epoch: by then the witnesses had
+    /// seen the checkpoint, so every entry under it existed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub witnessed_by: Option<u64>,
+}
+
+impl Witnessing {
+    /// One line for people: `witnessed: w1.example/witness at 2026-12-07 19:01:02 UTC,
+    /// w3.example/witness at …; policy quorum g met (2 of 3)`, or why not.
+    pub fn summary(&self) -> String {
+        if !self.policy {
+            if self.cosignatures.is_empty() {
+                return "not witnessed: the checkpoint carries the log's signature only".into();
+            }
+            let names: Vec<&str> = self.cosignatures.iter().map(|c| c.name.as_str()).collect();
+            return format!(
+                "cosignature lines by {} (names only, not verified: no witness policy given)",
+                names.join(", ")
+            );
+        }
+        let seen = if self.cosignatures.is_empty() {
+            "not witnessed by any witness of the policy".to_string()
+        } else {
+            let each: Vec<String> = self
+                .cosignatures
+                .iter()
+                .map(|c| match c.timestamp {
+                    Some(t) => format!("{} at {}", c.name, utc_seconds(t)),
+                    None => c.name.clone(),
+                })
+                .collect();
+            format!("witnessed: {}", each.join(", "))
+        };
+        let quorum = self.quorum.as_deref().unwrap_or("?");
+        let verdict = match (self.quorum_met, &self.explanation) {
+            (Some(true), _) if quorum == "none" => {
+                "policy quorum none: no cosignature needed".to_string()
+            }
+            (Some(true), _) => match &self.quorum_needs {
+                Some(needs) => format!("policy quorum {quorum} met ({needs})"),
+                None => format!("policy quorum {quorum} met"),
+            },
+            (_, Some(why)) => format!("policy not satisfied: {why}"),
+            _ => "policy not satisfied".to_string(),
+        };
+        format!("{seen}; {verdict}")
+    }
+
+    /// `anchored by 2026-12-07 19:01:03 UTC, witnessed by A and B`: when the quorum had seen
+    /// the checkpoint, and which witnesses had by then.
+    pub fn anchored(&self) -> Option<String> {
+        let t = self.witnessed_by?;
+        let names: Vec<&str> = self
+            .cosignatures
+            .iter()
+            .filter(|c| c.verified && c.timestamp.is_some_and(|s| s <= t))
+            .map(|c| c.name.as_str())
+            .collect();
+        let who = match names.split_last() {
+            None => String::new(),
+            Some((last, [])) => format!(", witnessed by {last}"),
+            Some((last, rest)) => format!(", witnessed by {} and {last}", rest.join(", ")),
+        };
+        Some(format!("anchored by {}{who}", utc_seconds(t)))
+    }
+}
+
+/// `2026-12-07 19:01:02 UTC`, from seconds since the Epoch.
+pub fn utc_seconds(s: u64) -> String {
+    let ms = i64::try_from(s)
+        .ok()
+        .and_then(|s| s.checked_mul(1000))
+        .unwrap_or(i64::MAX);
+    let t = crate::epcis::rfc3339(ms);
+    match (t.get(..10), t.get(11..19)) {
+        (Some(date), Some(time)) => format!("{date} {time} UTC"),
+        _ => t,
+    }
 }
 
 /// One event of the verified trace, for the journey listing.
@@ -144,6 +277,9 @@ pub struct Report {
     pub subject: String,
     /// The checkpoint, when its signature holds.
     pub checkpoint: Option<CheckpointInfo>,
+    /// Who cosigned the checkpoint and what the policy made of it, when the bundle parsed.
+    #[serde(default)]
+    pub witnesses: Option<Witnessing>,
     /// Each step.
     pub sections: Vec<Section>,
     /// The subject's trace as verified.
@@ -249,8 +385,23 @@ impl Proven<'_> {
 }
 
 /// Verifies `bytes` as an evidence bundle with the log's verifier key, judging conditions
-/// against `limits`.
+/// against `limits`, without a witness policy (cosignatures are listed, not verified).
 pub fn verify_bundle(bytes: &[u8], log_key: &Verifier, limits: &Limits) -> Report {
+    verify_bundle_with(bytes, Some(log_key), limits, None)
+}
+
+/// Verifies `bytes` as an evidence bundle, judging conditions against `limits`. The
+/// checkpoint must be signed by `log_key`, or, when it is `None`, by one of the `policy`'s
+/// logs. With a `policy` the checkpoint must also satisfy it: the log is one it accepts,
+/// every cosignature by one of its witnesses verifies, and they meet its quorum; anything
+/// less is a problem of [`Step::Witnesses`] saying why. The quorum's time then bounds every
+/// event's device time ([`crate::rules::dated_after_witnessed`]).
+pub fn verify_bundle_with(
+    bytes: &[u8],
+    log_key: Option<&Verifier>,
+    limits: &Limits,
+    policy: Option<&Policy>,
+) -> Report {
     let bundle = match Bundle::parse(bytes) {
         Ok(b) => b,
         Err(e) => {
@@ -258,6 +409,7 @@ pub fn verify_bundle(bytes: &[u8], log_key: &Verifier, limits: &Limits) -> Repor
                 verdict: Verdict::Fail,
                 subject: String::new(),
                 checkpoint: None,
+                witnesses: None,
                 sections: vec![section(
                     Step::Bundle,
                     "the file's format".into(),
@@ -277,32 +429,43 @@ pub fn verify_bundle(bytes: &[u8], log_key: &Verifier, limits: &Limits) -> Repor
     )];
 
     // Checkpoint.
-    let checkpoint = Checkpoint::open(bundle.checkpoint.as_bytes(), log_key, None);
+    let note = bundle.checkpoint.as_bytes();
     let mut cp_problems = vec![];
-    match &checkpoint {
-        Ok((cp, _)) if cp.origin != bundle.log.origin => cp_problems.push(problem(
-            format!(
-                "the checkpoint is for the log {:?}, the bundle says {:?}",
-                cp.origin, bundle.log.origin
-            ),
-            None,
-        )),
-        Ok(_) => {}
-        Err(e) => cp_problems.push(problem(
-            format!(
-                "the checkpoint is not signed by the log key {}: {e}",
-                log_key
-            ),
-            None,
-        )),
+    let opened = open_checkpoint(note, log_key, policy, &bundle.log.origin, &mut cp_problems);
+    if let Some((_, cp)) = &opened {
+        if cp.origin != bundle.log.origin {
+            cp_problems.push(problem(
+                format!(
+                    "the checkpoint is for the log {:?}, the bundle says {:?}",
+                    cp.origin, bundle.log.origin
+                ),
+                None,
+            ));
+        }
     }
-    let checkpoint = checkpoint.ok().map(|(cp, _)| cp);
+    let signer = opened
+        .as_ref()
+        .map(|(k, _)| k.name())
+        .or(log_key.map(Verifier::name))
+        .unwrap_or(bundle.log.origin.as_str());
     sections.push(section(
         Step::Checkpoint,
-        format!("signature of {} on the checkpoint", log_key.name()),
+        format!("signature of {signer} on the checkpoint"),
         1,
         cp_problems,
     ));
+    // The key the log signs with: the one whose signature on the checkpoint holds, else the
+    // one given (registry entries are still checked with it).
+    let (signing_key, checkpoint) = match opened {
+        Some((k, cp)) => (Some(k), Some(cp)),
+        None => (None, None),
+    };
+    let log_key = signing_key.clone().or_else(|| log_key.cloned());
+
+    // Witnesses.
+    let (witnessing, witness_section) =
+        witnesses(note, signing_key.as_ref(), policy, &bundle.log.origin);
+    sections.push(witness_section);
 
     // Inclusion.
     let mut included = std::collections::HashSet::new();
@@ -384,6 +547,16 @@ pub fn verify_bundle(bytes: &[u8], log_key: &Verifier, limits: &Limits) -> Repor
         };
         if registry::is_registry(&sign1) {
             registry_count += 1;
+            let Some(log_key) = &log_key else {
+                reg_problems.push(problem(
+                    format!(
+                        "registry entry {}: cannot be checked without the log's key",
+                        e.index
+                    ),
+                    at,
+                ));
+                continue;
+            };
             match registry::verify(&e.bytes, log_key.public_key()) {
                 Ok(r) => {
                     let change = match r.action {
@@ -638,7 +811,15 @@ pub fn verify_bundle(bytes: &[u8], log_key: &Verifier, limits: &Limits) -> Repor
         chain_problems,
     ));
 
-    let custody = rules::assess(&subject, &trace_events, limits);
+    let mut custody = rules::assess(&subject, &trace_events, limits);
+    // Every proven event of the bundle was under the checkpoint the witnesses saw by then.
+    if let Some(t) = witnessing.witnessed_by {
+        let late = proven
+            .iter()
+            .filter_map(|p| rules::dated_after_witnessed(p.index, &p.device, p.event.time, t))
+            .collect();
+        custody.add_findings(&trace_events, late);
+    }
     let mut custody_problems: Vec<Problem> = custody
         .findings
         .iter()
@@ -698,10 +879,208 @@ pub fn verify_bundle(bytes: &[u8], log_key: &Verifier, limits: &Limits) -> Repor
             origin: c.origin,
             size: c.size,
             root: B64.encode(c.root),
+            key: signing_key
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
         }),
+        witnesses: Some(witnessing),
         sections,
         trace: lines,
         custody: Some(custody),
+    }
+}
+
+/// Opens the checkpoint with `log_key`, or without one with the first of the policy's logs
+/// whose signature holds; returns the key and the checkpoint, or records why not.
+fn open_checkpoint(
+    note: &[u8],
+    log_key: Option<&Verifier>,
+    policy: Option<&Policy>,
+    origin: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<(Verifier, Checkpoint)> {
+    if let Some(key) = log_key {
+        return match Checkpoint::open(note, key, None) {
+            Ok((cp, _)) => Some((key.clone(), cp)),
+            Err(e) => {
+                problems.push(problem(
+                    format!("the checkpoint is not signed by the log key {key}: {e}"),
+                    None,
+                ));
+                None
+            }
+        };
+    }
+    let Some(policy) = policy else {
+        problems.push(problem(
+            "no log key to check the checkpoint with: give the log's key, or a policy with a \
+             `log` line"
+                .into(),
+            None,
+        ));
+        return None;
+    };
+    if policy.logs().is_empty() {
+        problems.push(problem(VerifyError::NoLogs.to_string(), None));
+        return None;
+    }
+    let mut why = None;
+    for log in policy.logs() {
+        match Checkpoint::open(note, &log.key, None) {
+            Ok((cp, _)) => return Some((log.key.clone(), cp)),
+            // The log the bundle names: say why its signature fails.
+            Err(e) if log.key.name() == origin && why.is_none() => {
+                why = Some(format!(" ({}: {e})", log.key));
+            }
+            Err(_) => {}
+        }
+    }
+    let logs: Vec<String> = policy.logs().iter().map(|l| l.key.to_string()).collect();
+    problems.push(problem(
+        format!(
+            "the checkpoint is not signed by a log of the policy{}; the policy's logs are {}",
+            why.unwrap_or_default(),
+            logs.join(", ")
+        ),
+        None,
+    ));
+    None
+}
+
+/// What the witnesses say of a signed checkpoint `note` whose signature by `log_key` holds:
+/// with a `policy`, its verdict (`quorum_met == Some(true)` only if the log is one it accepts,
+/// every cosignature by its witnesses verifies and they meet its quorum; else `explanation`
+/// says why); without, the signature lines besides the log's, by name. The same judgement as
+/// [`Step::Witnesses`] of [`verify_bundle_with`], for a checkpoint fetched on its own.
+pub fn witnessing(note: &[u8], log_key: &Verifier, policy: Option<&Policy>) -> Witnessing {
+    witnesses(note, Some(log_key), policy, log_key.name()).0
+}
+
+/// The witnesses step: with a policy, its verdict on the checkpoint (`log_key` is the key
+/// whose signature on it holds, if any); without, the signature lines besides the log's.
+fn witnesses(
+    note: &[u8],
+    log_key: Option<&Verifier>,
+    policy: Option<&Policy>,
+    origin: &str,
+) -> (Witnessing, Section) {
+    let mut w = Witnessing {
+        policy: policy.is_some(),
+        cosignatures: vec![],
+        quorum: None,
+        quorum_needs: None,
+        quorum_met: None,
+        explanation: None,
+        witnessed_by: None,
+    };
+    let Some(policy) = policy else {
+        // Not the log's own line; each name once.
+        let lines = note::parse(note).map(|(_, s)| s).unwrap_or_default();
+        for s in lines {
+            let log_line = match log_key {
+                Some(k) => s.name == k.name() && s.key_id == k.key_id(),
+                None => s.name == origin,
+            };
+            if !log_line && !w.cosignatures.iter().any(|c| c.name == s.name) {
+                w.cosignatures.push(CosignatureLine {
+                    name: s.name,
+                    policy_name: None,
+                    timestamp: None,
+                    verified: false,
+                });
+            }
+        }
+        let checked = if w.cosignatures.is_empty() {
+            "not witnessed: the checkpoint carries the log's signature only".to_string()
+        } else {
+            let names: Vec<&str> = w.cosignatures.iter().map(|c| c.name.as_str()).collect();
+            format!(
+                "cosigned by {} according to its signature lines: names only, not verified \
+                 (no witness policy given)",
+                names.join(", ")
+            )
+        };
+        let count = w.cosignatures.len();
+        return (w, section(Step::Witnesses, checked, count, vec![]));
+    };
+
+    let (quorum, needs) = quorum_words(policy);
+    let checked = match &needs {
+        Some(n) => format!(
+            "cosignatures by the policy's {} witnesses; quorum {quorum}: {n}",
+            policy.witnesses().len()
+        ),
+        None => format!(
+            "cosignatures by the policy's {} witnesses; quorum {quorum}",
+            policy.witnesses().len()
+        ),
+    };
+    w.quorum = Some(quorum);
+    w.quorum_needs = needs;
+    let mut problems = vec![];
+    let why = match log_key {
+        None => Some(
+            "the witnesses cannot be checked without a log signature on the checkpoint that \
+             holds"
+                .to_string(),
+        ),
+        Some(key) => match policy.verify_checkpoint_with_log(note, key) {
+            Ok(v) => {
+                w.cosignatures = v
+                    .cosigned
+                    .iter()
+                    .map(|c| CosignatureLine {
+                        name: c.key_name.clone(),
+                        policy_name: Some(c.name.to_string()),
+                        timestamp: Some(c.timestamp),
+                        verified: true,
+                    })
+                    .collect();
+                w.quorum_met = Some(v.quorum_met);
+                w.witnessed_by = v.witnessed_by;
+                v.explanation
+                    .or_else(|| (!v.quorum_met).then(|| "quorum not met".to_string()))
+            }
+            Err(VerifyError::Cosignature(e)) => {
+                w.quorum_met = Some(false);
+                Some(format!(
+                    "a cosignature by a witness of the policy does not hold ({e}): the \
+                     checkpoint or the cosignature was altered"
+                ))
+            }
+            Err(e) => {
+                w.quorum_met = Some(false);
+                Some(e.to_string())
+            }
+        },
+    };
+    if let Some(why) = why {
+        problems.push(problem(why.clone(), None));
+        w.explanation = Some(why);
+    }
+    let count = w.cosignatures.len();
+    (w, section(Step::Witnesses, checked, count, problems))
+}
+
+/// The quorum's name, and what a group quorum needs (`2 of 3`).
+fn quorum_words(policy: &Policy) -> (String, Option<String>) {
+    match policy.quorum() {
+        Quorum::None => ("none".into(), None),
+        Quorum::Witness(i) => (
+            policy
+                .witnesses()
+                .get(i)
+                .map_or_else(|| "?".into(), |w| w.name.to_string()),
+            None,
+        ),
+        Quorum::Group(g) => match policy.groups().get(g) {
+            Some(g) => (
+                g.name.to_string(),
+                Some(format!("{} of {}", g.threshold, g.members.len())),
+            ),
+            None => ("?".into(), None),
+        },
     }
 }
 

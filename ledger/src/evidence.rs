@@ -25,7 +25,8 @@ use crate::{Ledger, LedgerError, now_ms, to_i64};
 impl Ledger {
     /// The evidence bundle of `item` (a canonical EPC URI) at the newest checkpoint.
     pub async fn evidence(&self, item: &str) -> Result<Bundle, LedgerError> {
-        self.evidence_at(item, self.published_checkpoint().await).await
+        self.evidence_at(item, self.published_checkpoint().await)
+            .await
     }
 
     /// The evidence bundle of `item` at `checkpoint` (one this log signed, e.g. from

@@ -97,10 +97,7 @@ impl Ledger {
         let all = self.cosignatures_of(size).await?;
         let note = with_cosignatures(&signed.note, &all);
         if let Ok(mut published) = self.cosigned.lock() {
-            if published
-                .as_ref()
-                .is_none_or(|p| p.checkpoint.size <= size)
-            {
+            if published.as_ref().is_none_or(|p| p.checkpoint.size <= size) {
                 *published = Some(SignedCheckpoint {
                     checkpoint: signed.checkpoint,
                     note,
@@ -202,6 +199,58 @@ impl Ledger {
         Ok(anchoring)
     }
 
+    /// [`Ledger::anchoring`] of each of `indexes`, reading each cosigned checkpoint's
+    /// cosignatures once however many entries share it. Empty when no witness ever cosigned.
+    pub async fn anchorings(
+        &self,
+        indexes: &[u64],
+    ) -> Result<std::collections::BTreeMap<u64, Anchoring>, LedgerError> {
+        use std::collections::BTreeMap;
+        let mut out = BTreeMap::new();
+        let any: Option<i64> = on_pool!(&self.store_read, p => {
+            sqlx::query_scalar("SELECT MAX(size) FROM cosignatures")
+                .fetch_one(p)
+                .await?
+        });
+        if any.is_none() {
+            return Ok(out);
+        }
+        let mut known: BTreeMap<u64, Vec<StoredCosignature>> = BTreeMap::new();
+        for &index in indexes {
+            let at = to_i64(index)?;
+            let (before, after): (Option<i64>, Option<i64>) = on_pool!(&self.store_read, p => {
+                let before: Option<i64> =
+                    sqlx::query_scalar("SELECT MAX(size) FROM cosignatures WHERE size <= $1")
+                        .bind(at)
+                        .fetch_one(p)
+                        .await?;
+                let after: Option<i64> =
+                    sqlx::query_scalar("SELECT MIN(size) FROM cosignatures WHERE size > $1")
+                        .bind(at)
+                        .fetch_one(p)
+                        .await?;
+                (before, after)
+            });
+            let mut anchoring = Anchoring::default();
+            for (size, slot) in [(before, &mut anchoring.after), (after, &mut anchoring.by)] {
+                let Some(size) = size.and_then(|s| u64::try_from(s).ok()) else {
+                    continue;
+                };
+                let cosignatures = match known.get(&size) {
+                    Some(c) => c.clone(),
+                    None => {
+                        let c = self.cosignatures_of(size).await?;
+                        known.insert(size, c.clone());
+                        c
+                    }
+                };
+                *slot = Some(WitnessedCheckpoint { size, cosignatures });
+            }
+            out.insert(index, anchoring);
+        }
+        Ok(out)
+    }
+
     /// For each checkpoint cosigned by at least `quorum` witnesses, how long after it was
     /// signed the `quorum`-th cosignature arrived, in ms, ascending by size (the benchmark's
     /// witnessing lag).
@@ -219,7 +268,8 @@ impl Ledger {
         let mut i = 0;
         while i < rows.len() {
             let size = rows[i].0;
-            let group: Vec<&(i64, i64, i64)> = rows[i..].iter().take_while(|r| r.0 == size).collect();
+            let group: Vec<&(i64, i64, i64)> =
+                rows[i..].iter().take_while(|r| r.0 == size).collect();
             if let Some(r) = group.get(quorum - 1) {
                 lags.push(u64::try_from(r.2 - r.1).unwrap_or(0));
             }

@@ -102,7 +102,11 @@ impl pb::ledger_server::Ledger for LedgerService {
     ) -> Result<Response<pb::SignedCheckpoint>, Status> {
         let cp = match req.into_inner().size {
             None => self.ledger.published_checkpoint().await,
-            Some(size) => self.ledger.cosigned_checkpoint(size).await.map_err(status)?,
+            Some(size) => self
+                .ledger
+                .cosigned_checkpoint(size)
+                .await
+                .map_err(status)?,
         };
         Ok(Response::new(pb::SignedCheckpoint {
             origin: cp.checkpoint.origin,

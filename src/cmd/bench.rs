@@ -50,6 +50,11 @@ pub struct Args {
     /// at mqtt://127.0.0.1:1883).
     #[arg(long, value_name = "URL")]
     mqtt_url: Option<String>,
+    /// Run the pipeline with this many witnesses (`provenance witness` processes on this
+    /// machine, each cosigning every checkpoint it is sent): reports the witnessing lag
+    /// (checkpoint signed → cosigned by a majority, and by all) beside the throughput.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    witnesses: usize,
 }
 
 /// Which benchmarks to run.
@@ -463,8 +468,15 @@ async fn pipeline_rows(args: &Args, ed: f64, rows: &mut Vec<Row>) -> anyhow::Res
         "pipeline at full speed: {} events from {} devices …",
         args.pipeline_events, args.devices
     );
-    let full =
-        crate::cmd::bench_pipeline::run(args.devices, args.pipeline_events, None, mqtt, db).await?;
+    let full = crate::cmd::bench_pipeline::run(
+        args.devices,
+        args.pipeline_events,
+        None,
+        mqtt,
+        db,
+        args.witnesses,
+    )
+    .await?;
     rows.push(Row {
         what: format!(
             "pipeline MQTT→anchored→acked, {}, {} devices",
@@ -532,9 +544,15 @@ async fn pipeline_rows(args: &Args, ed: f64, rows: &mut Vec<Row>) -> anyhow::Res
         "pipeline paced at {} events/s: {events} events …",
         args.latency_rate
     );
-    let paced =
-        crate::cmd::bench_pipeline::run(args.devices, events, Some(args.latency_rate), mqtt, db)
-            .await?;
+    let paced = crate::cmd::bench_pipeline::run(
+        args.devices,
+        events,
+        Some(args.latency_rate),
+        mqtt,
+        db,
+        args.witnesses,
+    )
+    .await?;
     for (name, p) in [("p50", 0.50), ("p99", 0.99)] {
         let v = paced.percentile(p);
         rows.push(Row {
@@ -553,6 +571,50 @@ async fn pipeline_rows(args: &Args, ed: f64, rows: &mut Vec<Row>) -> anyhow::Res
         limit: String::new(),
         ratio: String::new(),
     });
+    if let Some(w) = &paced.witnessing {
+        use crate::cmd::bench_pipeline::WitnessingLag;
+        for (what, lags) in [
+            (
+                format!(
+                    "any checkpoint signed → covered by one {} of {} cosigned",
+                    w.quorum, w.witnesses
+                ),
+                &w.covered_ms,
+            ),
+            (
+                format!(
+                    "checkpoint asked → {} of {} cosigned",
+                    w.quorum, w.witnesses
+                ),
+                &w.quorum_ms,
+            ),
+            (
+                format!("checkpoint asked → all {} cosigned", w.witnesses),
+                &w.all_ms,
+            ),
+        ] {
+            for (name, p) in [("p50", 0.50), ("p99", 0.99)] {
+                if let Some(ms) = WitnessingLag::percentile(lags, p) {
+                    rows.push(Row {
+                        what: format!(
+                            "witnessing lag {name}, {what}, at {} events/s",
+                            human(args.latency_rate as f64)
+                        ),
+                        value: format!("{ms} ms"),
+                        // Witnesses are asked at most once a second: the lag's floor.
+                        limit: "1 s ask interval".into(),
+                        ratio: format!("{:.0}%", ms as f64 / 10.0),
+                    });
+                }
+            }
+        }
+        rows.push(Row {
+            what: "  checkpoints signed / cosigned by the majority (≤ 1 ask/s per witness)".into(),
+            value: format!("{} / {}", w.signed, w.cosigned),
+            limit: String::new(),
+            ratio: String::new(),
+        });
+    }
     Ok(())
 }
 

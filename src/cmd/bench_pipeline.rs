@@ -25,6 +25,162 @@ pub struct PipelineResult {
     /// CPU time the measured window cost: the server, this load generator (broker clients),
     /// and everything else on the machine (other work on a shared VM).
     pub cpu: Option<CpuUse>,
+    /// With witnesses: how long each checkpoint waited for its cosignatures.
+    pub witnessing: Option<WitnessingLag>,
+}
+
+/// Witnessing lag over a run: for each checkpoint cosigned by the quorum (or by all), the time
+/// from the log signing it to the quorum's (all's) last cosignature arriving, in ms.
+pub struct WitnessingLag {
+    pub witnesses: usize,
+    pub quorum: usize,
+    pub quorum_ms: Vec<u64>,
+    pub all_ms: Vec<u64>,
+    /// For every checkpoint the log signed (each acknowledges a batch of events): the time
+    /// until a checkpoint at least as large had the quorum's cosignatures, in ms. What an
+    /// event waits to be witnessed, the once-a-second ask included.
+    pub covered_ms: Vec<u64>,
+    /// Checkpoints the log signed during the run, and how many of them were cosigned by the
+    /// quorum (witnesses are asked at most once a second, so most are skipped, by design).
+    pub signed: u64,
+    pub cosigned: u64,
+}
+
+impl WitnessingLag {
+    pub fn percentile(v: &[u64], p: f64) -> Option<u64> {
+        let mut v = v.to_vec();
+        v.sort_unstable();
+        let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+        v.get(i).copied()
+    }
+}
+
+/// `provenance witness` processes beside the benchmarked server, killed when dropped.
+struct Witnesses {
+    children: Vec<std::process::Child>,
+    /// `URL=VKEY` for `serve --witness`.
+    flags: Vec<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Witnesses {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Starts `n` witnesses of the log whose key is `log_vkey`, each its own process and SQLite
+/// database, and waits until each serves its key.
+async fn start_witnesses(n: usize, log_vkey: &str) -> anyhow::Result<Witnesses> {
+    let dir = tempfile::tempdir()?;
+    let mut w = Witnesses {
+        children: Vec::new(),
+        flags: Vec::new(),
+        _dir: tempfile::tempdir()?,
+    };
+    let http = reqwest::Client::new();
+    for i in 1..=n {
+        let data = dir.path().join(format!("w{i}"));
+        let port = free_port()?;
+        let child = std::process::Command::new(std::env::current_exe()?)
+            .arg("witness")
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .arg("--data")
+            .arg(&data)
+            .args(["--name", &format!("w{i}.bench/witness"), "--log", log_vkey])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .context("starting provenance witness")?;
+        w.children.push(child);
+        let url = format!("http://127.0.0.1:{port}");
+        let mut vkey = None;
+        for _ in 0..600 {
+            if let Ok(r) = http.get(format!("{url}/key")).send().await {
+                if r.status().is_success() {
+                    vkey = Some(r.text().await?.trim().to_string());
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let vkey = vkey.with_context(|| format!("witness {i} did not come up"))?;
+        w.flags.push(format!("{url}={vkey}"));
+    }
+    w._dir = dir;
+    Ok(w)
+}
+
+/// The witnessing lags of the log in `db` (the server's SQLite file), read beside the running
+/// server (WAL lets a reader in).
+async fn witnessing_lags(
+    db: &std::path::Path,
+    witnesses: usize,
+    since_size: u64,
+) -> anyhow::Result<WitnessingLag> {
+    let pool = sqlx::SqlitePool::connect_with(
+        sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(db)
+            .read_only(true),
+    )
+    .await?;
+    let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
+        "SELECT c.size, k.created_ms, c.received_ms FROM cosignatures c \
+         JOIN checkpoints k ON k.size = c.size WHERE c.size > ?1 ORDER BY c.size, c.received_ms",
+    )
+    .bind(since_size as i64)
+    .fetch_all(&pool)
+    .await?;
+    let checkpoints: Vec<(i64, i64)> =
+        sqlx::query_as("SELECT size, created_ms FROM checkpoints WHERE size > ?1 ORDER BY size")
+            .bind(since_size as i64)
+            .fetch_all(&pool)
+            .await?;
+    let signed = checkpoints.len();
+    pool.close().await;
+    let quorum = witnesses / 2 + 1;
+    let (mut quorum_ms, mut all_ms) = (Vec::new(), Vec::new());
+    // (size, when the quorum's cosignature arrived), ascending by size.
+    let mut witnessed: Vec<(i64, i64)> = Vec::new();
+    for group in rows.chunk_by(|a, b| a.0 == b.0) {
+        let lag = |r: &(i64, i64, i64)| u64::try_from(r.2 - r.1).unwrap_or(0);
+        if let Some(r) = group.get(quorum - 1) {
+            quorum_ms.push(lag(r));
+            witnessed.push((r.0, r.2));
+        }
+        if let Some(r) = group.get(witnesses - 1) {
+            all_ms.push(lag(r));
+        }
+    }
+    // The earliest quorum time among the cosigned checkpoints at or above each size: a
+    // suffix minimum, since a later (larger) one may have been cosigned sooner.
+    let mut earliest = vec![i64::MAX; witnessed.len()];
+    for i in (0..witnessed.len()).rev() {
+        earliest[i] = witnessed[i]
+            .1
+            .min(earliest.get(i + 1).copied().unwrap_or(i64::MAX));
+    }
+    let covered_ms = checkpoints
+        .iter()
+        .filter_map(|&(size, created)| {
+            let i = witnessed.partition_point(|w| w.0 < size);
+            earliest
+                .get(i)
+                .map(|&t| u64::try_from(t - created).unwrap_or(0))
+        })
+        .collect();
+    Ok(WitnessingLag {
+        witnesses,
+        quorum,
+        covered_ms,
+        cosigned: quorum_ms.len() as u64,
+        quorum_ms,
+        all_ms,
+        signed: signed as u64,
+    })
 }
 
 /// CPU seconds spent during the measured window, from /proc (Linux).
@@ -145,10 +301,11 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 fn start_server(
+    dir: tempfile::TempDir,
     mqtt_url: Option<&str>,
     database_url: Option<&str>,
+    witnesses: &[String],
 ) -> anyhow::Result<ServerProcess> {
-    let dir = tempfile::tempdir()?;
     let (h, m, g) = (free_port()?, free_port()?, free_port()?);
     let mut cmd = std::process::Command::new(std::env::current_exe()?);
     cmd.arg("serve")
@@ -159,6 +316,9 @@ fn start_server(
         .args(["--grpc-listen", &format!("127.0.0.1:{g}")])
         .stdout(std::process::Stdio::null())
         .stderr(std::fs::File::create(dir.path().join("serve.log"))?);
+    for w in witnesses {
+        cmd.args(["--witness", w]);
+    }
     let mut mqtt = ("127.0.0.1".to_string(), m);
     if let Some(url) = mqtt_url {
         let run = std::process::id();
@@ -264,6 +424,7 @@ pub async fn run(
     rate: Option<u64>,
     mqtt_url: Option<&str>,
     database_url: Option<&str>,
+    witnesses: usize,
 ) -> anyhow::Result<PipelineResult> {
     // A PostgreSQL run gets a schema of its own, dropped afterwards: a benchmark must not
     // touch a real log, and every run makes a new log key.
@@ -291,7 +452,26 @@ pub async fn run(
         _ => None,
     };
     let db_url = schema.as_ref().map(|(_, _, u)| u.as_str()).or(database_url);
-    let server = start_server(mqtt_url, db_url)?;
+    let dir = tempfile::tempdir()?;
+    // With witnesses, the log key is made here: they must know it before the server starts.
+    let witness_processes = if witnesses > 0 {
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+        let signer = provenance_tlog::Signer::new("provenance.local/log", &seed)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        provenance_ledger::write_private(
+            &dir.path().join("log.key"),
+            format!("{}\n", signer.to_skey()).as_bytes(),
+        )?;
+        Some(start_witnesses(witnesses, &signer.verifier().to_string()).await?)
+    } else {
+        None
+    };
+    let flags = witness_processes
+        .as_ref()
+        .map(|w| w.flags.clone())
+        .unwrap_or_default();
+    let server = start_server(dir, mqtt_url, db_url, &flags)?;
     let token = std::fs::read_to_string(server.dir.path().join("admin.token"))?
         .trim()
         .to_string();
@@ -457,6 +637,21 @@ pub async fn run(
     bar.finish_and_clear();
     let cpu = cpu_mark.since(server.child.id());
     let t0 = start.get().copied().unwrap_or(last);
+    let witnessing = match &witness_processes {
+        Some(_) if db_url.is_none() => {
+            // The last checkpoint gets its turn: a witness is asked at most once a second.
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            Some(
+                witnessing_lags(
+                    &server.dir.path().join("ledger.db"),
+                    witnesses,
+                    devices as u64,
+                )
+                .await?,
+            )
+        }
+        _ => None,
+    };
     let peak = peak_rss_kib(server.child.id());
     if std::env::var_os("PROVENANCE_BENCH_METRICS").is_some() {
         let m = http
@@ -482,6 +677,7 @@ pub async fn run(
         }
     );
     drop(server);
+    drop(witness_processes);
     if let Some((pool, name, _)) = schema {
         let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {name} CASCADE")))
             .execute(&pool)
@@ -495,5 +691,6 @@ pub async fn run(
         peak_rss_kib: peak,
         backend,
         cpu,
+        witnessing,
     })
 }

@@ -1,12 +1,15 @@
 //! `provenance verify --url`: follow a remote log over C2SP tlog-tiles with nothing but its
 //! public key, as a monitor or an auditor in another company would.
 //!
-//! Each run fetches the newest checkpoint and checks, in this order: its signature; that the
-//! hash tiles give its root; that it is consistent with the checkpoint this follower saw last
-//! (kept, as the signed note itself, in a small state file: a checkpoint vouches for itself, so
-//! the file needs no protection beyond not being lost); and, unless `--tiles-only`, that the
-//! entries since then, read from the entry bundles, hash into exactly that tree and are each a
-//! signed event or a registry entry. The state moves forward only when everything holds.
+//! Each run fetches the newest checkpoint and checks, in this order: its signature; with a
+//! witness policy (C2SP tlog-policy), that it satisfies it (every cosignature by a known
+//! witness valid, the quorum met; the log key may then come from the policy's `log` lines);
+//! that the hash tiles give its root; that it is consistent with the checkpoint this follower
+//! saw last (kept, as the signed note itself, in a small state file: a checkpoint vouches for
+//! itself, so the file needs no protection beyond not being lost); and, unless `--tiles-only`,
+//! that the entries since then, read from the entry bundles, hash into exactly that tree and
+//! are each a signed event or a registry entry. The state moves forward only when everything
+//! holds.
 //!
 //! Nothing the server sends is trusted: every tile and bundle is checked against a signed root
 //! before it is believed, and every read is bounded by the size the spec gives it.
@@ -18,6 +21,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use provenance_ledger::derive::{Derived, derive};
 use provenance_tlog::merkle::{self, Hash};
+use provenance_tlog::policy::Policy;
 use provenance_tlog::tile::{Edge, TILE_WIDTH, TileId, edge_tiles, node_from_tile, width_at};
 use provenance_tlog::{Checkpoint, Verifier, leaf_hash};
 
@@ -31,7 +35,10 @@ const BUNDLE_MAX: usize = TILE_WIDTH * (2 + u16::MAX as usize);
 /// What `verify --url` was asked.
 pub struct Follow<'a> {
     pub url: &'a str,
-    pub log_key: &'a Verifier,
+    /// The log's key; `None` to take it from the policy's `log` lines.
+    pub log_key: Option<&'a Verifier>,
+    /// The witness policy the served checkpoint must satisfy.
+    pub policy: Option<&'a Policy>,
     pub state: Option<PathBuf>,
     pub tiles_only: bool,
 }
@@ -47,17 +54,15 @@ pub enum Refusal {
     Inconsistent(String),
     #[error("the log's tiles or entries do not give its signed root: {0}")]
     BadData(String),
+    #[error("the checkpoint does not satisfy the witness policy: {0}")]
+    Unwitnessed(String),
 }
 
 pub fn run(f: Follow<'_>) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let state = match f.state.clone() {
-        Some(p) => p,
-        None => default_state(f.log_key)?,
-    };
-    match rt.block_on(follow(&f, &state)) {
+    match rt.block_on(follow(&f)) {
         Ok(()) => Ok(()),
         Err(e) => match e.downcast_ref::<Refusal>() {
             Some(r) => {
@@ -199,7 +204,26 @@ fn open(note: &[u8], key: &Verifier, what: &str) -> anyhow::Result<Checkpoint> {
         .map_err(|e| anyhow::anyhow!("{what}: {e}"))
 }
 
-async fn follow(f: &Follow<'_>, state: &Path) -> anyhow::Result<()> {
+/// The log key: the one given, or the first of the policy's logs whose signature on `note`
+/// holds.
+fn log_key_for(f: &Follow<'_>, note: &[u8]) -> anyhow::Result<Verifier> {
+    if let Some(k) = f.log_key {
+        return Ok(k.clone());
+    }
+    let logs = f.policy.map(Policy::logs).unwrap_or_default();
+    logs.iter()
+        .find(|l| Checkpoint::open(note, &l.key, None).is_ok())
+        .map(|l| l.key.clone())
+        .ok_or_else(|| {
+            let keys: Vec<String> = logs.iter().map(|l| l.key.to_string()).collect();
+            anyhow::anyhow!(
+                "the served checkpoint is not signed by a log of the policy ({})",
+                keys.join(", ")
+            )
+        })
+}
+
+async fn follow(f: &Follow<'_>) -> anyhow::Result<()> {
     let base = f.url.trim_end_matches('/').to_string();
     let mut remote = Remote {
         http: reqwest::Client::builder()
@@ -212,20 +236,45 @@ async fn follow(f: &Follow<'_>, state: &Path) -> anyhow::Result<()> {
         fetched: 0,
     };
     let note = remote.get("checkpoint", CHECKPOINT_MAX).await?;
+    let key = log_key_for(f, &note)?;
     let now = open(
         &note,
-        f.log_key,
+        &key,
         "the served checkpoint does not verify with --log-key",
     )?;
     remote.size = now.size;
-    println!("log key   {}", f.log_key);
+    let state = match f.state.clone() {
+        Some(p) => p,
+        None => default_state(&key)?,
+    };
+    let state = state.as_path();
+    println!(
+        "log key   {key}{}",
+        if f.log_key.is_none() {
+            " (from the policy)"
+        } else {
+            ""
+        }
+    );
     println!("log       {} ({})", f.url, now.origin);
+    // Nothing of a checkpoint the policy's witnesses do not vouch for is believed.
+    if let Some(policy) = f.policy {
+        let w = provenance_custody::verify::witnessing(&note, &key, Some(policy));
+        if w.quorum_met != Some(true) {
+            return Err(Refusal::Unwitnessed(
+                w.explanation
+                    .unwrap_or_else(|| "the quorum is not met".to_string()),
+            )
+            .into());
+        }
+        println!("{}", w.summary());
+        if let Some(anchored) = w.anchored() {
+            println!("{anchored}");
+        }
+    }
 
     let before = match std::fs::read(state) {
-        Ok(bytes) => Some((
-            open(&bytes, f.log_key, &format!("{}", state.display()))?,
-            bytes,
-        )),
+        Ok(bytes) => Some((open(&bytes, &key, &format!("{}", state.display()))?, bytes)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(e).with_context(|| format!("reading {}", state.display())),
     };
@@ -299,7 +348,7 @@ async fn follow(f: &Follow<'_>, state: &Path) -> anyhow::Result<()> {
     }
 
     if !f.tiles_only && now.size > from {
-        check_entries(&mut remote, from, &before, &now, f.log_key).await?;
+        check_entries(&mut remote, from, &before, &now, &key).await?;
     }
 
     save(state, &note)?;

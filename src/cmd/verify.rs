@@ -1,5 +1,6 @@
 //! `provenance verify`: check a stored log against its checkpoints (`--data`), or an evidence
-//! bundle offline (`--bundle FILE --log-key VKEY`).
+//! bundle offline (`--bundle FILE --log-key VKEY`), optionally under a witness policy
+//! (`--policy FILE`, C2SP tlog-policy).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -7,6 +8,7 @@ use std::path::PathBuf;
 use anyhow::{Context as _, bail};
 use provenance_ledger::Store;
 use provenance_ledger::audit::{self, Finding};
+use provenance_tlog::policy::{Policy, VerifyError};
 use provenance_tlog::{Signer, Verifier};
 
 use crate::layout::DataDir;
@@ -17,6 +19,12 @@ use crate::layout::DataDir;
 /// but the log's public key: the checkpoint signature, every inclusion proof, the registry,
 /// every event signature, the devices' hash chains and the chain of custody. Exit status 0
 /// when everything holds (warnings allowed), 1 when something fails, 2 for usage errors.
+///
+/// With --policy (and --bundle or --url): the checkpoint must also satisfy a witness policy
+/// (C2SP tlog-policy): signed by a log the policy lists (or by --log-key), every cosignature
+/// by a witness it knows valid, and enough of them to meet its quorum. Then no one can show
+/// you a history the witnesses have not seen. With a policy, an event dated more than five
+/// minutes after the witnesses saw the checkpoint holding it is a warning.
 ///
 /// With --url: follows a running log over C2SP tlog-tiles with nothing but its public key:
 /// checks the newest checkpoint's signature, that the tiles give its root, that it is
@@ -36,14 +44,31 @@ use crate::layout::DataDir;
     provenance verify --bundle consignment.evidence.json --log-key log.vkey\n  \
     provenance verify --bundle consignment.evidence.json --log-key log.vkey --json\n  \
     provenance verify --url https://log.example.com --log-key log.vkey\n  \
-    provenance verify --url https://log.example.com --log-key log.vkey --state audit/log.checkpoint"
+    provenance verify --url https://log.example.com --log-key log.vkey --state audit/log.checkpoint\n  \
+    provenance verify --bundle consignment.evidence.json --policy witnesses.policy\n  \
+    provenance verify --url https://log.example.com --policy witnesses.policy\n\n\
+A witness policy (C2SP tlog-policy) is a text file, one definition a line, each defined \
+before it is used; the checkpoint must be signed by a `log` and cosigned as the `quorum` \
+says. Two of three witnesses:\n\n  \
+    # the log, with its verifier key (GET /api/v1/log/key)\n  \
+    log provenance.example/log+1a2b3c4d+AbC…\n  \
+    # each witness: a name for it here, its cosignature/v1 key (GET /key of `provenance\n  \
+    # witness`), optionally its URL\n  \
+    witness w1 w1.example/witness+5e6f7a8b+BdE… https://w1.example/\n  \
+    witness w2 w2.example/witness+9c0d1e2f+BfG…\n  \
+    witness w3 w3.example/witness+3a4b5c6d+BhI…\n  \
+    # a group: all, any, or how many of its members must have cosigned\n  \
+    group g 2 w1 w2 w3\n  \
+    quorum g\n\n\
+Without a `log` line give --log-key; with one, --log-key may be left out (if given, it must \
+be a listed log). `quorum none` needs no cosignature."
 )]
 pub struct Args {
     /// The data directory of `provenance serve` (holds ledger.db and log.key).
     #[arg(long, value_name = "DIR", required_unless_present_any = ["database_url", "bundle", "url"])]
     data: Option<PathBuf>,
-    /// An evidence bundle to check offline; needs --log-key.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["data", "database_url", "checkpoints"], requires = "log_key")]
+    /// An evidence bundle to check offline; needs --log-key, or a --policy with a `log` line.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["data", "database_url", "checkpoints"])]
     bundle: Option<PathBuf>,
     /// With --bundle: print the verdict as JSON for machines.
     #[arg(long, requires = "bundle")]
@@ -53,9 +78,14 @@ pub struct Args {
     #[arg(long, value_name = "PROFILE", default_value = "battery", value_parser = ["battery", "reefer"], requires = "bundle")]
     limits: String,
     /// A running log to follow over C2SP tlog-tiles (the URL `provenance serve` answers on);
-    /// needs --log-key.
-    #[arg(long, value_name = "URL", conflicts_with_all = ["data", "database_url", "checkpoints", "bundle"], requires = "log_key")]
+    /// needs --log-key, or a --policy with a `log` line.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["data", "database_url", "checkpoints", "bundle"])]
     url: Option<String>,
+    /// With --bundle or --url: a witness policy (C2SP tlog-policy) the checkpoint must
+    /// satisfy: the logs you trust, the witnesses you know and how many must have cosigned
+    /// (see the example below). Its `log` lines can stand in for --log-key.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["data", "database_url", "checkpoints"])]
+    policy: Option<PathBuf>,
     /// With --url: the file keeping the last checkpoint this follower verified (default:
     /// ~/.local/state/provenance/follow/<origin>.checkpoint). The next run must be consistent
     /// with it.
@@ -78,19 +108,23 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let policy = args.policy.as_deref().map(load_policy);
     if let Some(bundle) = &args.bundle {
+        let key = trusted_log_key(args.log_key.as_deref(), policy.as_ref(), "--bundle");
         return run_bundle(
             bundle,
-            args.log_key.as_deref().unwrap_or_default(),
+            key.as_ref(),
+            policy.as_ref().zip(args.policy.as_deref()),
             &args.limits,
             args.json,
         );
     }
     if let Some(url) = &args.url {
-        let key = log_key(args.log_key.as_deref().unwrap_or_default());
+        let key = trusted_log_key(args.log_key.as_deref(), policy.as_ref(), "--url");
         return super::follow::run(super::follow::Follow {
             url,
-            log_key: &key,
+            log_key: key.as_ref(),
+            policy: policy.as_ref(),
             state: args.state.clone(),
             tiles_only: args.tiles_only,
         });
@@ -246,20 +280,64 @@ fn log_key(arg: &str) -> Verifier {
     )
 }
 
-/// `verify --bundle`: the offline verdict, for a customs officer or (`--json`) a machine.
-fn run_bundle(file: &std::path::Path, key: &str, limits: &str, json: bool) -> anyhow::Result<()> {
-    use provenance_custody::rules::{Limits, Verdict};
-    use provenance_custody::verify::verify_bundle;
+/// The witness policy of `--policy FILE`; one that cannot be read or parsed is a usage error
+/// with the parser's message, which names the line and what to write.
+fn load_policy(path: &std::path::Path) -> Policy {
+    let bytes = std::fs::read(path)
+        .unwrap_or_else(|e| usage(format_args!("--policy {}: {e}", path.display())));
+    Policy::parse(&bytes)
+        .unwrap_or_else(|e| usage(format_args!("--policy {}: {e}", path.display())))
+}
 
-    let verifier = log_key(key);
+/// The log key to check the checkpoint with: `--log-key`, which a policy listing logs must
+/// list too; or none, to take the log from the policy's `log` lines.
+fn trusted_log_key(arg: Option<&str>, policy: Option<&Policy>, mode: &str) -> Option<Verifier> {
+    match (arg, policy) {
+        (Some(arg), policy) => {
+            let key = log_key(arg);
+            if let Some(p) = policy {
+                if !p.logs().is_empty() && !p.logs().iter().any(|l| l.key == key) {
+                    usage(format_args!(
+                        "--log-key: {}",
+                        VerifyError::LogNotInPolicy {
+                            key: key.to_string()
+                        }
+                    ));
+                }
+            }
+            Some(key)
+        }
+        (None, Some(p)) if !p.logs().is_empty() => None,
+        (None, Some(_)) => usage(format_args!(
+            "{mode} needs the log's key: the policy has no `log` line, so give --log-key VKEY \
+             (from GET /api/v1/log/key) or add `log <vkey>` to the policy"
+        )),
+        (None, None) => usage(format_args!(
+            "{mode} needs --log-key VKEY (the log's verifier key, from GET /api/v1/log/key), or \
+             --policy FILE with a `log` line"
+        )),
+    }
+}
+
+/// `verify --bundle`: the offline verdict, for a customs officer or (`--json`) a machine.
+fn run_bundle(
+    file: &std::path::Path,
+    key: Option<&Verifier>,
+    policy: Option<(&Policy, &std::path::Path)>,
+    limits: &str,
+    json: bool,
+) -> anyhow::Result<()> {
+    use provenance_custody::rules::{Limits, Verdict};
+    use provenance_custody::verify::verify_bundle_with;
+
     let limits = Limits::by_name(limits).unwrap_or_default();
     let bytes = std::fs::read(file)
         .unwrap_or_else(|e| usage(format_args!("--bundle {}: {e}", file.display())));
-    let report = verify_bundle(&bytes, &verifier, &limits);
+    let report = verify_bundle_with(&bytes, key, &limits, policy.map(|(p, _)| p));
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print_report(file, &verifier, &report);
+        print_report(file, key, policy.map(|(_, path)| path), &report);
     }
     if report.verdict == Verdict::Fail {
         std::process::exit(1);
@@ -275,7 +353,8 @@ fn when(ms: i64) -> String {
 
 fn print_report(
     file: &std::path::Path,
-    verifier: &Verifier,
+    verifier: Option<&Verifier>,
+    policy: Option<&std::path::Path>,
     r: &provenance_custody::verify::Report,
 ) {
     use provenance_custody::rules::{Rule, Severity, Verdict};
@@ -291,12 +370,31 @@ fn print_report(
         };
         println!("  {what:<12} {}", r.subject);
     }
-    println!("  log key      {verifier}");
+    match (
+        r.checkpoint.as_ref().filter(|c| !c.key.is_empty()),
+        verifier,
+    ) {
+        (Some(cp), None) => println!("  log key      {} (from the policy)", cp.key),
+        (_, Some(v)) => println!("  log key      {v}"),
+        (None, None) => println!("  log key      none of the policy's logs signed the checkpoint"),
+    }
+    if let Some(p) = policy {
+        println!("  policy       {}", p.display());
+    }
     if let Some(cp) = &r.checkpoint {
         println!(
             "  checkpoint   {} at {} entries, root {}",
             cp.origin, cp.size, cp.root
         );
+    }
+    if let Some(w) = &r.witnesses {
+        println!();
+        println!("WITNESSES");
+        let failed = w.policy && w.quorum_met != Some(true);
+        println!("  {}{}", if failed { "✘ " } else { "" }, w.summary());
+        if let Some(anchored) = w.anchored() {
+            println!("  {anchored}: every entry in this file was in the log by then");
+        }
     }
 
     if let Some(c) = &r.custody {

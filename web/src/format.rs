@@ -67,6 +67,15 @@ pub fn rfc3339(ms: i64) -> String {
     format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
 }
 
+/// "A", "A and B", "A, B and C".
+pub fn and_list(names: &[&str]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => (*one).to_string(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
 /// A length of time in the two largest units that matter: `2 d 4 h`, `3 h 20 min`, `45 s`.
 pub fn duration(ms: i64) -> String {
     let s = ms.max(0) / 1_000;

@@ -53,7 +53,9 @@ pub enum TargetError {
     #[error("the witness URL {0:?} must start with http:// or https://")]
     Url(String),
     /// The key is not a cosignature/v1 vkey.
-    #[error("the witness key: {0} (expected the vkey the witness prints at start or serves at GET /key)")]
+    #[error(
+        "the witness key: {0} (expected the vkey the witness prints at start or serves at GET /key)"
+    )]
     Key(provenance_tlog::NoteError),
 }
 
@@ -61,20 +63,27 @@ impl std::str::FromStr for WitnessTarget {
     type Err = TargetError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        // The vkey holds `+` and base64 (`=` only as padding, at its very end), the URL may
-        // hold `=` in a query: split at the last `=` followed by something that is not `=`.
-        let split = s
-            .char_indices()
-            .filter(|&(i, c)| c == '=' && s[i + 1..].chars().next().is_some_and(|n| n != '='))
-            .map(|(i, _)| i)
-            .filter(|&i| s[i + 1..].contains('+'))
-            .last()
-            .ok_or(TargetError::Shape)?;
-        let (url, vkey) = (&s[..split], &s[split + 1..]);
+        // The URL may hold `=` (a query), the vkey too (base64 padding, even its name): the
+        // split is at the rightmost `=` whose right side is a cosignature key.
+        let mut first_problem = None;
+        let mut found = None;
+        for (i, _) in s.match_indices('=').rev() {
+            match CosignatureVerifier::parse(&s[i + 1..]) {
+                Ok(key) => {
+                    found = Some((&s[..i], key));
+                    break;
+                }
+                Err(e) => first_problem = Some(e),
+            }
+        }
+        let (url, key) = match (found, first_problem) {
+            (Some(f), _) => f,
+            (None, Some(e)) => return Err(TargetError::Key(e)),
+            (None, None) => return Err(TargetError::Shape),
+        };
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(TargetError::Url(url.to_string()));
         }
-        let key = CosignatureVerifier::parse(vkey).map_err(TargetError::Key)?;
         Ok(Self {
             url: url.trim_end_matches('/').to_string(),
             key,

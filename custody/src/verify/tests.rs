@@ -3,7 +3,9 @@
 use ed25519_dalek::SigningKey;
 use provenance_event::registry::{Action, Record, Role};
 use provenance_event::{DeviceId, Draft, Epc, Kind, Location, Quantity, sign_event};
+use provenance_tlog::cosignature::CosignatureSigner;
 use provenance_tlog::merkle::{MemoryTree, inclusion_proof};
+use provenance_tlog::policy::Policy;
 use provenance_tlog::{Checkpoint, Signer as NoteSigner, leaf_hash};
 
 use super::*;
@@ -109,6 +111,12 @@ impl TestLog {
 
     /// A bundle of every entry of the log, at its current size.
     fn bundle(&self, subject: &str) -> Bundle {
+        self.cosigned_bundle(subject, &[])
+    }
+
+    /// As [`TestLog::bundle`], its checkpoint cosigned by each witness at its time (seconds),
+    /// in the bundle and in every proof, as the log publishes it.
+    fn cosigned_bundle(&self, subject: &str, cosigners: &[(&CosignatureSigner, u64)]) -> Bundle {
         let size = self.tree.size();
         let cp = Checkpoint {
             origin: "test.example/log".into(),
@@ -116,7 +124,10 @@ impl TestLog {
             root: self.tree.root_at(size).expect("root"),
             extensions: vec![],
         };
-        let note = cp.sign(&self.note).expect("sign");
+        let mut note = cp.sign(&self.note).expect("sign");
+        for (w, t) in cosigners {
+            note.push_str(&w.sign(&cp.body(), *t).expect("cosign"));
+        }
         let entries = self
             .entries
             .iter()
@@ -539,4 +550,406 @@ fn garbage_is_a_bundle_failure_not_a_panic() {
         assert_eq!(r.verdict, Verdict::Fail);
         assert_eq!(problems(&r, Step::Bundle).len(), 1);
     }
+}
+
+// Witnesses and policies.
+
+/// Three witnesses, `w1.test/witness` … `w3.test/witness`.
+fn witness_signers() -> [CosignatureSigner; 3] {
+    [1u8, 2, 3].map(|n| {
+        CosignatureSigner::new(&format!("w{n}.test/witness"), &[100 + n; 32]).expect("witness")
+    })
+}
+
+/// A policy trusting the test log (if `with_log`) and the three witnesses, with `quorum`
+/// lines (`group g 2 w1 w2 w3\nquorum g\n`).
+fn policy(log: &TestLog, w: &[CosignatureSigner; 3], with_log: bool, quorum: &str) -> Policy {
+    let log_line = if with_log {
+        format!("log {}\n", log.key())
+    } else {
+        String::new()
+    };
+    let text = format!(
+        "# who we trust\n{log_line}witness w1 {}\nwitness w2 {}\nwitness w3 {}\n{quorum}",
+        w[0].vkey(),
+        w[1].vkey(),
+        w[2].vkey()
+    );
+    Policy::parse(text.as_bytes()).expect("policy")
+}
+
+const TWO_OF_THREE: &str = "group g 2 w1 w2 w3\nquorum g\n";
+const ALL_THREE: &str = "group g all w1 w2 w3\nquorum g\n";
+
+/// Seconds since the Epoch at `hour` of the journey.
+fn at_hour(hour: i64) -> u64 {
+    u64::try_from((T0 + hour * HOUR) / 1000).expect("time")
+}
+
+fn verify_with(b: &Bundle, key: Option<&Verifier>, policy: &Policy) -> Report {
+    verify_bundle_with(
+        b.to_json().as_bytes(),
+        key,
+        &Limits::default(),
+        Some(policy),
+    )
+}
+
+fn dated_after(r: &Report) -> Vec<u64> {
+    r.custody
+        .iter()
+        .flat_map(|c| &c.findings)
+        .filter(|f| matches!(f.rule, Rule::DatedAfterWitnessed { .. }))
+        .flat_map(|f| f.indexes.clone())
+        .collect()
+}
+
+#[test]
+fn a_checkpoint_cosigned_by_two_of_three_satisfies_a_two_of_three_policy() {
+    let j = journey();
+    let w = witness_signers();
+    let (t1, t3) = (at_hour(21), at_hour(21) + 7);
+    let b = j.log.cosigned_bundle(SSCC, &[(&w[0], t1), (&w[2], t3)]);
+    let p = policy(&j.log, &w, true, TWO_OF_THREE);
+    let r = verify_with(&b, Some(&j.log.key()), &p);
+    assert!(r.problems().next().is_none(), "{:#?}", r.sections);
+    assert_eq!(r.verdict, Verdict::Pass, "{:#?}", r.custody);
+    assert!(r.ok());
+    let s = &r.sections[2];
+    assert_eq!(s.step, Step::Witnesses);
+    assert_eq!(s.count, 2);
+    assert!(s.checked.contains("quorum g: 2 of 3"), "{}", s.checked);
+    let wi = r.witnesses.as_ref().expect("witnesses");
+    assert!(wi.policy);
+    assert_eq!(wi.quorum_met, Some(true));
+    // The second of the two is when the group of two was witnessed.
+    assert_eq!(wi.witnessed_by, Some(t3));
+    let names: Vec<(&str, Option<&str>, Option<u64>, bool)> = wi
+        .cosignatures
+        .iter()
+        .map(|c| {
+            (
+                c.name.as_str(),
+                c.policy_name.as_deref(),
+                c.timestamp,
+                c.verified,
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("w1.test/witness", Some("w1"), Some(t1), true),
+            ("w3.test/witness", Some("w3"), Some(t3), true)
+        ]
+    );
+    assert_eq!(
+        wi.summary(),
+        format!(
+            "witnessed: w1.test/witness at {}, w3.test/witness at {}; policy quorum g met (2 of 3)",
+            utc_seconds(t1),
+            utc_seconds(t3)
+        )
+    );
+    assert_eq!(
+        wi.anchored(),
+        Some(format!(
+            "anchored by {}, witnessed by w1.test/witness and w3.test/witness",
+            utc_seconds(t3)
+        ))
+    );
+    assert_eq!(utc_seconds(1_796_670_062), "2026-12-07 19:01:02 UTC");
+    assert_eq!(
+        r.checkpoint.as_ref().map(|c| c.key.clone()),
+        Some(j.log.key().to_string())
+    );
+    // Every event is dated before the witnesses saw the checkpoint.
+    assert!(dated_after(&r).is_empty());
+    // The log's key may come from the policy alone.
+    let r = verify_with(&b, None, &p);
+    assert!(r.problems().next().is_none(), "{:#?}", r.sections);
+    assert_eq!(
+        r.checkpoint.as_ref().map(|c| c.key.clone()),
+        Some(j.log.key().to_string())
+    );
+    // Or from --log-key with a policy that lists no logs.
+    let r = verify_with(
+        &b,
+        Some(&j.log.key()),
+        &policy(&j.log, &w, false, TWO_OF_THREE),
+    );
+    assert!(r.problems().next().is_none(), "{:#?}", r.sections);
+}
+
+#[test]
+fn a_three_of_three_policy_fails_naming_the_missing_witness() {
+    let j = journey();
+    let w = witness_signers();
+    let b = j
+        .log
+        .cosigned_bundle(SSCC, &[(&w[0], at_hour(21)), (&w[2], at_hour(21))]);
+    let r = verify_with(&b, Some(&j.log.key()), &policy(&j.log, &w, true, ALL_THREE));
+    assert_eq!(r.verdict, Verdict::Fail);
+    let p = problems(&r, Step::Witnesses);
+    assert_eq!(p.len(), 1, "{p:#?}");
+    assert_eq!(
+        p[0].message,
+        "quorum g not met: g has 2 of the 3 it needs (witnessed by w1, w3; missing w2)"
+    );
+    // Nothing else is wrong.
+    assert_eq!(r.problems().count(), 1);
+    let wi = r.witnesses.as_ref().expect("witnesses");
+    assert_eq!(wi.quorum_met, Some(false));
+    assert_eq!(wi.witnessed_by, None);
+    assert_eq!(wi.cosignatures.len(), 2);
+    assert!(
+        wi.summary().ends_with(
+            "; policy not satisfied: quorum g not met: g has 2 of the 3 it needs (witnessed by \
+             w1, w3; missing w2)"
+        ),
+        "{}",
+        wi.summary()
+    );
+    assert_eq!(wi.anchored(), None);
+    // No time is vouched for, so no event is judged by it.
+    assert!(dated_after(&r).is_empty());
+
+    // Not witnessed at all.
+    let r = verify_with(
+        &j.log.bundle(SSCC),
+        Some(&j.log.key()),
+        &policy(&j.log, &w, true, TWO_OF_THREE),
+    );
+    assert_eq!(r.verdict, Verdict::Fail);
+    let p = problems(&r, Step::Witnesses);
+    assert!(
+        p[0].message.contains("missing w1, w2, w3"),
+        "{}",
+        p[0].message
+    );
+    let summary = r.witnesses.as_ref().expect("witnesses").summary();
+    assert!(
+        summary.starts_with("not witnessed by any witness of the policy; "),
+        "{summary}"
+    );
+}
+
+#[test]
+fn an_altered_cosignature_fails() {
+    let j = journey();
+    let w = witness_signers();
+    let b = j.log.cosigned_bundle(
+        SSCC,
+        &[
+            (&w[0], at_hour(21)),
+            (&w[1], at_hour(21)),
+            (&w[2], at_hour(21)),
+        ],
+    );
+    let p = policy(&j.log, &w, true, TWO_OF_THREE);
+    // One character of w1's signature, everywhere it appears.
+    let line = b
+        .checkpoint
+        .lines()
+        .find(|l| l.starts_with("\u{2014} w1.test/witness "))
+        .expect("w1's line")
+        .to_string();
+    let mut chars: Vec<char> = line.chars().collect();
+    let at = chars.len() - 10;
+    chars[at] = if chars[at] == 'A' { 'B' } else { 'A' };
+    let altered: String = chars.into_iter().collect();
+    let json = b.to_json().replace(&line, &altered);
+    assert_ne!(json, b.to_json());
+    let r = verify_bundle_with(
+        json.as_bytes(),
+        Some(&j.log.key()),
+        &Limits::default(),
+        Some(&p),
+    );
+    assert_eq!(r.verdict, Verdict::Fail);
+    let problems = problems(&r, Step::Witnesses);
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert!(
+        problems[0].message.contains("w1.test/witness")
+            && problems[0].message.contains("does not verify"),
+        "{}",
+        problems[0].message
+    );
+    // The log's own signature and every proof still hold: only the witnesses fail.
+    assert_eq!(r.problems().count(), 1, "{:#?}", r.sections);
+    // Without a policy the altered line is not checked: listed by name, unverified.
+    let r = verify_bundle(json.as_bytes(), &j.log.key(), &Limits::default());
+    assert!(r.ok(), "{:#?}", r.sections);
+    let wi = r.witnesses.as_ref().expect("witnesses");
+    assert!(!wi.policy);
+    assert!(
+        wi.cosignatures
+            .iter()
+            .all(|c| !c.verified && c.timestamp.is_none())
+    );
+}
+
+#[test]
+fn without_a_policy_cosignature_lines_are_listed_by_name_unverified() {
+    let j = journey();
+    let w = witness_signers();
+    let b = j
+        .log
+        .cosigned_bundle(SSCC, &[(&w[1], at_hour(21)), (&w[2], at_hour(21))]);
+    let r = verify(&b, &j.log.key());
+    assert_eq!(r.verdict, Verdict::Pass);
+    let s = &r.sections[2];
+    assert_eq!(s.step, Step::Witnesses);
+    assert!(s.problems.is_empty());
+    assert!(
+        s.checked
+            .contains("w2.test/witness, w3.test/witness according to its signature lines")
+            && s.checked.contains("not verified"),
+        "{}",
+        s.checked
+    );
+    let wi = r.witnesses.as_ref().expect("witnesses");
+    assert_eq!(
+        wi.summary(),
+        "cosignature lines by w2.test/witness, w3.test/witness (names only, not verified: no \
+         witness policy given)"
+    );
+    assert_eq!(wi.witnessed_by, None);
+    let r = verify(&j.log.bundle(SSCC), &j.log.key());
+    let wi = r.witnesses.as_ref().expect("witnesses");
+    assert!(wi.cosignatures.is_empty());
+    assert_eq!(
+        wi.summary(),
+        "not witnessed: the checkpoint carries the log's signature only"
+    );
+    assert!(r.sections[2].checked.starts_with("not witnessed"));
+}
+
+#[test]
+fn events_dated_after_the_witnessed_time_are_warnings() {
+    let j = journey();
+    let w = witness_signers();
+    // The witnesses saw the whole log at hour 18; the last two events say hours 19 and 20.
+    let b = j
+        .log
+        .cosigned_bundle(SSCC, &[(&w[0], at_hour(18)), (&w[2], at_hour(18) - 60)]);
+    let r = verify_with(
+        &b,
+        Some(&j.log.key()),
+        &policy(&j.log, &w, true, TWO_OF_THREE),
+    );
+    assert!(r.problems().next().is_none(), "{:#?}", r.sections);
+    assert_eq!(r.verdict, Verdict::Warnings);
+    assert!(r.ok());
+    assert_eq!(dated_after(&r), [15, 16]);
+    let f = r
+        .custody
+        .as_ref()
+        .expect("custody")
+        .findings
+        .iter()
+        .find(|f| f.indexes == [16] && matches!(f.rule, Rule::DatedAfterWitnessed { .. }))
+        .expect("finding");
+    assert_eq!(f.severity, rules::Severity::Warning);
+    assert!(
+        f.message
+            .starts_with("wh-op's event at log index 16: device time ")
+            && f.message
+                .contains(" is 2 h after the witnesses saw the checkpoint"),
+        "{}",
+        f.message
+    );
+    // Within the clock skew allowance: no finding.
+    let b = j.log.cosigned_bundle(
+        SSCC,
+        &[(&w[0], at_hour(20) - 240), (&w[2], at_hour(20) - 240)],
+    );
+    let r = verify_with(
+        &b,
+        Some(&j.log.key()),
+        &policy(&j.log, &w, true, TWO_OF_THREE),
+    );
+    assert_eq!(r.verdict, Verdict::Pass, "{:#?}", r.custody);
+    assert!(dated_after(&r).is_empty());
+    // Without a policy, no time is vouched for.
+    let b = j
+        .log
+        .cosigned_bundle(SSCC, &[(&w[0], at_hour(1)), (&w[2], at_hour(1))]);
+    let r = verify(&b, &j.log.key());
+    assert_eq!(r.verdict, Verdict::Pass);
+    assert!(dated_after(&r).is_empty());
+}
+
+#[test]
+fn the_log_must_be_one_the_policy_accepts() {
+    let j = journey();
+    let w = witness_signers();
+    let b = j
+        .log
+        .cosigned_bundle(SSCC, &[(&w[0], at_hour(21)), (&w[2], at_hour(21))]);
+    // A policy for another log, with --log-key of this one.
+    let other = TestLog {
+        note: NoteSigner::new("other.example/log", &[43; 32]).expect("signer"),
+        tree: MemoryTree::new(),
+        entries: vec![],
+    };
+    let p = policy(&other, &w, true, TWO_OF_THREE);
+    let r = verify_with(&b, Some(&j.log.key()), &p);
+    assert_eq!(r.verdict, Verdict::Fail);
+    let problems_w = problems(&r, Step::Witnesses);
+    assert!(
+        problems_w[0]
+            .message
+            .contains("is not one of the policy's logs"),
+        "{}",
+        problems_w[0].message
+    );
+    assert!(problems(&r, Step::Checkpoint).is_empty());
+    // Without --log-key the policy's log does not sign this checkpoint.
+    let r = verify_with(&b, None, &p);
+    assert_eq!(r.verdict, Verdict::Fail);
+    let cp = problems(&r, Step::Checkpoint);
+    assert!(
+        cp[0].message.contains("not signed by a log of the policy")
+            && cp[0].message.contains("other.example/log"),
+        "{}",
+        cp[0].message
+    );
+    assert!(r.checkpoint.is_none());
+    assert!(!problems(&r, Step::Witnesses).is_empty());
+    // Neither a key nor a policy log.
+    let r = verify_with(&b, None, &policy(&j.log, &w, false, TWO_OF_THREE));
+    assert_eq!(r.verdict, Verdict::Fail);
+    assert!(
+        problems(&r, Step::Checkpoint)[0]
+            .message
+            .contains("the policy lists no logs")
+    );
+}
+
+#[test]
+fn every_proof_must_carry_the_bundles_checkpoint_note() {
+    let j = journey();
+    let w = witness_signers();
+    let cosigned = j
+        .log
+        .cosigned_bundle(SSCC, &[(&w[0], at_hour(21)), (&w[2], at_hour(21))]);
+    // Proofs against the same tree head, but the note without its cosignatures: the bundle's
+    // checkpoint is not what each proof stands on.
+    let mut b = j.log.bundle(SSCC);
+    b.checkpoint = cosigned.checkpoint.clone();
+    let r = verify_with(
+        &b,
+        Some(&j.log.key()),
+        &policy(&j.log, &w, true, TWO_OF_THREE),
+    );
+    assert_eq!(r.verdict, Verdict::Fail);
+    let p = problems(&r, Step::Inclusion);
+    assert_eq!(p.len(), b.entries.len());
+    assert!(
+        p[0].message.contains("another checkpoint"),
+        "{}",
+        p[0].message
+    );
+    assert!(problems(&r, Step::Witnesses).is_empty());
 }

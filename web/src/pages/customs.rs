@@ -6,13 +6,13 @@
 //! The verdict is cached by (item, tree size) (`reads`): a repeated request at the same tree
 //! size runs neither the bundle's queries nor the verifier again.
 
-use provenance_ledger::witnessed::StoredCosignature;
 use axum::Extension;
 use axum::extract::{Path, State};
 use maud::{Markup, html};
 use provenance_custody::rules::{Limits, Severity};
 use provenance_custody::verify::{Report, Step};
 use provenance_event::{DigitalLink, Epc};
+use provenance_ledger::witnessed::StoredCosignature;
 
 use super::PageError;
 use super::layout::{Footer, page};

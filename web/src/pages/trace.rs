@@ -12,6 +12,7 @@
 //! goes by log index, the key both the index and the audit use, so an entry edited under the
 //! index's feet is marked where the page shows it.
 
+use provenance_ledger::witnessed::Anchoring;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -160,6 +161,8 @@ struct View {
     report: CustodyReport,
     version: String,
     link: String,
+    /// Each event's anchoring in witnessed time, by log index (empty without witnesses).
+    anchorings: BTreeMap<u64, Anchoring>,
 }
 
 /// An event of the item's index whose stored entry cannot be shown.
@@ -232,7 +235,10 @@ async fn render(s: &AppState, epc: &Epc, headers: &HeaderMap) -> Result<Response
     let events = trace_events(&trace, &registry);
     let report = assess(&item, &events, &Limits::default());
     let cp = s.ledger.latest_checkpoint().await;
+    let indexes: Vec<u64> = events.iter().map(|e| e.index).collect();
+    let anchorings = s.ledger.anchorings(&indexes).await?;
     let view = View {
+        anchorings,
         epc: epc.clone(),
         version: version(&trace),
         link: digital_link_url(epc, headers),
@@ -949,6 +955,55 @@ fn event(e: &TraceEvent, v: &View) -> Markup {
                     a href={"/api/v1/log/entries?start=" (e.index) "&end=" (e.index + 1)} { "log #" (e.index) }
                     " · " (chain)
                 }
+                @if let Some(a) = v.anchorings.get(&e.index) { (witnessed(e, a)) }
+            }
+        }
+    }
+}
+
+/// How long before its witnessed anchoring an event may say it happened before the page
+/// warns: boards keep events through offline spells (a sea leg without coverage lasts days),
+/// but a week is past what their flash queue holds at the usual rates.
+const LATE_ANCHORING_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// "Anchored by T, witnessed by A and B": the time independent witnesses vouch the event was
+/// in the log by (their earliest cosignature on the first cosigned checkpoint holding it), and
+/// a warning when the device's own time is later than that.
+fn witnessed(e: &TraceEvent, a: &Anchoring) -> Markup {
+    let Some(by) = &a.by else {
+        return html! { p.witnessed.pending { "Not yet witnessed: no witness has cosigned a checkpoint holding it yet." } };
+    };
+    let Some(t) = by.earliest() else {
+        return html! {};
+    };
+    let t_ms = i64::try_from(t)
+        .unwrap_or(i64::MAX / 1000)
+        .saturating_mul(1000);
+    let names: Vec<&str> = by.cosignatures.iter().map(|c| c.name()).collect();
+    let ahead = e.time_ms.saturating_sub(t_ms);
+    let after_ms = a
+        .after
+        .as_ref()
+        .and_then(|w| w.earliest())
+        .map(|t| i64::try_from(t).unwrap_or(0).saturating_mul(1000));
+    let behind = after_ms.map_or(0, |a| a.saturating_sub(e.time_ms));
+    html! {
+        p.witnessed {
+            "Anchored by " (format::utc(t_ms)) ", witnessed by " (format::and_list(&names))
+            @if let Some(a_ms) = after_ms {
+                span.small { " (after " (format::utc(a_ms)) ")" }
+            }
+        }
+        @if ahead > provenance_custody::rules::CLOCK_SKEW_ALLOWANCE_MS {
+            p.verify.warn {
+                span aria-hidden="true" { "⚠" }
+                " The device's time is " (format::duration(ahead)) " after the witnesses saw this event in the log: its clock is ahead, or the event was dated after the fact."
+            }
+        }
+        @if behind > LATE_ANCHORING_MS {
+            p.verify.warn {
+                span aria-hidden="true" { "⚠" }
+                " The device's time is " (format::duration(behind)) " before a witnessed checkpoint that does not hold this event yet: it reached the log at least that late (a long offline spell, or back-dated)."
             }
         }
     }
