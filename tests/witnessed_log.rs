@@ -197,6 +197,43 @@ async fn three_witnesses_cosign_a_live_log_survive_a_crash_and_refuse_a_fork() {
     );
     assert!(!ok, "3 of 3 required, 2 given: no quorum\n{out}");
     assert!(out.contains("quorum"), "{out}");
+    // One entry of the bundle is a C2SP tlog-proof@v1 with the cosigned checkpoint: a generic
+    // tool (Go's sumdb note and tlog code, cosignatures checked with crypto/ed25519 from the
+    // spec alone) checks it without our code.
+    if let Some(go) = support::external("Go with golang.org/x/mod", support::go_tlogcheck()) {
+        let b: serde_json::Value = serde_json::from_str(&body).expect("bundle json");
+        let e = &b["entries"][0];
+        let input = serde_json::json!({
+            "vkey": log_vkey,
+            "tlog_proof": e["proof"],
+            "entry": e["entry"],
+            "witnesses": vkeys,
+        });
+        let mut child = std::process::Command::new(&go)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("tlogcheck runs");
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.to_string().as_bytes())
+            .expect("write");
+        let out = child.wait_with_output().expect("wait");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "Go refused the tlog-proof: {text}");
+        assert!(
+            text.contains("cosigned=2"),
+            "two witnesses' cosignatures: {text}"
+        );
+    }
     // Our own client, following the tiles, under the same policy.
     let state = work.path().join("follow.state");
     let (ok, out) = verify(

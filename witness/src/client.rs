@@ -5,8 +5,9 @@
 //! - at most one request a second per witness (public witness networks budget about that per
 //!   log), each with the newest checkpoint, the size the witness last cosigned and the
 //!   consistency proof between them;
-//! - a 409 answer tells the size the witness holds (after a restart of either side): the next
-//!   request starts from it, at once;
+//! - a 409 answer tells the size the witness holds (after a restart of either side, or an
+//!   answer that was lost): the next request starts from it, at once — from the very size
+//!   asked for, if the witness already holds it, which it cosigns again;
 //! - any other failure backs off, doubling from one second up to [`MAX_BACKOFF`], and says
 //!   so in the log once per change of state, not once per try;
 //! - every returned line is checked against the witness's configured key before it is
@@ -140,6 +141,11 @@ async fn follow(
     // The size the witness holds, as far as we know: unknown at start, so the first request
     // says 0 and a witness that knows the log answers 409 with its size.
     let mut held: Option<u64> = None;
+    // The size of the newest checkpoint whose cosignature by this witness the log keeps. Not
+    // `held`: a witness may have moved to a size whose cosignature never reached us (an answer
+    // lost, or not kept), and then it is asked again from that size, which it answers with a
+    // fresh cosignature.
+    let mut kept: Option<u64> = None;
     let mut backoff = INTERVAL;
     let mut failing: Option<String> = None;
     let mut last_request: Option<Instant> = None;
@@ -160,19 +166,20 @@ async fn follow(
         }
         let latest = ledger.latest_checkpoint().await;
         let size = latest.checkpoint.size;
-        if size == 0 || held == Some(size) {
+        if size == 0 || kept == Some(size) {
             last_request = Some(Instant::now());
             continue;
         }
         let old = match held {
-            Some(h) if h < size => h,
+            Some(h) if h <= size => h,
             _ => 0,
         };
         last_request = Some(Instant::now());
         // From the empty tree the proof is empty (tlog-witness).
-        let proof = match old {
-            0 => Ok(Vec::new()),
-            _ => ledger.consistency_proof(old, size).await,
+        let proof = if old == 0 || old == size {
+            Ok(Vec::new())
+        } else {
+            ledger.consistency_proof(old, size).await
         };
         let outcome = match proof {
             Ok(proof) => {
@@ -188,6 +195,7 @@ async fn follow(
         match outcome {
             Outcome::Cosigned(s) => {
                 held = Some(s);
+                kept = Some(s);
                 backoff = INTERVAL;
                 if failing.take().is_some() {
                     tracing::info!(witness = %name, size = s, "the witness cosigns again");

@@ -15,10 +15,20 @@
 // against the signed tree), recomputes the root, proves and checks the inclusion of each entry
 // in "records" (read from its entry bundle), and proves consistency from each older tree in
 // "consistency" ("size" and "root" only; the proof comes from the tiles).
+//
+// With "tlog_proof" (a C2SP tlog-proof@v1 text, as each entry of an evidence bundle carries)
+// and "entry" (the entry's bytes, base64), it checks that one entry as a generic tool would:
+// the log's signature on the checkpoint inside, the inclusion proof for the entry's leaf hash,
+// and each witness in "witnesses" (cosignature/v1 vkeys) with a valid cosignature on it,
+// checked here with crypto/ed25519 from the tlog-cosignature spec alone. Prints
+// "ok … cosigned=N".
 package main
 
 import (
+	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -35,6 +45,9 @@ type input struct {
 	URL        string  `json:"url"`
 	Records    []int64 `json:"records"`
 	Vkey       string  `json:"vkey"`
+	TlogProof  string   `json:"tlog_proof"`
+	Entry      string   `json:"entry"`
+	Witnesses  []string `json:"witnesses"`
 	Checkpoint string  `json:"checkpoint"`
 	Inclusion  []struct {
 		Index    int64    `json:"index"`
@@ -79,6 +92,10 @@ func main() {
 	v, err := note.NewVerifier(in.Vkey)
 	if err != nil {
 		fail("verifier key: %v", err)
+	}
+	if in.TlogProof != "" {
+		checkTlogProof(in, v)
+		return
 	}
 	if in.URL != "" {
 		in.Checkpoint = string(fetch(in.URL + "/checkpoint"))
@@ -191,4 +208,96 @@ func follow(in input, origin string, size int64, root tlog.Hash) {
 		}
 	}
 	fmt.Printf("ok origin=%s size=%d records=%d consistency=%d tiles=%d\n", origin, size, len(in.Records), len(in.Consistency), reader.fetched)
+}
+
+// checkTlogProof checks one entry's C2SP tlog-proof@v1 as the spec's "Verifying a tlog proof"
+// says: leaf hash, log signature, cosignatures of known witnesses, inclusion.
+func checkTlogProof(in input, v note.Verifier) {
+	rest := in.TlogProof
+	line := func() string {
+		i := strings.IndexByte(rest, '\n')
+		if i < 0 {
+			fail("tlog-proof: a line without its newline")
+		}
+		l := rest[:i]
+		rest = rest[i+1:]
+		return l
+	}
+	if line() != "c2sp.org/tlog-proof@v1" {
+		fail("tlog-proof: not c2sp.org/tlog-proof@v1")
+	}
+	l := line()
+	if strings.HasPrefix(l, "extra ") {
+		l = line()
+	}
+	if !strings.HasPrefix(l, "index ") {
+		fail("tlog-proof: no index line: %q", l)
+	}
+	index, err := strconv.ParseInt(strings.TrimPrefix(l, "index "), 10, 64)
+	if err != nil {
+		fail("tlog-proof: index: %v", err)
+	}
+	var proof []tlog.Hash
+	for {
+		l = line()
+		if l == "" {
+			break
+		}
+		proof = append(proof, hash(l))
+	}
+	n, err := note.Open([]byte(rest), note.VerifierList(v))
+	if err != nil {
+		fail("tlog-proof: the checkpoint: %v", err)
+	}
+	lines := strings.Split(n.Text, "\n")
+	if len(lines) < 4 {
+		fail("checkpoint body too short: %q", n.Text)
+	}
+	size, err := strconv.ParseInt(lines[1], 10, 64)
+	if err != nil {
+		fail("checkpoint size: %v", err)
+	}
+	entry, err := base64.StdEncoding.DecodeString(in.Entry)
+	if err != nil {
+		fail("entry: %v", err)
+	}
+	if err := tlog.CheckRecord(tlog.RecordProof(proof), size, hash(lines[2]), index, tlog.RecordHash(entry)); err != nil {
+		fail("inclusion of %d in %d: %v", index, size, err)
+	}
+	cosigned := 0
+	for _, w := range in.Witnesses {
+		parts := strings.SplitN(w, "+", 3)
+		if len(parts) != 3 {
+			fail("witness vkey %q", w)
+		}
+		raw, err := base64.StdEncoding.DecodeString(parts[2])
+		if err != nil || len(raw) != 33 || raw[0] != 0x04 {
+			fail("witness vkey %q: not a cosignature/v1 key", w)
+		}
+		id, err := strconv.ParseUint(parts[1], 16, 32)
+		if err != nil {
+			fail("witness vkey %q: key id", w)
+		}
+		// tlog-cosignature: key ID = SHA-256(name || 0x0A || 0x04 || key)[:4].
+		h := sha256.Sum256(append([]byte(parts[0]+"\n"), raw...))
+		if binary.BigEndian.Uint32(h[:4]) != uint32(id) {
+			fail("witness vkey %q: key id does not match", w)
+		}
+		for _, sig := range n.UnverifiedSigs {
+			if sig.Name != parts[0] || sig.Hash != uint32(id) {
+				continue
+			}
+			blob, err := base64.StdEncoding.DecodeString(sig.Base64)
+			if err != nil || len(blob) != 4+8+64 {
+				fail("cosignature by %s: %d bytes", parts[0], len(blob))
+			}
+			ts := binary.BigEndian.Uint64(blob[4:12])
+			msg := fmt.Sprintf("cosignature/v1\ntime %d\n%s", ts, n.Text)
+			if !ed25519.Verify(ed25519.PublicKey(raw[1:]), []byte(msg), blob[12:]) {
+				fail("cosignature by %s does not verify", parts[0])
+			}
+			cosigned++
+		}
+	}
+	fmt.Printf("ok origin=%s size=%d index=%d cosigned=%d\n", lines[0], size, index, cosigned)
 }
