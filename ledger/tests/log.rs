@@ -179,3 +179,91 @@ async fn the_key_file_is_private() {
         b.cleanup().await;
     }
 }
+
+/// Witnesses' cosignatures on both backends: kept beside their checkpoint, the published
+/// checkpoint switches to the newest cosigned one once witnessing is on, and each entry's
+/// anchoring window is bounded by the cosigned checkpoints around it.
+#[tokio::test]
+async fn cosignatures_publish_and_bound_anchoring() {
+    use provenance_ledger::witnessed::StoredCosignature;
+    use provenance_tlog::cosignature::CosignatureSigner;
+    for b in backends::all("cosignatures").await {
+        let ledger = Ledger::open(&b.config()).await.expect(b.name);
+        let first: Vec<Vec<u8>> = (0..10).map(entry).collect();
+        let a = ledger.append(&first).await.expect("append");
+        let second: Vec<Vec<u8>> = (10..30).map(entry).collect();
+        let c = ledger.append(&second).await.expect("append");
+        let third: Vec<Vec<u8>> = (30..35).map(entry).collect();
+        let latest = ledger.append(&third).await.expect("append");
+        assert_eq!(
+            ledger.published_checkpoint().await.checkpoint.size,
+            35,
+            "{}: without witnesses the newest checkpoint is published",
+            b.name
+        );
+        ledger.publish_witnessed().await.expect("witnessed");
+        assert_eq!(ledger.published_checkpoint().await.checkpoint.size, 35);
+
+        let witnesses: Vec<CosignatureSigner> = ["w1.test/w", "w2.test/w"]
+            .iter()
+            .enumerate()
+            .map(|(i, n)| CosignatureSigner::new(n, &[i as u8 + 3; 32]).expect("signer"))
+            .collect();
+        let cosign =
+            |w: &CosignatureSigner, cp: &provenance_tlog::Checkpoint, t: u64| StoredCosignature {
+                witness: w.vkey(),
+                timestamp: t,
+                line: w
+                    .sign(&cp.body(), t)
+                    .expect("cosign")
+                    .trim_end()
+                    .to_string(),
+            };
+        for (size, cp, t) in [
+            (10, &a.checkpoint.checkpoint, 1_000),
+            (30, &c.checkpoint.checkpoint, 2_000),
+        ] {
+            for w in &witnesses {
+                ledger
+                    .record_cosignature(size, &cosign(w, cp, t))
+                    .await
+                    .expect(b.name);
+            }
+        }
+        // A line that is not a signature line is refused; a size the log never signed too.
+        let mut bad = cosign(&witnesses[0], &c.checkpoint.checkpoint, 3);
+        bad.line = "not a line".into();
+        assert!(ledger.record_cosignature(30, &bad).await.is_err());
+        let stray = cosign(&witnesses[0], &c.checkpoint.checkpoint, 3);
+        assert!(ledger.record_cosignature(31, &stray).await.is_err());
+
+        let published = ledger.published_checkpoint().await;
+        assert_eq!(published.checkpoint.size, 30, "{}", b.name);
+        let verifiers: Vec<_> = witnesses.iter().map(|w| w.verifier().clone()).collect();
+        let found =
+            provenance_tlog::cosignature::cosignatures(published.note.as_bytes(), &verifiers)
+                .expect("the published note's cosignatures verify");
+        assert_eq!(found.len(), 2, "{}", published.note);
+        assert!(
+            published
+                .note
+                .starts_with(&c.checkpoint.note.trim_end().to_string())
+        );
+
+        // Entry 15: after the checkpoint of 10 (t=1000), by the checkpoint of 30 (t=2000).
+        let w = ledger.anchoring(15).await.expect("anchoring");
+        assert_eq!(w.after.as_ref().map(|a| a.size), Some(10));
+        assert_eq!(w.by.as_ref().map(|a| a.size), Some(30));
+        assert_eq!(w.by.as_ref().and_then(|a| a.earliest()), Some(2_000));
+        // Entry 32: after 30, not yet witnessed.
+        let w = ledger.anchoring(32).await.expect("anchoring");
+        assert_eq!(w.after.map(|a| a.size), Some(30));
+        assert!(w.by.is_none());
+        let all = ledger.anchorings(&[3, 15, 32]).await.expect("anchorings");
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[&3].by.as_ref().map(|a| a.size), Some(10));
+        assert_eq!(ledger.witnessing_lags(2).await.expect("lags").len(), 2);
+        assert_eq!(latest.checkpoint.checkpoint.size, 35);
+        ledger.close().await;
+    }
+}
