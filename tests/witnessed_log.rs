@@ -250,6 +250,26 @@ async fn three_witnesses_cosign_a_live_log_survive_a_crash_and_refuse_a_fork() {
     );
     assert!(ok, "{out}");
 
+    // ... and under a policy the published checkpoint does not meet: refused, state kept.
+    let before = std::fs::read_to_string(&state).expect("state kept");
+    let (ok, out) = verify(
+        &[
+            "--url",
+            &s.http,
+            "--state",
+            state.to_str().expect("path"),
+            "--policy",
+        ],
+        &[&all_three],
+    );
+    assert!(!ok, "3 of 3 required of a log 2 witnesses cosign\n{out}");
+    assert!(out.contains("policy"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(&state).expect("state"),
+        before,
+        "a refused checkpoint is not kept"
+    );
+
     // An altered cosignature: one character of w1's signature changed everywhere it appears.
     let current = std::fs::read_to_string(&bundle).expect("bundle");
     let w1_now = current
@@ -292,6 +312,31 @@ async fn three_witnesses_cosign_a_live_log_survive_a_crash_and_refuse_a_fork() {
     for w in all {
         assert!(page.contains(w), "the customs view names {w}");
     }
+    // The trace says when witnesses saw each event in the log, on the page and in the API.
+    let page = reqwest::get(format!("{}/items/{item}", s.http))
+        .await
+        .expect("trace page")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        page.contains("witnessed by w1.test/witness"),
+        "the trace page says who witnessed"
+    );
+    let trace: serde_json::Value = reqwest::get(format!("{}/api/v1/items/{item}/trace", s.http))
+        .await
+        .expect("trace")
+        .json()
+        .await
+        .expect("json");
+    let first = &trace["events"][0]["witnessed"];
+    assert!(
+        first["anchored_by"]["cosignatures"]
+            .as_array()
+            .is_some_and(|c| c.len() == 3),
+        "the first event was witnessed by all three before w2 failed: {first}"
+    );
+    assert!(first["anchored_by_time"].as_u64().is_some(), "{first}");
 
     // A fork: a second server with the same key and another history asks the same witnesses.
     let fork = tokio::task::block_in_place(|| Server::start_in(data_dir_with_key(&log), &flags));

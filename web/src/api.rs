@@ -285,6 +285,30 @@ async fn trace(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<J
         .iter()
         .map(|d| (d.id.clone(), (d.role.name().to_string(), d.org.clone())))
         .collect();
+    let indexes: Vec<u64> = t.entries.iter().map(|e| e.index).collect();
+    let anchorings = s.ledger.anchorings(&indexes).await?;
+    // Where witnesses put the event in time: after the newest cosigned checkpoint without it,
+    // by the first with it (null without witnesses).
+    let witnessed = |index: u64| -> Value {
+        let Some(a) = anchorings.get(&index) else {
+            return Value::Null;
+        };
+        let side = |w: &Option<provenance_ledger::witnessed::WitnessedCheckpoint>| {
+            w.as_ref().map(|w| {
+                json!({
+                    "size": w.size,
+                    "cosignatures": w.cosignatures.iter().map(|c| json!({
+                        "witness": c.name(), "vkey": c.witness, "timestamp": c.timestamp,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+        };
+        json!({
+            "anchored_after": side(&a.after),
+            "anchored_by": side(&a.by),
+            "anchored_by_time": a.by.as_ref().and_then(|w| w.earliest()),
+        })
+    };
     let events: Vec<Value> = t
         .entries
         .iter()
@@ -301,6 +325,7 @@ async fn trace(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<J
                 "verification": "signature verified at ingest; anchored in the log",
                 // What the server's latest storage audit found about this entry (empty: nothing).
                 "tampering": storage(e.index),
+                "witnessed": witnessed(e.index),
             })
         })
         .collect();
