@@ -473,10 +473,11 @@ async fn a_clerk_finds_an_item_and_reads_its_journey_in_chromium() {
     let verdict = text(&c, "section.verdict h2").await;
     assert!(verdict.contains("PASS"), "{verdict}");
     let checks = css(&c, "table.checks tbody tr").await;
-    assert_eq!(checks.len(), 7);
+    // Seven checks and the independent witnesses (none here: "not witnessed").
+    assert_eq!(checks.len(), 8);
     // Every check passed; the custody one with the excursion warning.
     assert!(css(&c, "table.checks tbody tr.bad").await.is_empty());
-    assert_eq!(css(&c, "table.checks tbody tr.ok").await.len(), 6);
+    assert_eq!(css(&c, "table.checks tbody tr.ok").await.len(), 7);
     assert!(
         text(&c, "table.checks tbody tr.warn")
             .await

@@ -900,8 +900,10 @@ fn open_checkpoint(
     origin: &str,
     problems: &mut Vec<Problem>,
 ) -> Option<(Verifier, Checkpoint)> {
+    // A log's key is named after its origin (C2SP tlog-checkpoint, tlog-policy): a checkpoint
+    // of another origin signed with the same key is not this log's.
     if let Some(key) = log_key {
-        return match Checkpoint::open(note, key, None) {
+        return match Checkpoint::open(note, key, Some(key.name())) {
             Ok((cp, _)) => Some((key.clone(), cp)),
             Err(e) => {
                 problems.push(problem(
@@ -927,7 +929,7 @@ fn open_checkpoint(
     }
     let mut why = None;
     for log in policy.logs() {
-        match Checkpoint::open(note, &log.key, None) {
+        match Checkpoint::open(note, &log.key, Some(log.key.name())) {
             Ok((cp, _)) => return Some((log.key.clone(), cp)),
             // The log the bundle names: say why its signature fails.
             Err(e) if log.key.name() == origin && why.is_none() => {

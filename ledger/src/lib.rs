@@ -185,11 +185,8 @@ pub struct Ledger {
     /// Bumped, under the sequencer's lock, by every append that holds a registry entry; see
     /// [`Ledger::append_events`].
     registry_generation: std::sync::atomic::AtomicU64,
-    /// Whether witnesses are configured: then the published checkpoint is the newest cosigned
-    /// one ([`Ledger::published_checkpoint`]).
-    witnessed: std::sync::atomic::AtomicBool,
-    /// The newest cosigned checkpoint with all its cosignatures, once one exists.
-    cosigned: std::sync::Mutex<Option<SignedCheckpoint>>,
+    /// What witnesses said, and what is published from it ([`witnessed`]).
+    witnessing: witnessed::Witnessing,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -283,8 +280,7 @@ impl Ledger {
             pending: Default::default(),
             indexer: std::sync::Mutex::new(None),
             registry_generation: std::sync::atomic::AtomicU64::new(0),
-            witnessed: std::sync::atomic::AtomicBool::new(false),
-            cosigned: std::sync::Mutex::new(None),
+            witnessing: Default::default(),
         };
         let mut ledger = ledger;
         ledger.restore(&vkey).await?;

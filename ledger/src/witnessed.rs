@@ -17,6 +17,26 @@
 use crate::store::on_pool;
 use crate::{Ledger, LedgerError, SignedCheckpoint, now_ms, to_i64};
 
+/// The ledger's witnessing state: whether witnesses are configured, the quorum the log waits
+/// for before it publishes a checkpoint, and the checkpoint it publishes.
+#[derive(Debug, Default)]
+pub(crate) struct Witnessing {
+    /// The quorum, once witnesses are configured (0: none are).
+    quorum: std::sync::atomic::AtomicUsize,
+    /// The published checkpoint and how many cosignatures it carries.
+    published: std::sync::Mutex<Option<(SignedCheckpoint, usize)>>,
+    /// One cosignature recorded at a time, so that the published note is always made from
+    /// every cosignature stored for its size (two witnesses answering at once would otherwise
+    /// each publish the set it read).
+    recording: tokio::sync::Mutex<()>,
+}
+
+/// Which of two cosigned checkpoints to publish: one that meets the quorum over one that
+/// does not, then the larger, then the one with more cosignatures.
+fn rank(size: u64, count: usize, quorum: usize) -> (bool, u64, usize) {
+    (count >= quorum, size, count)
+}
+
 /// One witness's cosignature on one checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredCosignature {
@@ -42,20 +62,32 @@ pub struct WitnessedCheckpoint {
     pub size: u64,
     /// Its cosignatures, by witness vkey.
     pub cosignatures: Vec<StoredCosignature>,
+    /// When the log signed it, by the log's own clock (Unix ms): a claim, not a witness's.
+    pub signed_ms: Option<i64>,
 }
 
 impl WitnessedCheckpoint {
-    /// The earliest time a witness vouches the checkpoint existed by.
+    /// The earliest time a witness vouches the checkpoint existed by (one witness's word).
     pub fn earliest(&self) -> Option<u64> {
         self.cosignatures.iter().map(|c| c.timestamp).min()
+    }
+
+    /// The time `quorum` witnesses vouch the checkpoint existed by: the `quorum`-th earliest
+    /// of their times (`None` with fewer cosignatures), so no single witness's clock sets it.
+    pub fn vouched_by(&self, quorum: usize) -> Option<u64> {
+        let mut times: Vec<u64> = self.cosignatures.iter().map(|c| c.timestamp).collect();
+        times.sort_unstable();
+        times.get(quorum.max(1) - 1).copied()
     }
 }
 
 /// Where an entry's anchoring lies in witnessed time.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Anchoring {
-    /// The newest cosigned checkpoint that does not hold the entry: it was anchored after
-    /// that checkpoint existed (the log cannot add an entry below a size it already signed).
+    /// The newest cosigned checkpoint that does not hold the entry: the entry came after it
+    /// in the log. Its witnesses' times say nothing of when the entry came (the log may have
+    /// held it before they cosigned); its `signed_ms`, the log's own clock, does say when the
+    /// log claims the entry was not yet in it.
     pub after: Option<WitnessedCheckpoint>,
     /// The first cosigned checkpoint that holds it: it was anchored by the witnesses' times.
     pub by: Option<WitnessedCheckpoint>,
@@ -79,7 +111,10 @@ impl Ledger {
         let signed = self.checkpoint(size).await?;
         let at = to_i64(size)?;
         let timestamp = to_i64(cosignature.timestamp)?;
-        on_pool!(&self.store, p => {
+        let _one_at_a_time = self.witnessing.recording.lock().await;
+        // Written and read back on the sequencer's pool: the read pool may not see the write
+        // yet.
+        let rows: Vec<(String, i64, String)> = on_pool!(&self.store, p => {
             sqlx::query(
                 "INSERT INTO cosignatures (size, witness, timestamp, line, received_ms) \
                  VALUES ($1, $2, $3, $4, $5) ON CONFLICT (size, witness) DO UPDATE SET \
@@ -93,49 +128,91 @@ impl Ledger {
             .bind(now_ms())
             .execute(p)
             .await?;
+            sqlx::query_as(
+                "SELECT witness, timestamp, line FROM cosignatures WHERE size = $1 \
+                 ORDER BY witness",
+            )
+            .bind(at)
+            .fetch_all(p)
+            .await?
         });
-        let all = self.cosignatures_of(size).await?;
-        let note = with_cosignatures(&signed.note, &all);
-        if let Ok(mut published) = self.cosigned.lock() {
-            if published.as_ref().is_none_or(|p| p.checkpoint.size <= size) {
-                *published = Some(SignedCheckpoint {
-                    checkpoint: signed.checkpoint,
-                    note,
-                });
+        let all: Vec<StoredCosignature> = rows.into_iter().map(stored).collect();
+        let quorum = self.witness_quorum().max(1);
+        if let Ok(mut published) = self.witnessing.published.lock() {
+            let better = published.as_ref().is_none_or(|(p, n)| {
+                rank(size, all.len(), quorum) >= rank(p.checkpoint.size, *n, quorum)
+            });
+            if better {
+                let note = with_cosignatures(&signed.note, &all);
+                *published = Some((
+                    SignedCheckpoint {
+                        checkpoint: signed.checkpoint,
+                        note,
+                    },
+                    all.len(),
+                ));
             }
         }
         Ok(())
     }
 
-    /// Says that witnesses are configured: from now on the log publishes its newest cosigned
-    /// checkpoint ([`Ledger::published_checkpoint`]).
-    pub async fn publish_witnessed(&self) -> Result<(), LedgerError> {
-        let newest: Option<i64> = on_pool!(&self.store_read, p => {
-            sqlx::query_scalar("SELECT MAX(size) FROM cosignatures")
-                .fetch_one(p)
-                .await?
+    /// Says that witnesses are configured and that `quorum` of them must cosign a checkpoint
+    /// before the log publishes it ([`Ledger::published_checkpoint`]).
+    pub async fn publish_witnessed(&self, quorum: usize) -> Result<(), LedgerError> {
+        let quorum = quorum.max(1);
+        // The newest checkpoint with the quorum, else the newest with any cosignature.
+        let best: Option<(i64, i64)> = on_pool!(&self.store_read, p => {
+            sqlx::query_as(
+                "SELECT size, COUNT(*) FROM cosignatures GROUP BY size \
+                 ORDER BY COUNT(*) >= $1 DESC, size DESC LIMIT 1",
+            )
+            .bind(to_i64(quorum as u64)?)
+            .fetch_optional(p)
+            .await?
         });
-        let cosigned = match newest.and_then(|s| u64::try_from(s).ok()) {
-            Some(size) => Some(self.cosigned_checkpoint(size).await?),
+        let published = match best {
+            Some((size, n)) => {
+                let size = u64::try_from(size).unwrap_or(0);
+                Some((
+                    self.cosigned_checkpoint(size).await?,
+                    usize::try_from(n).unwrap_or(0),
+                ))
+            }
             None => None,
         };
-        if let Ok(mut published) = self.cosigned.lock() {
-            if published.is_none() {
-                *published = cosigned;
+        self.witnessing
+            .quorum
+            .store(quorum, std::sync::atomic::Ordering::SeqCst);
+        if let Ok(mut p) = self.witnessing.published.lock() {
+            if p.is_none() {
+                *p = published;
             }
         }
-        self.witnessed
-            .store(true, std::sync::atomic::Ordering::SeqCst);
         Ok(())
+    }
+
+    /// How many witnesses' cosignatures the log waits for before it publishes a checkpoint
+    /// (0: no witnesses are configured).
+    pub fn witness_quorum(&self) -> usize {
+        self.witnessing
+            .quorum
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The checkpoint the log shows the world (`/checkpoint`, `/api/v1/checkpoint`, evidence
-    /// bundles): with witnesses configured, the newest checkpoint that carries cosignatures,
-    /// with all of them, so that what a reader takes home is something others vouch for;
-    /// otherwise (or before any witness answered) the newest checkpoint.
+    /// bundles). With witnesses configured: the newest checkpoint cosigned by the quorum, with
+    /// every cosignature the log holds for it, so that what a reader takes home is something
+    /// others vouch for (until one has the quorum, the newest with any cosignature; before any
+    /// witness answered, the newest checkpoint). Without witnesses: the newest checkpoint.
     pub async fn published_checkpoint(&self) -> SignedCheckpoint {
-        if self.witnessed.load(std::sync::atomic::Ordering::SeqCst) {
-            if let Some(c) = self.cosigned.lock().ok().and_then(|c| c.clone()) {
+        if self.witness_quorum() > 0 {
+            if let Some((c, _)) = self
+                .witnessing
+                .published
+                .lock()
+                .ok()
+                .and_then(|c| c.clone())
+            {
                 return c;
             }
         }
@@ -166,6 +243,20 @@ impl Ledger {
         Ok(rows.into_iter().map(stored).collect())
     }
 
+    async fn witnessed_checkpoint(&self, size: u64) -> Result<WitnessedCheckpoint, LedgerError> {
+        let signed_ms: Option<i64> = on_pool!(&self.store_read, p => {
+            sqlx::query_scalar("SELECT created_ms FROM checkpoints WHERE size = $1")
+                .bind(to_i64(size)?)
+                .fetch_optional(p)
+                .await?
+        });
+        Ok(WitnessedCheckpoint {
+            size,
+            cosignatures: self.cosignatures_of(size).await?,
+            signed_ms,
+        })
+    }
+
     /// Where the entry at `index` was anchored in witnessed time: the nearest cosigned
     /// checkpoints on either side of it. Two indexed lookups, whatever the log's size.
     pub async fn anchoring(&self, index: u64) -> Result<Anchoring, LedgerError> {
@@ -185,16 +276,10 @@ impl Ledger {
         });
         let mut anchoring = Anchoring::default();
         if let Some(size) = before.and_then(|s| u64::try_from(s).ok()) {
-            anchoring.after = Some(WitnessedCheckpoint {
-                size,
-                cosignatures: self.cosignatures_of(size).await?,
-            });
+            anchoring.after = Some(self.witnessed_checkpoint(size).await?);
         }
         if let Some(size) = after.and_then(|s| u64::try_from(s).ok()) {
-            anchoring.by = Some(WitnessedCheckpoint {
-                size,
-                cosignatures: self.cosignatures_of(size).await?,
-            });
+            anchoring.by = Some(self.witnessed_checkpoint(size).await?);
         }
         Ok(anchoring)
     }
@@ -215,7 +300,7 @@ impl Ledger {
         if any.is_none() {
             return Ok(out);
         }
-        let mut known: BTreeMap<u64, Vec<StoredCosignature>> = BTreeMap::new();
+        let mut known: BTreeMap<u64, WitnessedCheckpoint> = BTreeMap::new();
         for &index in indexes {
             let at = to_i64(index)?;
             let (before, after): (Option<i64>, Option<i64>) = on_pool!(&self.store_read, p => {
@@ -236,15 +321,15 @@ impl Ledger {
                 let Some(size) = size.and_then(|s| u64::try_from(s).ok()) else {
                     continue;
                 };
-                let cosignatures = match known.get(&size) {
-                    Some(c) => c.clone(),
+                let w = match known.get(&size) {
+                    Some(w) => w.clone(),
                     None => {
-                        let c = self.cosignatures_of(size).await?;
-                        known.insert(size, c.clone());
-                        c
+                        let w = self.witnessed_checkpoint(size).await?;
+                        known.insert(size, w.clone());
+                        w
                     }
                 };
-                *slot = Some(WitnessedCheckpoint { size, cosignatures });
+                *slot = Some(w);
             }
             out.insert(index, anchoring);
         }

@@ -201,7 +201,7 @@ async fn cosignatures_publish_and_bound_anchoring() {
             "{}: without witnesses the newest checkpoint is published",
             b.name
         );
-        ledger.publish_witnessed().await.expect("witnessed");
+        ledger.publish_witnessed(2).await.expect("witnessed");
         assert_eq!(ledger.published_checkpoint().await.checkpoint.size, 35);
 
         let witnesses: Vec<CosignatureSigner> = ["w1.test/w", "w2.test/w"]
@@ -255,6 +255,8 @@ async fn cosignatures_publish_and_bound_anchoring() {
         assert_eq!(w.after.as_ref().map(|a| a.size), Some(10));
         assert_eq!(w.by.as_ref().map(|a| a.size), Some(30));
         assert_eq!(w.by.as_ref().and_then(|a| a.earliest()), Some(2_000));
+        assert_eq!(w.by.as_ref().and_then(|a| a.vouched_by(2)), Some(2_000));
+        assert!(w.after.as_ref().and_then(|a| a.signed_ms).is_some());
         // Entry 32: after 30, not yet witnessed.
         let w = ledger.anchoring(32).await.expect("anchoring");
         assert_eq!(w.after.map(|a| a.size), Some(30));

@@ -127,6 +127,10 @@ pub struct Args {
     /// bundles carry the newest cosigned checkpoint, with every cosignature the log holds.
     #[arg(long = "witness", value_name = "URL=VKEY")]
     witnesses: Vec<provenance_witness::client::WitnessTarget>,
+    /// How many of the --witness witnesses must cosign a checkpoint before the log publishes
+    /// it (default: a majority). Set it to what the verifiers' policies require.
+    #[arg(long, value_name = "K", requires = "witnesses")]
+    witness_quorum: Option<usize>,
 }
 
 pub(crate) async fn listen(
@@ -703,7 +707,15 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     };
     let mut witnessing = Vec::new();
     if !args.witnesses.is_empty() {
-        ledger.publish_witnessed().await?;
+        let quorum = args.witness_quorum.unwrap_or(args.witnesses.len() / 2 + 1);
+        if quorum == 0 || quorum > args.witnesses.len() {
+            bail!(
+                "--witness-quorum {quorum} with {} --witness: pass a number from 1 to {}",
+                args.witnesses.len(),
+                args.witnesses.len()
+            );
+        }
+        ledger.publish_witnessed(quorum).await?;
         witnessing = provenance_witness::client::spawn(
             ledger.clone(),
             args.witnesses.clone(),

@@ -316,7 +316,7 @@ pub fn parse(note: &[u8]) -> Result<(&str, Vec<NoteSignature>), NoteError> {
 
 /// Parses one signature line, `— <key name> <base64(key ID ‖ signature)>`, without its final
 /// newline.
-pub(crate) fn parse_signature_line(line: &str) -> Result<NoteSignature, NoteError> {
+pub fn parse_signature_line(line: &str) -> Result<NoteSignature, NoteError> {
     let rest = line.strip_prefix(DASH).ok_or(NoteError::Malformed(
         "signature line must start with an em dash",
     ))?;

@@ -306,7 +306,8 @@ async fn trace(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<J
         json!({
             "anchored_after": side(&a.after),
             "anchored_by": side(&a.by),
-            "anchored_by_time": a.by.as_ref().and_then(|w| w.earliest()),
+            // The time the log's quorum of witnesses vouches for (their k-th earliest).
+            "anchored_by_time": a.by.as_ref().and_then(|w| w.vouched_by(s.ledger.witness_quorum())),
         })
     };
     let events: Vec<Value> = t

@@ -2,9 +2,10 @@
 //! to each of its witnesses and keeps the cosignatures they return.
 //!
 //! One task per witness, so a slow or dead witness delays nobody else:
-//! - at most one request a second per witness (public witness networks budget about that per
-//!   log), each with the newest checkpoint, the size the witness last cosigned and the
-//!   consistency proof between them;
+//! - once a second the newest checkpoint becomes the round's, the same for every witness (so
+//!   a quorum forms on one checkpoint), and each witness is asked for it once: at most one
+//!   request a second per witness (public witness networks budget about that per log), with
+//!   the size the witness last cosigned and the consistency proof between them;
 //! - a 409 answer tells the size the witness holds (after a restart of either side, or an
 //!   answer that was lost): the next request starts from it, at once — from the very size
 //!   asked for, if the witness already holds it, which it cosigns again;
@@ -17,10 +18,10 @@
 //! anchoring never waits for it.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use provenance_ledger::Ledger;
 use provenance_ledger::witnessed::StoredCosignature;
+use provenance_ledger::{Ledger, SignedCheckpoint};
 use provenance_tlog::cosignature::CosignatureVerifier;
 
 use crate::AddCheckpoint;
@@ -31,6 +32,8 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
 pub const INTERVAL: Duration = Duration::from_secs(1);
 /// How long one request may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How far a witness's clock may run ahead of this server's.
+const CLOCK_SLACK_S: u64 = 300;
 /// The largest answer read from a witness.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
@@ -103,7 +106,9 @@ enum Outcome {
     Failed(String),
 }
 
-/// Starts one task per witness; they end when `stop` changes.
+/// Starts the witnessing: one round a second (the newest checkpoint, the same for every
+/// witness, so that a quorum forms on one checkpoint) and one task per witness. They end
+/// when `stop` changes.
 pub fn spawn(
     ledger: Arc<Ledger>,
     targets: Vec<WitnessTarget>,
@@ -120,21 +125,47 @@ pub fn spawn(
             return Vec::new();
         }
     };
-    targets
-        .into_iter()
-        .map(|target| {
-            let ledger = ledger.clone();
-            let http = http.clone();
-            let stop = stop.clone();
-            tokio::spawn(async move { follow(ledger, http, target, stop).await })
-        })
-        .collect()
+    let (round_tx, round_rx) = tokio::sync::watch::channel(None::<SignedCheckpoint>);
+    let mut tasks = vec![tokio::spawn(rounds(ledger.clone(), round_tx, stop.clone()))];
+    tasks.extend(targets.into_iter().map(|target| {
+        let ledger = ledger.clone();
+        let http = http.clone();
+        let (round, stop) = (round_rx.clone(), stop.clone());
+        tokio::spawn(async move { follow(ledger, http, target, round, stop).await })
+    }));
+    tasks
+}
+
+/// Once a second, the newest checkpoint, when it grew.
+async fn rounds(
+    ledger: Arc<Ledger>,
+    round: tokio::sync::watch::Sender<Option<SignedCheckpoint>>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let latest = ledger.latest_checkpoint().await;
+        let size = latest.checkpoint.size;
+        let newer = round
+            .borrow()
+            .as_ref()
+            .is_none_or(|c| c.checkpoint.size < size);
+        if size > 0 && newer {
+            round.send_replace(Some(latest));
+        }
+    }
 }
 
 async fn follow(
     ledger: Arc<Ledger>,
     http: reqwest::Client,
     target: WitnessTarget,
+    mut round: tokio::sync::watch::Receiver<Option<SignedCheckpoint>>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let name = target.key.name().to_string();
@@ -146,36 +177,29 @@ async fn follow(
     // lost, or not kept), and then it is asked again from that size, which it answers with a
     // fresh cosignature.
     let mut kept: Option<u64> = None;
+    // A 409 is followed at once by one more request, once per checkpoint: a witness that keeps
+    // answering 409 with other sizes gets the back-off, not a tight loop.
+    let mut retried_for: Option<u64> = None;
     let mut backoff = INTERVAL;
     let mut failing: Option<String> = None;
-    let mut last_request: Option<Instant> = None;
     loop {
-        let pause = match &failing {
-            Some(_) => backoff,
-            None => INTERVAL,
-        };
-        if let Some(at) = last_request {
-            let wait = pause.saturating_sub(at.elapsed());
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = stop.changed() => return,
-            }
-        }
         if *stop.borrow() {
             return;
         }
-        let latest = ledger.latest_checkpoint().await;
-        let size = latest.checkpoint.size;
-        if size == 0 || kept == Some(size) {
-            last_request = Some(Instant::now());
+        let current = round.borrow_and_update().clone();
+        let Some(latest) = current.filter(|c| kept != Some(c.checkpoint.size)) else {
+            tokio::select! {
+                r = round.changed() => if r.is_err() { return },
+                _ = stop.changed() => return,
+            }
             continue;
-        }
+        };
+        let size = latest.checkpoint.size;
         let old = match held {
             Some(h) if h <= size => h,
             _ => 0,
         };
-        last_request = Some(Instant::now());
-        // From the empty tree the proof is empty (tlog-witness).
+        // From the empty tree, or to the same size, the proof is empty (tlog-witness).
         let proof = if old == 0 || old == size {
             Ok(Vec::new())
         } else {
@@ -188,7 +212,7 @@ async fn follow(
                     proof,
                     note: latest.note.clone(),
                 };
-                ask(&http, &target, &request, &latest.checkpoint, &ledger).await
+                ask(&http, &target, &request, &latest, &ledger).await
             }
             Err(e) => Outcome::Failed(format!("cannot prove consistency from {old}: {e}")),
         };
@@ -200,11 +224,13 @@ async fn follow(
                 if failing.take().is_some() {
                     tracing::info!(witness = %name, size = s, "the witness cosigns again");
                 }
+                continue;
             }
-            Outcome::Conflict(s) if s <= size && held != Some(s) => {
+            Outcome::Conflict(s) if s <= size && retried_for != Some(size) => {
                 // Ask again at once from the size it holds.
                 held = Some(s);
-                last_request = None;
+                retried_for = Some(size);
+                continue;
             }
             Outcome::Conflict(s) => {
                 let why = if s > size {
@@ -215,12 +241,14 @@ async fn follow(
                 } else {
                     format!("the witness keeps answering 409 with size {s}")
                 };
-                held = None;
+                held = Some(s).filter(|&s| s <= size);
                 fail(&name, &mut failing, &mut backoff, why);
             }
-            Outcome::Failed(why) => {
-                fail(&name, &mut failing, &mut backoff, why);
-            }
+            Outcome::Failed(why) => fail(&name, &mut failing, &mut backoff, why),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = stop.changed() => return,
         }
     }
 }
@@ -241,7 +269,7 @@ async fn ask(
     http: &reqwest::Client,
     target: &WitnessTarget,
     request: &AddCheckpoint,
-    checkpoint: &provenance_tlog::Checkpoint,
+    latest: &SignedCheckpoint,
     ledger: &Ledger,
 ) -> Outcome {
     let url = format!("{}/add-checkpoint", target.url);
@@ -259,9 +287,14 @@ async fn ask(
     match status.as_u16() {
         200 => {}
         409 => {
-            return match text.trim_end_matches('\n').parse::<u64>() {
-                Ok(s) => Outcome::Conflict(s),
-                Err(_) => Outcome::Failed(format!("a 409 answer without a size: {text:?}")),
+            let size = text.strip_suffix('\n').unwrap_or(&text);
+            return match size
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| size.parse::<u64>())
+            {
+                Some(Ok(s)) => Outcome::Conflict(s),
+                _ => Outcome::Failed(format!("a 409 answer without a size: {text:?}")),
             };
         }
         code => {
@@ -271,36 +304,53 @@ async fn ask(
             ));
         }
     }
+    let checkpoint = &latest.checkpoint;
     let body_text = checkpoint.body();
-    let mut kept = 0;
-    for line in text.lines().filter(|l| l.starts_with('\u{2014}')) {
-        if !line.starts_with(&format!("\u{2014} {} ", target.key.name())) {
+    // tlog-witness: lines by keys the client does not know are ignored. Every line by the
+    // configured key must verify; all are checked before any is kept.
+    let mut found = Vec::new();
+    for line in text.split('\n').filter(|l| !l.is_empty()) {
+        let Ok(sig) = provenance_tlog::note::parse_signature_line(line) else {
+            return Outcome::Failed(format!(
+                "the answer holds a line that is not a signature: {line:?}"
+            ));
+        };
+        if !target.key.is_signer_of(&sig) {
             continue;
         }
-        match target.key.verify_line(&body_text, line) {
-            Ok(timestamp) => {
-                let c = StoredCosignature {
-                    witness: target.key.to_string(),
-                    timestamp,
-                    line: line.to_string(),
-                };
-                if let Err(e) = ledger.record_cosignature(checkpoint.size, &c).await {
-                    return Outcome::Failed(format!("cannot keep the cosignature: {e}"));
-                }
-                kept += 1;
-            }
+        let timestamp = match target.key.verify(&body_text, &sig) {
+            Ok(t) => t,
             Err(e) => {
                 return Outcome::Failed(format!(
                     "the answer carries a cosignature that does not verify with the configured \
                      key: {e}"
                 ));
             }
+        };
+        // A time the log's own clock shows cannot be right: before the checkpoint was signed
+        // (with a few minutes for the clocks), or in the future.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if timestamp == 0 || timestamp > now + CLOCK_SLACK_S {
+            return Outcome::Failed(format!(
+                "the witness's cosignature is dated {timestamp}, and this server's clock reads \
+                 {now}: one of the clocks is wrong"
+            ));
         }
+        found.push(StoredCosignature {
+            witness: target.key.to_string(),
+            timestamp,
+            line: line.to_string(),
+        });
     }
-    if kept == 0 {
+    let Some(newest) = found.into_iter().max_by_key(|c| c.timestamp) else {
         return Outcome::Failed(
             "a 200 answer without a cosignature by the configured key".to_string(),
         );
+    };
+    if let Err(e) = ledger.record_cosignature(checkpoint.size, &newest).await {
+        return Outcome::Failed(format!("cannot keep the cosignature: {e}"));
     }
     Outcome::Cosigned(checkpoint.size)
 }

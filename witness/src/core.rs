@@ -393,12 +393,18 @@ pub fn decide(
             ));
         }
     }
+    // The conflicting checkpoint as evidence: its body and the log's signatures only, so that
+    // a submitter cannot make one checkpoint into many records by adding stray lines.
+    let mut canonical = format!("{text}\n");
+    for s in &verified {
+        canonical.push_str(&s.to_line());
+    }
     let fork = |kind| {
         stored.map(|s| ForkEvidence {
             origin: cp.origin.clone(),
             kind,
             cosigned: s.note.clone(),
-            conflicting: req.note.clone(),
+            conflicting: canonical.clone(),
             old_size: req.old_size,
             proof: req.proof.clone(),
         })
@@ -470,10 +476,7 @@ pub fn decide(
         }
         Err(e) => return Decision::refuse(Refusal::Malformed(e.to_string())),
     };
-    let mut served = format!("{text}\n");
-    for s in &verified {
-        served.push_str(&s.to_line());
-    }
+    let mut served = canonical;
     served.push_str(&cosignature);
     Decision {
         outcome: Ok(Cosigned {

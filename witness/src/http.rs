@@ -6,8 +6,8 @@
 //! - `GET /key`: the witness's vkey (`name+id+base64(0x04 ‖ key)`).
 //! - `GET /` and `GET /status`: JSON, the witness and each log: origin, keys, size, root and
 //!   when it last cosigned.
-//! - `GET /forks`, `GET /forks/{id}`: JSON, the fork evidence (both signed checkpoints), for
-//!   anyone.
+//! - `GET /forks[?before=ID]`: JSON, the fork records, newest first, 50 a page;
+//!   `GET /forks/{id}`: one record's evidence (both signed checkpoints), for anyone.
 //! - `GET /{sha256(origin) in hex}/checkpoint`: tlog-witness's monitor retrieval, the latest
 //!   cosigned checkpoint with the log's signature and the cosignature.
 //!
@@ -248,9 +248,43 @@ impl From<Fork> for ForkJson {
     }
 }
 
-async fn forks(State(w): State<Arc<Witness>>) -> Response {
-    match w.store().forks().await {
-        Ok(f) => axum::Json(f.into_iter().map(ForkJson::from).collect::<Vec<_>>()).into_response(),
+/// A page of fork records, newest first; `?before=ID` for the next page.
+#[derive(serde::Deserialize)]
+struct Page {
+    before: Option<i64>,
+}
+
+/// One fork record in the listing; its evidence is at `evidence`.
+#[derive(Serialize)]
+struct ForkListed {
+    id: i64,
+    origin: String,
+    kind: &'static str,
+    conclusive: bool,
+    detected: u64,
+    detected_utc: String,
+    evidence: String,
+}
+
+async fn forks(
+    State(w): State<Arc<Witness>>,
+    axum::extract::Query(page): axum::extract::Query<Page>,
+) -> Response {
+    match w.store().forks(page.before).await {
+        Ok(f) => axum::Json(
+            f.into_iter()
+                .map(|f| ForkListed {
+                    evidence: format!("/forks/{}", f.id),
+                    id: f.id,
+                    origin: f.origin,
+                    kind: f.kind.as_str(),
+                    conclusive: f.kind.conclusive(),
+                    detected: f.detected,
+                    detected_utc: utc(f.detected),
+                })
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
         Err(e) => storage_failed(&e),
     }
 }

@@ -40,7 +40,7 @@ pub use crate::core::{
     AddCheckpoint, Cosigned, Decision, ForkEvidence, ForkKind, LogState, Logs, LogsError, Refusal,
     decide,
 };
-pub use crate::store::{Fork, Store, StoreError};
+pub use crate::store::{Fork, ForkSummary, Store, StoreError};
 
 /// How often one request is decided again when another moved its log's state first.
 const MAX_TRIES: usize = 8;
@@ -129,13 +129,25 @@ impl Witness {
             let d = decide(&self.logs, &self.signer, stored.as_ref(), req, now);
             if let Some(fork) = &d.fork {
                 let id = self.store.record_fork(fork, now).await?;
-                tracing::warn!(
-                    origin = %fork.origin,
-                    kind = fork.kind.as_str(),
-                    fork = id,
-                    "the log signed a checkpoint inconsistent with the one this witness \
-                     cosigned; evidence kept at /forks/{id}"
-                );
+                match (fork.kind.conclusive(), id) {
+                    (true, Some(id)) => tracing::warn!(
+                        origin = %fork.origin,
+                        fork = id,
+                        "the log signed two checkpoints of one size with different roots: a \
+                         fork; evidence kept at /forks/{id}"
+                    ),
+                    (false, Some(id)) => tracing::warn!(
+                        origin = %fork.origin,
+                        fork = id,
+                        "a checkpoint the log signed came with a consistency proof that fails \
+                         from the one this witness cosigned: a fork if the log cannot prove \
+                         consistency between them; kept at /forks/{id}"
+                    ),
+                    (_, None) => tracing::debug!(
+                        origin = %fork.origin,
+                        "another failed consistency proof (past the records kept per log)"
+                    ),
+                }
             }
             let cosigned = d.outcome?;
             if self.store.advance(stored.as_ref(), &cosigned.state).await? {

@@ -21,7 +21,11 @@ use crate::core::{ForkEvidence, ForkKind, LogState};
 static MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
 
 /// The fork evidence listed at most by one [`Store::forks`] call.
-pub const MAX_FORKS_LISTED: i64 = 1000;
+pub const MAX_FORKS_LISTED: i64 = 50;
+/// Records of failed consistency proofs kept per log. They prove nothing on their own (anyone
+/// holding a newer checkpoint of the log can post it with a wrong proof), so past this many
+/// a new one is only logged: a stranger cannot fill the disk with them.
+pub const MAX_UNPROVEN_PER_LOG: i64 = 256;
 
 /// Storage failed.
 #[derive(Debug, thiserror::Error)]
@@ -159,8 +163,38 @@ impl Store {
         }
     }
 
-    /// Keeps fork evidence (once per pair of checkpoints) and returns its number.
-    pub async fn record_fork(&self, fork: &ForkEvidence, detected: u64) -> Result<i64, StoreError> {
+    /// Keeps fork evidence and returns its number: a conclusive one (two roots for one size,
+    /// which only the log's key can sign) once per pair of checkpoints; an unproven one (a
+    /// failed consistency proof) once per conflicting checkpoint and at most
+    /// [`MAX_UNPROVEN_PER_LOG`] per log (`None` past that).
+    pub async fn record_fork(
+        &self,
+        fork: &ForkEvidence,
+        detected: u64,
+    ) -> Result<Option<i64>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if !fork.kind.conclusive() {
+            let seen: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM forks WHERE origin = ? AND kind = ? AND conflicting = ?",
+            )
+            .bind(&fork.origin)
+            .bind(fork.kind.as_str())
+            .bind(&fork.conflicting)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if seen.is_some() {
+                return Ok(seen);
+            }
+            let kept: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM forks WHERE origin = ? AND kind = ?")
+                    .bind(&fork.origin)
+                    .bind(fork.kind.as_str())
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if kept >= MAX_UNPROVEN_PER_LOG {
+                return Ok(None);
+            }
+        }
         let proof: Vec<String> = fork.proof.iter().map(|h| B64.encode(h)).collect();
         sqlx::query(
             "INSERT INTO forks (origin, kind, cosigned, conflicting, old_size, proof, detected) \
@@ -174,7 +208,7 @@ impl Store {
         .bind(i64_of(fork.old_size)?)
         .bind(proof.join("\n"))
         .bind(i64_of(detected)?)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
         let id: i64 = sqlx::query_scalar(
             "SELECT id FROM forks WHERE origin = ? AND cosigned = ? AND conflicting = ?",
@@ -182,23 +216,34 @@ impl Store {
         .bind(&fork.origin)
         .bind(&fork.cosigned)
         .bind(&fork.conflicting)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await?;
-        Ok(id)
+        tx.commit().await?;
+        Ok(Some(id))
     }
 
-    /// The fork evidence kept, newest first (at most [`MAX_FORKS_LISTED`]).
-    pub async fn forks(&self) -> Result<Vec<Fork>, StoreError> {
-        sqlx::query(
-            "SELECT id, origin, kind, cosigned, conflicting, old_size, proof, detected \
-             FROM forks ORDER BY id DESC LIMIT ?",
+    /// The fork records kept, newest first, [`MAX_FORKS_LISTED`] at a time: those numbered
+    /// below `before` when given. Without the checkpoints (see [`Store::fork`]), so a page
+    /// costs a few hundred bytes per record whatever the records hold.
+    pub async fn forks(&self, before: Option<i64>) -> Result<Vec<ForkSummary>, StoreError> {
+        let rows: Vec<(i64, String, String, i64)> = sqlx::query_as(
+            "SELECT id, origin, kind, detected FROM forks WHERE id < ? ORDER BY id DESC LIMIT ?",
         )
+        .bind(before.unwrap_or(i64::MAX))
         .bind(MAX_FORKS_LISTED)
         .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(fork_of)
-        .collect()
+        .await?;
+        rows.into_iter()
+            .map(|(id, origin, kind, detected)| {
+                Ok(ForkSummary {
+                    id,
+                    origin,
+                    kind: ForkKind::parse(&kind)
+                        .ok_or(StoreError::Corrupt("an unknown fork kind"))?,
+                    detected: u64_of(detected)?,
+                })
+            })
+            .collect()
     }
 
     /// How many forks are on record.
@@ -226,6 +271,19 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// One fork record, without its checkpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForkSummary {
+    /// Its number: the evidence is at `/forks/{id}`.
+    pub id: i64,
+    /// The log.
+    pub origin: String,
+    /// What kind of evidence.
+    pub kind: ForkKind,
+    /// When it was recorded, seconds since the Epoch.
+    pub detected: u64,
 }
 
 fn i64_of(n: u64) -> Result<i64, StoreError> {

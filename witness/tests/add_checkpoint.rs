@@ -305,8 +305,9 @@ async fn a_bad_proof_is_422_and_nothing_moves() {
     let forks = json(&f.witness, "/forks").await;
     assert_eq!(forks.as_array().map(Vec::len), Some(1));
     assert_eq!(forks[0]["kind"], "consistency-proof-failed");
-    assert_eq!(forks[0]["old_size"], 10);
     assert_eq!(forks[0]["conclusive"], false);
+    let one = json(&f.witness, forks[0]["evidence"].as_str().expect("a link")).await;
+    assert_eq!(one["old_size"], 10);
 }
 
 #[tokio::test]
@@ -396,13 +397,15 @@ async fn a_same_size_different_root_is_refused_and_its_evidence_served() {
     assert_eq!(ev["origin"], ORIGIN);
     assert_eq!(ev["kind"], "same-size-different-root");
     assert_eq!(ev["conclusive"], true);
-    assert_eq!(ev["cosigned"], format!("{}{}", log.note(16), first.body));
-    assert_eq!(ev["conflicting"], fork.note(16));
+    // The listing is the record; its evidence is one link away.
     let id = ev["id"].as_i64().expect("id");
+    assert_eq!(ev["evidence"], format!("/forks/{id}"));
     let one = json(&f.witness, &format!("/forks/{id}")).await;
-    assert_eq!(&one, ev);
+    assert_eq!(one["cosigned"], format!("{}{}", log.note(16), first.body));
+    assert_eq!(one["conflicting"], fork.note(16));
+    assert_eq!(one["kind"], ev["kind"]);
     // Both checkpoints open with the log's key: the evidence speaks for itself.
-    for note in [&ev["cosigned"], &ev["conflicting"]] {
+    for note in [&one["cosigned"], &one["conflicting"]] {
         let (cp, _) = Checkpoint::open(
             note.as_str().expect("note").as_bytes(),
             log.signer.verifier(),

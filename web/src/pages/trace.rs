@@ -163,6 +163,8 @@ struct View {
     link: String,
     /// Each event's anchoring in witnessed time, by log index (empty without witnesses).
     anchorings: BTreeMap<u64, Anchoring>,
+    /// How many witnesses the log waits for.
+    quorum: usize,
 }
 
 /// An event of the item's index whose stored entry cannot be shown.
@@ -233,11 +235,27 @@ async fn render(s: &AppState, epc: &Epc, headers: &HeaderMap) -> Result<Response
     let trace = s.ledger.trace_with_gaps(&item).await?;
     let registry = s.ledger.devices().await?;
     let events = trace_events(&trace, &registry);
-    let report = assess(&item, &events, &Limits::default());
+    let mut report = assess(&item, &events, &Limits::default());
     let cp = s.ledger.latest_checkpoint().await;
     let indexes: Vec<u64> = events.iter().map(|e| e.index).collect();
     let anchorings = s.ledger.anchorings(&indexes).await?;
+    // Each event against the time the witnesses vouch it was in the log by: the same rule the
+    // offline verifier applies with the bundle's checkpoint, here with each event's own
+    // (tighter) window.
+    let dated_late: Vec<_> = events
+        .iter()
+        .filter_map(|e| {
+            let t = anchorings
+                .get(&e.index)?
+                .by
+                .as_ref()?
+                .vouched_by(s.ledger.witness_quorum().max(1))?;
+            provenance_custody::rules::dated_after_witnessed(e.index, &e.signer.id, e.time_ms, t)
+        })
+        .collect();
+    report.add_findings(&events, dated_late);
     let view = View {
+        quorum: s.ledger.witness_quorum().max(1),
         anchorings,
         epc: epc.clone(),
         version: version(&trace),
@@ -955,7 +973,7 @@ fn event(e: &TraceEvent, v: &View) -> Markup {
                     a href={"/api/v1/log/entries?start=" (e.index) "&end=" (e.index + 1)} { "log #" (e.index) }
                     " · " (chain)
                 }
-                @if let Some(a) = v.anchorings.get(&e.index) { (witnessed(e, a)) }
+                @if let Some(a) = v.anchorings.get(&e.index) { (witnessed(e, a, v.quorum)) }
             }
         }
     }
@@ -969,29 +987,31 @@ const LATE_ANCHORING_MS: i64 = 7 * 24 * 3600 * 1000;
 /// "Anchored by T, witnessed by A and B": the time independent witnesses vouch the event was
 /// in the log by (their earliest cosignature on the first cosigned checkpoint holding it), and
 /// a warning when the device's own time is later than that.
-fn witnessed(e: &TraceEvent, a: &Anchoring) -> Markup {
+fn witnessed(e: &TraceEvent, a: &Anchoring, quorum: usize) -> Markup {
     let Some(by) = &a.by else {
         return html! { p.witnessed.pending { "Not yet witnessed: no witness has cosigned a checkpoint holding it yet." } };
     };
-    let Some(t) = by.earliest() else {
-        return html! {};
+    let names: Vec<&str> = by.cosignatures.iter().map(|c| c.name()).collect();
+    let Some(t) = by.vouched_by(quorum) else {
+        return html! {
+            p.witnessed.pending {
+                "Cosigned by " (format::and_list(&names)) " only, fewer than the "
+                (quorum) " witnesses this log waits for."
+            }
+        };
     };
     let t_ms = i64::try_from(t)
         .unwrap_or(i64::MAX / 1000)
         .saturating_mul(1000);
-    let names: Vec<&str> = by.cosignatures.iter().map(|c| c.name()).collect();
     let ahead = e.time_ms.saturating_sub(t_ms);
-    let after_ms = a
-        .after
-        .as_ref()
-        .and_then(|w| w.earliest())
-        .map(|t| i64::try_from(t).unwrap_or(0).saturating_mul(1000));
+    // The checkpoint before it is dated by the log's own clock: a claim, said as such.
+    let after_ms = a.after.as_ref().and_then(|w| w.signed_ms);
     let behind = after_ms.map_or(0, |a| a.saturating_sub(e.time_ms));
     html! {
         p.witnessed {
             "Anchored by " (format::utc(t_ms)) ", witnessed by " (format::and_list(&names))
             @if let Some(a_ms) = after_ms {
-                span.small { " (after " (format::utc(a_ms)) ")" }
+                span.small { " (after the log's checkpoint of " (format::utc(a_ms)) ", by the log's clock)" }
             }
         }
         @if ahead > provenance_custody::rules::CLOCK_SKEW_ALLOWANCE_MS {
@@ -1003,7 +1023,7 @@ fn witnessed(e: &TraceEvent, a: &Anchoring) -> Markup {
         @if behind > LATE_ANCHORING_MS {
             p.verify.warn {
                 span aria-hidden="true" { "⚠" }
-                " The device's time is " (format::duration(behind)) " before a witnessed checkpoint that does not hold this event yet: it reached the log at least that late (a long offline spell, or back-dated)."
+                " The device's time is " (format::duration(behind)) " before a checkpoint the log signed without this event: it reached the log at least that late (a long offline spell, or back-dated)."
             }
         }
     }
