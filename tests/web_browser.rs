@@ -526,6 +526,31 @@ async fn a_clerk_finds_an_item_and_reads_its_journey_in_chromium() {
         .expect("script");
     assert_eq!(overflow, json!(false), "no sideways scrolling on a phone");
     screenshot(&c, "07-trace-phone").await;
+    // The failing consignment's customs view at 390 px and 1366 px: every check's result
+    // (the FAIL and its problems) lies inside the viewport.
+    let bad_customs = format!("{base}/customs/{BAD_SSCC}");
+    for (w, h) in [(390u32, 844u32), (1366, 768)] {
+        c.set_window_size(w, h).await.expect("size");
+        c.goto(&bad_customs)
+            .await
+            .expect("customs of the failing consignment");
+        let outside = c
+            .execute(
+                "const vw = document.documentElement.clientWidth; \
+                 return Array.from(document.querySelectorAll('table.checks td.result, \
+                 table.checks td.result li')).filter(e => { const r = e.getBoundingClientRect(); \
+                 return r.left < -1 || r.right > vw + 1; }).length",
+                vec![],
+            )
+            .await
+            .expect("script");
+        assert_eq!(outside, json!(0), "a result runs off the screen at {w} px");
+        assert!(
+            !css(&c, "table.checks tr.bad").await.is_empty(),
+            "the failing check is shown at {w} px"
+        );
+        screenshot(&c, &format!("08-customs-fail-{w}")).await;
+    }
     c.set_window_size(1280, 900).await.expect("size");
 
     // A search that names nothing says which forms are accepted.

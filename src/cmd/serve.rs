@@ -76,6 +76,12 @@ pub struct Args {
     /// Where the web view and JSON API listen.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     http_listen: SocketAddr,
+    /// The URL others reach the web view at, e.g. https://trace.example.com: the base of the
+    /// Digital Link each item page prints and encodes in its QR code (default: http(s)://
+    /// the --http-listen address). The request's Host header is never used for it, so a
+    /// request naming another host cannot put that host on a printed label.
+    #[arg(long, value_name = "URL", value_parser = |s: &str| provenance_web::PublicUrl::new(s))]
+    public_url: Option<provenance_web::PublicUrl>,
     /// Where the gRPC API listens.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:50051")]
     grpc_listen: SocketAddr,
@@ -756,7 +762,21 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     let grpc_addr = grpc.local_addr()?;
     let every = (!args.audit_every.is_zero()).then_some(args.audit_every);
     let auditor = provenance_web::audit::Auditor::start(ledger.clone(), every);
-    let site = provenance_web::site_with(state, auditor);
+    let public_url = match &args.public_url {
+        Some(u) => u.clone(),
+        None => {
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            if http_addr.ip().is_unspecified() {
+                tracing::warn!(
+                    "--http-listen {http_addr} names no host others can reach: pass \
+                     --public-url so the QR codes on item pages point somewhere"
+                );
+            }
+            provenance_web::PublicUrl::new(&format!("{scheme}://{http_addr}"))
+                .map_err(|e| anyhow::anyhow!("{e}; pass --public-url"))?
+        }
+    };
+    let site = provenance_web::site_with(state, auditor).layer(axum::Extension(public_url));
     // Ctrl-C, or SIGTERM from a service manager: both take the graceful path. Caught from
     // here on, before the web view answers, so whoever sees it answer stops it gracefully;
     // until here either ends the process at once, as a crash would (which loses nothing

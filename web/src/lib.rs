@@ -24,3 +24,48 @@ pub mod tiles;
 pub use api::{AppState, router};
 pub use reads::Reads;
 pub use site::{site, site_with, site_with_reads};
+
+/// The server's public URL (`serve --public-url`), e.g. `https://trace.example.com`: the base
+/// of every link the pages print for others to follow (the Digital Link in a label's QR code).
+/// Given to the site as an `axum::Extension`; the request's `Host` header never replaces it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl(String);
+
+/// A `--public-url` that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PublicUrlError {
+    /// Not `http://host[:port]` or `https://host[:port]`.
+    #[error(
+        "{0:?} is not a public URL: give the scheme and host (and port) only, e.g. \
+         https://trace.example.com or http://192.0.2.10:8080"
+    )]
+    Shape(String),
+}
+
+impl PublicUrl {
+    /// Checks `url` is `http(s)://host[:port]` (a trailing `/` is dropped) with a host of
+    /// letters, digits, `.`, `-`, `:` and brackets only, so it can be printed into pages and
+    /// QR codes as it is.
+    pub fn new(url: &str) -> Result<Self, PublicUrlError> {
+        let url = url.trim().trim_end_matches('/');
+        let host = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"))
+            .ok_or_else(|| PublicUrlError::Shape(url.to_string()))?;
+        let plausible = !host.is_empty()
+            && host.len() < 256
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
+        if !plausible {
+            return Err(PublicUrlError::Shape(url.to_string()));
+        }
+        Ok(Self(url.to_string()))
+    }
+
+    /// The URL, without a trailing `/`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}

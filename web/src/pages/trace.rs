@@ -12,10 +12,12 @@
 //! goes by log index, the key both the index and the audit use, so an entry edited under the
 //! index's feet is marked where the page shows it.
 
+use crate::PublicUrl;
 use provenance_ledger::witnessed::Anchoring;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -73,8 +75,10 @@ pub(crate) fn version(trace: &Trace) -> String {
 pub async fn item(
     State(s): State<AppState>,
     Path(id): Path<String>,
+    public: Option<Extension<PublicUrl>>,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
+    let public = public.map(|Extension(p)| p);
     let epc = Epc::parse(id.trim()).map_err(|e| {
         PageError::BadRequest(format!(
             "“{id}” is not an EPC URI ({e}). Item pages are at /items/ followed by an EPC \
@@ -86,37 +90,37 @@ pub async fn item(
             "{epc} names a place or a party, not an item."
         )));
     }
-    render(&s, &epc, &headers).await
+    render(&s, &epc, link_base(public.as_ref(), &headers)).await
 }
 
 /// `GET /01/{gtin}/21/{serial}`: a GS1 Digital Link (what the QR code on a label holds).
 pub async fn gtin_serial(
     State(s): State<AppState>,
     Path((gtin, serial)): Path<(String, String)>,
+    public: Option<Extension<PublicUrl>>,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    digital_link(&s, &lookup::sgtin_path(&gtin, &serial), &headers).await
+    let base = link_base(public.map(|Extension(p)| p).as_ref(), &headers);
+    digital_link(&s, &lookup::sgtin_path(&gtin, &serial), base).await
 }
 
 /// `GET /00/{sscc}`.
 pub async fn sscc(
     State(s): State<AppState>,
     Path(sscc): Path<String>,
+    public: Option<Extension<PublicUrl>>,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    digital_link(&s, &format!("/00/{sscc}"), &headers).await
+    let base = link_base(public.map(|Extension(p)| p).as_ref(), &headers);
+    digital_link(&s, &format!("/00/{sscc}"), base).await
 }
 
-async fn digital_link(
-    s: &AppState,
-    path: &str,
-    headers: &HeaderMap,
-) -> Result<Response, PageError> {
+async fn digital_link(s: &AppState, path: &str, base: String) -> Result<Response, PageError> {
     let key = DigitalLink::parse(path).map_err(|e| {
         PageError::BadRequest(format!("{path} is not a valid GS1 Digital Link: {e}."))
     })?;
     match lookup::resolve(&s.ledger, &Query::Key(key.clone())).await? {
-        Some(epc) => render(s, &epc, headers).await,
+        Some(epc) => render(s, &epc, base).await,
         None => Err(PageError::NotFound(format!(
             "The log holds no item with {}.",
             super::home::describe(&key)
@@ -124,18 +128,18 @@ async fn digital_link(
     }
 }
 
-/// The Digital Link URL of an item on this server, so that scanning the QR code opens this
-/// page. The host comes from the request; it is only shown and encoded, never trusted.
-fn digital_link_url(epc: &Epc, headers: &HeaderMap) -> String {
+/// The base of the links this page prints for others to follow (the Digital Link in its QR
+/// code): the server's configured public URL. Without one (the web crate used on its own),
+/// the request's host only when it names this machine (`localhost`, a loopback address), so
+/// a request with `Host: evil.example` never puts that domain into a printed label.
+fn link_base(public: Option<&PublicUrl>, headers: &HeaderMap) -> String {
+    if let Some(p) = public {
+        return p.as_str().to_string();
+    }
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .filter(|h| {
-            !h.is_empty()
-                && h.len() < 256
-                && h.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
-        })
+        .filter(|h| is_loopback_host(h))
         .unwrap_or("localhost");
     let scheme = match headers
         .get("x-forwarded-proto")
@@ -144,7 +148,25 @@ fn digital_link_url(epc: &Epc, headers: &HeaderMap) -> String {
         Some("https") => "https",
         _ => "http",
     };
-    format!("{scheme}://{host}{}", epc.digital_link_path())
+    format!("{scheme}://{host}")
+}
+
+/// `localhost`, `127.x.y.z` or `[::1]`, with an optional port.
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(h, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                h
+            } else {
+                host
+            }
+        }),
+    };
+    name == "localhost"
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Everything the page shows, gathered once.
@@ -229,7 +251,7 @@ fn tamper_marks(trace: &Trace) -> BTreeMap<u64, Vec<(&'static str, String)>> {
         .collect()
 }
 
-async fn render(s: &AppState, epc: &Epc, headers: &HeaderMap) -> Result<Response, PageError> {
+async fn render(s: &AppState, epc: &Epc, link_base: String) -> Result<Response, PageError> {
     let item = epc.to_string();
     // With gaps: a deleted entry must not hide the rest of the history.
     let trace = s.ledger.trace_with_gaps(&item).await?;
@@ -259,7 +281,7 @@ async fn render(s: &AppState, epc: &Epc, headers: &HeaderMap) -> Result<Response
         anchorings,
         epc: epc.clone(),
         version: version(&trace),
-        link: digital_link_url(epc, headers),
+        link: format!("{link_base}{}", epc.digital_link_path()),
         gaps: gaps(&trace, &events),
         tamper: tamper_marks(&trace),
         item,
@@ -1198,12 +1220,31 @@ mod tests {
     }
 
     #[test]
-    fn the_digital_link_uses_a_plausible_host_only() {
-        let epc = Epc::parse("urn:epc:id:sscc:4012345.0000000017").expect("epc");
+    fn the_link_base_is_the_configured_url_and_never_a_strange_host() {
         let mut h = HeaderMap::new();
-        h.insert(header::HOST, "example.org:8080".parse().expect("header"));
-        assert!(digital_link_url(&epc, &h).starts_with("http://example.org:8080/00/"));
+        h.insert(header::HOST, "evil.example".parse().expect("header"));
+        let public = PublicUrl::new("https://trace.example.com/").expect("url");
+        assert_eq!(link_base(Some(&public), &h), "https://trace.example.com");
+        assert_eq!(link_base(None, &h), "http://localhost");
+        h.insert(header::HOST, "127.0.0.1:8080".parse().expect("header"));
+        assert_eq!(link_base(None, &h), "http://127.0.0.1:8080");
+        h.insert(header::HOST, "[::1]:8080".parse().expect("header"));
+        assert_eq!(link_base(None, &h), "http://[::1]:8080");
+        h.insert(
+            header::HOST,
+            "localhost.evil.example".parse().expect("header"),
+        );
+        assert_eq!(link_base(None, &h), "http://localhost");
         h.insert(header::HOST, "evil\"><x".parse().expect("header"));
-        assert!(digital_link_url(&epc, &h).starts_with("http://localhost/00/"));
+        assert_eq!(link_base(None, &h), "http://localhost");
+        for bad in [
+            "evil.example",
+            "ftp://x",
+            "https://x/path",
+            "https://a b",
+            "https://",
+        ] {
+            assert!(PublicUrl::new(bad).is_err(), "{bad}");
+        }
     }
 }
