@@ -202,6 +202,19 @@ async fn pages_resolve_escape_and_stream() {
         assert!(html.contains("<svg class=\"qrcode\""));
         assert!(html.contains(&format!("/01/{gtin}/21/1001")));
     }
+    // The same item under the other forms GS1 Digital Link allows: a GTIN-13, and key
+    // qualifiers (lot, CPV) before the serial.
+    let gtin13 = gtin.trim_start_matches('0').to_string();
+    for path in [
+        format!("/01/{gtin13}/21/1001"),
+        format!("/01/{gtin}/10/LOT7/21/1001"),
+        format!("/01/{gtin}/22/2A/21/1001"),
+        format!("/01/{gtin13}/22/2A/10/LOT7/21/1001"),
+    ] {
+        let r = get(path.clone()).await.expect("page");
+        assert_eq!(r.status(), 200, "{path}");
+        assert!(r.text().await.expect("html").contains(CELL), "{path}");
+    }
     assert_eq!(
         get("/01/04012345123456/21/nothing".into())
             .await

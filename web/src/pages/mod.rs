@@ -33,6 +33,14 @@ pub fn routes(state: AppState) -> Router {
         .route("/items/{id}", get(trace::item))
         .route("/items/{id}/live", get(live::live))
         .route("/01/{gtin}/21/{serial}", get(trace::gtin_serial))
+        // The key qualifiers GS1 Digital Link allows before the serial, in its order: CPV (22)
+        // and lot (10). The serial alone names the item; the qualifiers are accepted as given.
+        .route("/01/{gtin}/10/{lot}/21/{serial}", get(trace::qualified))
+        .route("/01/{gtin}/22/{cpv}/21/{serial}", get(trace::qualified))
+        .route(
+            "/01/{gtin}/22/{cpv}/10/{lot}/21/{serial}",
+            get(trace::qualified),
+        )
         .route("/00/{sscc}", get(trace::sscc))
         .route("/customs/{id}", get(customs::customs))
         .route("/static/style.css", get(style))

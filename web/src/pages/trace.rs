@@ -101,7 +101,35 @@ pub async fn gtin_serial(
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
     let base = link_base(public.map(|Extension(p)| p).as_ref(), &headers);
-    digital_link(&s, &lookup::sgtin_path(&gtin, &serial), base).await
+    digital_link(&s, &lookup::sgtin_path(&gtin14(&gtin), &serial), base).await
+}
+
+/// `GET /01/{gtin}[/22/{cpv}][/10/{lot}]/21/{serial}`: a Digital Link with key qualifiers.
+pub async fn qualified(
+    State(s): State<AppState>,
+    uri: axum::http::Uri,
+    public: Option<Extension<PublicUrl>>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    let base = link_base(public.map(|Extension(p)| p).as_ref(), &headers);
+    // The raw path: its serial keeps its percent-escapes for the Digital Link parser.
+    let path = uri.path();
+    let path = match path.strip_prefix("/01/").and_then(|r| r.split_once('/')) {
+        Some((gtin, rest)) => format!("/01/{}/{rest}", gtin14(gtin)),
+        None => path.to_string(),
+    };
+    digital_link(&s, &path, base).await
+}
+
+/// A GTIN as GS1 Digital Link allows it in a path (GTIN-8, -12, -13 or -14) as the 14 digits
+/// of the item's key: shorter forms are padded with leading zeros. Anything else is left for
+/// the parser to refuse.
+fn gtin14(gtin: &str) -> String {
+    if matches!(gtin.len(), 8 | 12 | 13) && gtin.bytes().all(|b| b.is_ascii_digit()) {
+        format!("{gtin:0>14}")
+    } else {
+        gtin.to_string()
+    }
 }
 
 /// `GET /00/{sscc}`.
@@ -1217,6 +1245,16 @@ mod tests {
             ("Blue Sea Lines", Some("urn:epc:id:pgln:4012345.00002"))
         );
         assert_eq!(org_name("Acme"), ("Acme", None));
+    }
+
+    #[test]
+    fn short_gtins_are_padded_to_fourteen_digits() {
+        assert_eq!(gtin14("4012345123456"), "04012345123456");
+        assert_eq!(gtin14("012345678905"), "00012345678905");
+        assert_eq!(gtin14("40123455"), "00000040123455");
+        assert_eq!(gtin14("04012345123456"), "04012345123456");
+        assert_eq!(gtin14("40123451234"), "40123451234", "11 digits is no GTIN");
+        assert_eq!(gtin14("4012345x23456"), "4012345x23456");
     }
 
     #[test]
