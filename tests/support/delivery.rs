@@ -66,14 +66,28 @@ pub async fn deliver(
     }
     let (client, mut el) = AsyncClient::new(opts, 100_000);
     let topic = format!("prov/v1/dev/{id}/ev");
-    let n = events.len() as u64;
+    // `events` are consecutive seqs from the first one's: done when an ack covers the last
+    // seq (not the count: a second batch of a device starts above 1).
+    let seq_of = |e: &[u8]| {
+        provenance_event::cose::Sign1::parse(e)
+            .ok()
+            .and_then(|m| provenance_event::peek_seq(m.payload()))
+    };
+    let base = events
+        .first()
+        .and_then(|e| seq_of(e))
+        .map_or(0, |s| s.saturating_sub(1));
+    let n = base + events.len() as u64;
     let mut report = Report::default();
     let mut last_progress = tokio::time::Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     let send_from = |from: u64, client: &AsyncClient| -> u64 {
         let mut sent = 0;
-        for e in &events[from as usize..] {
+        let from = usize::try_from(from.saturating_sub(base))
+            .unwrap_or(usize::MAX)
+            .min(events.len());
+        for e in &events[from..] {
             if client
                 .try_publish(&topic, QoS::AtLeastOnce, false, e.clone())
                 .is_ok()
@@ -98,7 +112,7 @@ pub async fn deliver(
                 Ok(Event::Incoming(Packet::SubAck(_))) => {
                     let from = acked.load(Ordering::SeqCst);
                     let sent = send_from(from, &client);
-                    if report.connections > 1 || from > 0 {
+                    if report.connections > 1 || from > base {
                         report.resent += sent;
                     }
                     last_progress = tokio::time::Instant::now();
