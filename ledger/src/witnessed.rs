@@ -260,28 +260,11 @@ impl Ledger {
     /// Where the entry at `index` was anchored in witnessed time: the nearest cosigned
     /// checkpoints on either side of it. Two indexed lookups, whatever the log's size.
     pub async fn anchoring(&self, index: u64) -> Result<Anchoring, LedgerError> {
-        let at = to_i64(index)?;
-        let (before, after): (Option<i64>, Option<i64>) = on_pool!(&self.store_read, p => {
-            let before: Option<i64> =
-                sqlx::query_scalar("SELECT MAX(size) FROM cosignatures WHERE size <= $1")
-                    .bind(at)
-                    .fetch_one(p)
-                    .await?;
-            let after: Option<i64> =
-                sqlx::query_scalar("SELECT MIN(size) FROM cosignatures WHERE size > $1")
-                    .bind(at)
-                    .fetch_one(p)
-                    .await?;
-            (before, after)
-        });
-        let mut anchoring = Anchoring::default();
-        if let Some(size) = before.and_then(|s| u64::try_from(s).ok()) {
-            anchoring.after = Some(self.witnessed_checkpoint(size).await?);
-        }
-        if let Some(size) = after.and_then(|s| u64::try_from(s).ok()) {
-            anchoring.by = Some(self.witnessed_checkpoint(size).await?);
-        }
-        Ok(anchoring)
+        Ok(self
+            .anchorings(&[index])
+            .await?
+            .remove(&index)
+            .unwrap_or_default())
     }
 
     /// [`Ledger::anchoring`] of each of `indexes`, reading each cosigned checkpoint's
