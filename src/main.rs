@@ -12,13 +12,18 @@ mod layout;
 mod logging;
 mod tls;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, FromArgMatches as _, Subcommand};
 
 /// Supply-chain provenance: devices sign every event, a transparency log anchors it, anyone
 /// can verify the chain of custody with nothing but the log's public key.
-#[derive(Parser)]
+#[derive(clap::Parser)]
 #[command(name = "provenance", version, about, long_about = None, propagate_version = true)]
-#[command(after_help = "Start with `provenance keygen --help` or `provenance sign --help`.")]
+#[command(
+    after_help = "New here? Run `provenance demo`: the whole system on this machine with a \
+                  simulated journey, and the pages to open. Then `provenance serve --help` to run \
+                  it for real, `provenance keygen --help` and `provenance sign --help` for \
+                  operators' events."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -26,13 +31,17 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    // Listed in this order by --help: a newcomer reads the first line first.
+    /// Start here: the whole system plus a small simulated journey, the quickest way to see it work.
+    Demo(cmd::demo::Args),
     /// Run the whole system: ingest, ledger, web, gRPC and an embedded MQTT broker.
     Serve(Box<cmd::serve::Args>),
-    /// The whole system plus a small simulated journey: the quickest way to see it work.
-    Demo(cmd::demo::Args),
     /// Register, rotate, revoke and list devices and operators (through the server).
     #[command(subcommand)]
     Device(cmd::device::DeviceCommand),
+    /// Name places and parties (GLNs) so pages show names people know.
+    #[command(subcommand)]
+    Places(cmd::places::PlacesCommand),
     /// List the messages the ingest refused, with their reasons.
     Rejections(cmd::rejections::Args),
     /// Send a signed event file to the server and wait until it is anchored.
@@ -53,18 +62,24 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    // Parsed in two steps so `simulate` can tell a flag left at its default from one given.
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     tls::install_crypto();
     let result = match cli.command {
         Command::Serve(args) => cmd::serve::run(*args),
         Command::Demo(args) => cmd::demo::run(args),
         Command::Keygen(args) => cmd::keygen::run(args),
         Command::Device(cmd) => cmd::device::run(cmd),
+        Command::Places(cmd) => cmd::places::run(cmd),
         Command::Submit(args) => cmd::device::submit(args),
         Command::Rejections(args) => cmd::rejections::run(args),
         Command::Sign(args) => cmd::sign::run(*args),
         Command::Bench(args) => cmd::bench::run(args),
-        Command::Simulate(args) => cmd::simulate::run(*args),
+        Command::Simulate(args) => cmd::simulate::run(
+            *args,
+            cmd::simulate::Given::from_matches(matches.subcommand_matches("simulate")),
+        ),
         Command::Verify(args) => cmd::verify::run(args),
         Command::Witness(args) => cmd::witness::run(args),
     };

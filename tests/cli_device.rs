@@ -163,3 +163,35 @@ fn register_sign_submit_revoke() {
         "{out}"
     );
 }
+
+/// Place names through the command line: set (admin token from --data), list (public), a
+/// wrong GLN refused with what to give instead, remove.
+#[test]
+fn places_are_named_listed_and_removed() {
+    let mut s = Server::start(&[]);
+    let data = s.dir.path().to_str().expect("utf-8").to_string();
+    let srv = ["--server", s.http.as_str(), "--data", data.as_str()];
+    let with = |args: &[&str]| {
+        let mut v = args.to_vec();
+        v.extend_from_slice(&srv);
+        run(&v)
+    };
+    let (ok, out) = with(&[
+        "places",
+        "set",
+        "urn:epc:id:sgln:4012345.00007.7",
+        "Port of Felixstowe, berth 7",
+    ]);
+    assert!(ok && out.contains("4012345.00007.7 is now called"), "{out}");
+    let (ok, out) = with(&["places", "set", "Felixstowe", "Port"]);
+    assert!(!ok && out.contains("SGLN or PGLN EPC URI"), "{out}");
+    let (ok, out) = with(&["places", "list"]);
+    assert!(ok && out.contains("Port of Felixstowe, berth 7"), "{out}");
+    let (ok, out) = with(&["places", "remove", "urn:epc:id:sgln:4012345.00007.7"]);
+    assert!(ok, "{out}");
+    let (ok, out) = with(&["places", "list"]);
+    assert!(ok && out.contains("no names set"), "{out}");
+    let (ok, out) = with(&["places", "remove", "urn:epc:id:sgln:4012345.00007.7"]);
+    assert!(!ok && out.contains("no name is set"), "{out}");
+    assert!(s.stop());
+}

@@ -305,7 +305,7 @@ async fn a_clerk_finds_an_item_and_reads_its_journey_in_chromium() {
             .is_ok_and(|u| u.path() == format!("/items/{CELL}"))
     })
     .await;
-    assert_eq!(text(&c, "h1").await, CELL);
+    assert_eq!(text(&c, "h1 + p.epc-line code.epc").await, CELL);
 
     // The timeline: every event of the JSON trace, in its order, with its kind.
     let json_events = cell["events"].as_array().expect("events");
@@ -358,9 +358,14 @@ async fn a_clerk_finds_an_item_and_reads_its_journey_in_chromium() {
         verdict.contains(verdict_words(&cell["findings"]["verdict"])),
         "{verdict}"
     );
+    // Each finding once: warnings and failures in the summary at the top, notes under
+    // custody.
+    let findings = cell["findings"]["findings"].as_array().expect("findings");
+    let notes = findings.iter().filter(|f| f["severity"] == "info").count();
+    assert_eq!(css(&c, "#custody ul.findings li").await.len(), notes);
     assert_eq!(
-        css(&c, "#custody ul.findings li").await.len(),
-        cell["findings"]["findings"].as_array().map_or(0, Vec::len)
+        css(&c, "section.verdict ul.findings > li").await.len(),
+        findings.len() - notes
     );
     let holders = text(&c, "table.holders").await;
     for h in ["Acme Cells", "Blue Sea Lines", "Euro Warehouse"] {
@@ -389,7 +394,7 @@ async fn a_clerk_finds_an_item_and_reads_its_journey_in_chromium() {
     let link = attr(&c, "a.dl", "href").await;
     assert!(link.contains(&format!("/01/{gtin}/21/1001")), "{link}");
     c.goto(&link).await.expect("digital link");
-    assert_eq!(text(&c, "h1").await, CELL);
+    assert_eq!(text(&c, "h1 + p.epc-line code.epc").await, CELL);
     assert_eq!(
         css(&c, "ol.timeline li.event").await.len(),
         json_events.len()
@@ -550,6 +555,30 @@ async fn a_clerk_finds_an_item_and_reads_its_journey_in_chromium() {
             "the failing check is shown at {w} px"
         );
         screenshot(&c, &format!("08-customs-fail-{w}")).await;
+        // The item page of the same consignment: its status and every finding lie inside
+        // the viewport too.
+        c.goto(&format!("{base}/items/{BAD_SSCC}"))
+            .await
+            .expect("page of the failing consignment");
+        let outside = c
+            .execute(
+                "const vw = document.documentElement.clientWidth; \
+                 return Array.from(document.querySelectorAll('section.verdict p.status, \
+                 section.verdict ul.findings li, section.verdict ul.findings .msg')).filter(e => \
+                 { const r = e.getBoundingClientRect(); return r.left < -1 || r.right > vw + 1; \
+                 }).length",
+                vec![],
+            )
+            .await
+            .expect("script");
+        assert_eq!(outside, json!(0), "a finding runs off the screen at {w} px");
+        assert!(
+            !css(&c, "section.verdict ul.findings li.failure")
+                .await
+                .is_empty(),
+            "the failure is shown at {w} px"
+        );
+        screenshot(&c, &format!("08-item-fail-{w}")).await;
     }
     c.set_window_size(1280, 900).await.expect("size");
 
@@ -682,6 +711,54 @@ async fn a_simulated_container_and_cell_in_chromium() {
         css(&c, "svg#chart-temperature circle.sample").await.len() > 20,
         "temperatures over the journey"
     );
+    // Grouped: the legs with their duration and distance, the position reports folded, and
+    // the whole page within a desktop height budget.
+    let legs = css(&c, "li.leg .leg-head").await;
+    assert!(legs.len() >= 2, "legs: {}", legs.len());
+    let first_leg = legs[0].text().await.expect("leg text");
+    assert!(first_leg.contains(" km along "), "{first_leg}");
+    assert!(first_leg.contains('→'), "{first_leg}");
+    assert!(
+        text(&c, "li.fold summary")
+            .await
+            .contains("position report"),
+        "position reports folded"
+    );
+    c.set_window_size(1366, 768).await.expect("size");
+    let height = c
+        .execute("return document.documentElement.scrollHeight", vec![])
+        .await
+        .expect("script")
+        .as_f64()
+        .unwrap_or(f64::MAX);
+    assert!(
+        height < 6000.0,
+        "the container page is {height} px tall at 1366 px"
+    );
+    // One status, the verdict beside it, and what is inside.
+    let status = text(&c, "section.verdict p.status").await;
+    assert!(!status.is_empty());
+    assert!(
+        text(&c, "section.verdict h2")
+            .await
+            .contains(verdict_words(&trace["findings"]["verdict"]))
+    );
+    assert!(
+        text(&c, "section.verdict dl.summary")
+            .await
+            .contains("inside now"),
+        "the container says what it holds"
+    );
+    assert!(!css(&c, "#contents ul.contents li").await.is_empty());
+    screenshot(&c, "09-simulated-container").await;
+    c.set_window_size(390, 844).await.expect("size");
+    screenshot(&c, "09-simulated-container-phone").await;
+    c.set_window_size(1280, 900).await.expect("size");
+
+    // Every event one click away: ?all=1 opens every fold.
+    c.goto(&format!("{base}/items/{container}?all=1"))
+        .await
+        .expect("container page, all events");
     let timeline = text(&c, "ol.timeline").await;
     for kind in [
         "Sealed",
@@ -693,13 +770,7 @@ async fn a_simulated_container_and_cell_in_chromium() {
     ] {
         assert!(timeline.contains(kind), "{kind} not on the timeline");
     }
-    assert!(
-        text(&c, "section.verdict h2")
-            .await
-            .contains(verdict_words(&trace["findings"]["verdict"]))
-    );
-    screenshot(&c, "09-simulated-container").await;
-    c.goto(&format!("{base}/items/{cell}"))
+    c.goto(&format!("{base}/items/{cell}?all=1"))
         .await
         .expect("cell page");
     assert!(

@@ -234,6 +234,146 @@ fn subtract(spans: &[Span], known: &[Span]) -> Vec<Span> {
     out
 }
 
+/// The most items a walk down into a container lists.
+pub const MAX_CONTENTS: usize = 4096;
+
+/// One item inside a container: what, in which parent, and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Content {
+    /// The item (EPC URI).
+    pub item: String,
+    /// The container it was directly in.
+    pub parent: String,
+    /// Inside from (device time, Unix ms): packed, or its parent's arrival in the root.
+    pub from_ms: i64,
+    /// Inside until; `None`: still inside.
+    pub until_ms: Option<i64>,
+    /// 1 for the root's direct contents, 2 for theirs, …
+    pub depth: usize,
+}
+
+impl Content {
+    /// Whether it was inside at some time in `[from, until]`.
+    pub fn overlaps(&self, from: i64, until: i64) -> bool {
+        self.from_ms <= until && self.until_ms.is_none_or(|u| u > from)
+    }
+}
+
+/// What a walk down found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Contents {
+    /// Every stay of an item inside, nearest first (a depth's items before the next depth's).
+    pub items: Vec<Content>,
+    /// A bound was hit: more items may be inside.
+    pub truncated: bool,
+}
+
+impl Contents {
+    /// What is inside now, per depth: the number of distinct items.
+    pub fn now_per_depth(&self) -> Vec<usize> {
+        let mut per: Vec<std::collections::BTreeSet<&str>> = Vec::new();
+        for c in self.items.iter().filter(|c| c.until_ms.is_none()) {
+            if per.len() < c.depth {
+                per.resize_with(c.depth, Default::default);
+            }
+            per[c.depth - 1].insert(&c.item);
+        }
+        per.iter().map(|s| s.len()).collect()
+    }
+}
+
+/// The walk from a container down through what was packed into it, one level per
+/// [`ContentsWalk::step`], the mirror of [`ContainerWalk`]: the caller fetches the packing rows
+/// whose parent is each wanted container (rows `(child, time, log index, ±1)`, sorted by time
+/// then index). An item inside twice at once (a cycle, or packed into two containers of the
+/// tree) is listed where it was found first.
+#[derive(Debug)]
+pub struct ContentsWalk {
+    seen: std::collections::HashSet<String>,
+    frontier: Vec<(String, Span)>,
+    depth: usize,
+    contents: Contents,
+}
+
+impl ContentsWalk {
+    /// A walk down from `container`.
+    pub fn new(container: &str) -> Self {
+        ContentsWalk {
+            seen: [container.to_string()].into(),
+            frontier: vec![(container.to_string(), (i64::MIN, None))],
+            depth: 0,
+            contents: Contents::default(),
+        }
+    }
+
+    /// The containers whose packing rows the next step needs.
+    pub fn wanted(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = self.frontier.iter().map(|(c, _)| c.as_str()).collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Expands one level with `rows` (per wanted container, its children's packing rows).
+    pub fn step(&mut self, rows: &HashMap<String, Vec<AggregationRow>>) {
+        let frontier = std::mem::take(&mut self.frontier);
+        if frontier.is_empty() {
+            return;
+        }
+        if self.depth >= MAX_DEPTH {
+            self.contents.truncated |= frontier.iter().any(|(c, _)| rows.contains_key(c));
+            return;
+        }
+        self.depth += 1;
+        let mut next = Vec::new();
+        for (parent, (lo, hi)) in frontier {
+            let Some(r) = rows.get(&parent) else { continue };
+            // `intervals` groups by the row's first field: here the child.
+            for (child, from, until) in intervals(r) {
+                let f = from.max(lo);
+                let u = match (until, hi) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                if u.is_some_and(|u| u <= f) {
+                    continue;
+                }
+                if self.contents.items.len() >= MAX_CONTENTS {
+                    self.contents.truncated = true;
+                    return;
+                }
+                let first = self.seen.insert(child.clone());
+                if first {
+                    next.push((child.clone(), (f, u)));
+                }
+                self.contents.items.push(Content {
+                    item: child,
+                    parent: parent.clone(),
+                    from_ms: f,
+                    until_ms: u,
+                    depth: self.depth,
+                });
+            }
+        }
+        self.frontier = next;
+    }
+
+    /// Whether there is nothing left to expand.
+    pub fn done(&self) -> bool {
+        self.frontier.is_empty()
+    }
+
+    /// The caller could not fetch every row (it hit its own bound).
+    pub fn mark_truncated(&mut self) {
+        self.contents.truncated = true;
+    }
+
+    /// What the walk found.
+    pub fn finish(self) -> Contents {
+        self.contents
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,5 +480,46 @@ mod tests {
             .map(|w| (w.from_ms, w.until_ms))
             .collect();
         assert_eq!(crate_windows, vec![(0, Some(10)), (10, None)]);
+    }
+
+    #[test]
+    fn contents_walk_down_through_packs_to_cells_and_stops_at_cycles() {
+        let row = |c: &str, t: i64, i: i64, d: i64| (c.to_string(), t, i, d);
+        let mut rows: HashMap<String, Vec<AggregationRow>> = HashMap::new();
+        rows.insert(
+            "box".into(),
+            vec![
+                row("pack1", 10, 1, 1),
+                row("pack2", 10, 2, 1),
+                row("pack2", 50, 9, -1),
+            ],
+        );
+        rows.insert(
+            "pack1".into(),
+            vec![row("cell1", 1, 3, 1), row("cell2", 1, 4, 1)],
+        );
+        rows.insert(
+            "pack2".into(),
+            vec![row("cell3", 1, 5, 1), row("box", 20, 6, 1)],
+        );
+        let mut w = ContentsWalk::new("box");
+        while !w.done() {
+            w.step(&rows);
+        }
+        let c = w.finish();
+        assert!(!c.truncated);
+        // pack2 left at 50; its cell went with it; the box packed into pack2 is not expanded again.
+        assert_eq!(c.now_per_depth(), [1, 2]);
+        let cell3 = c.items.iter().find(|x| x.item == "cell3").expect("cell3");
+        assert_eq!(
+            (cell3.from_ms, cell3.until_ms, cell3.depth),
+            (10, Some(50), 2)
+        );
+        assert!(cell3.overlaps(40, 60) && !cell3.overlaps(50, 60));
+        let cell1 = c.items.iter().find(|x| x.item == "cell1").expect("cell1");
+        assert_eq!(
+            (cell1.from_ms, cell1.until_ms, cell1.parent.as_str()),
+            (10, None, "pack1")
+        );
     }
 }

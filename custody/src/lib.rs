@@ -6,6 +6,9 @@
 //!   and revocation, each finding with a severity and the log indexes involved, and an overall
 //!   [`rules::Verdict`]. The JSON trace, the HTML page and the offline verifier all show these
 //!   same findings.
+//! - [`summary`]: what a person reads first, from the same trace: one status (in transit,
+//!   held by customs, cleared, delivered …), the customs acts in order, the legs of the
+//!   journey and excursions merged into episodes.
 //! - [`bundle`]: the evidence bundle of SPEC §7 (JSON, `provenance-evidence/v1`), each entry
 //!   with a C2SP `tlog-proof`; a parser that never panics on hostile input.
 //! - [`verify`]: the offline verification of a bundle with nothing but its bytes and the log's
@@ -19,6 +22,7 @@ pub mod bundle;
 pub mod epcis;
 pub mod history;
 pub mod rules;
+pub mod summary;
 pub mod verify;
 
 pub use bundle::{Bundle, BundleEntry, BundleError, TlogProof};

@@ -26,11 +26,12 @@
 //! GNSS fixes. [`Limits::reefer`] is a cold chain (2–8 °C).
 
 use std::collections::{BTreeSet, HashMap};
-use std::fmt::Write as _;
 
 use provenance_event::registry::Role;
 use provenance_event::{Epc, Event, Kind, Quantity, Scheme};
 use serde::{Deserialize, Serialize};
+
+use crate::summary::{self, CustomsStep, Episode, Leg, Stage, Status};
 
 /// A time during which the item was inside a container, so the container's events count for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -348,19 +349,49 @@ pub enum Rule {
         /// Time between, ms.
         elapsed_ms: i64,
     },
-    /// A reading outside its limit.
+    /// Readings outside their limit: one episode (consecutive readings outside, until one is
+    /// back within).
     Excursion {
         /// Quantity name (`temperature`, `shock`, `humidity`).
         quantity: String,
-        /// The reading, in the quantity's unit.
+        /// The most extreme reading, in the quantity's unit.
         value: i64,
         /// The unit (`m°C`, `milli-g`, `‰`).
         unit: String,
         /// The limit crossed, same unit.
         limit: i64,
+        /// Readings in the episode.
+        readings: usize,
+        /// When it began, Unix ms.
+        from_ms: i64,
+        /// How long it lasted, ms.
+        duration_ms: i64,
+        /// Who held the item when it began.
+        holder: Option<String>,
     },
-    /// The device reported an excursion, but the readings are within the configured limits.
-    ReportedExcursion,
+    /// A device reported an excursion, but the readings are within the configured limits: one
+    /// episode of such reports.
+    ReportedExcursion {
+        /// Quantity of the peak (`temperature` when the reports carry one).
+        quantity: String,
+        /// The most extreme reading of that quantity, in its unit.
+        peak: Option<i64>,
+        /// The unit of `peak`.
+        unit: String,
+        /// Reports in the episode.
+        reports: usize,
+        /// When it began, Unix ms.
+        from_ms: i64,
+        /// How long it lasted, ms.
+        duration_ms: i64,
+        /// Who held the item when it began.
+        holder: Option<String>,
+    },
+    /// Customs holds the item and has not released it.
+    CustomsHold {
+        /// Since when, Unix ms.
+        since_ms: i64,
+    },
     /// A break in a signer's hash chain.
     ChainBreak {
         /// The signer.
@@ -492,6 +523,14 @@ pub struct CustodyReport {
     pub subject: String,
     /// The overall outcome.
     pub verdict: Verdict,
+    /// Where it stands now: one status, derived from the latest events.
+    pub status: Status,
+    /// Every inspection, hold and release, in order.
+    pub customs: Vec<CustomsStep>,
+    /// The journey's legs (departure to arrival).
+    pub legs: Vec<Leg>,
+    /// Excursions, merged into episodes (each is one finding).
+    pub excursions: Vec<Episode>,
     /// Who held it when.
     pub custody: Vec<CustodyPeriod>,
     /// The seal.
@@ -576,6 +615,11 @@ pub fn distance_km(a: (i32, i32), b: (i32, i32)) -> f64 {
     2.0 * R * h.sqrt().min(1.0).asin()
 }
 
+/// An event kind in words: `seal broken`, `handed over`.
+fn kind_words(k: Kind) -> String {
+    k.name().replace('_', " ")
+}
+
 fn hours(ms: i64) -> String {
     let h = ms as f64 / 3_600_000.0;
     if h >= 48.0 {
@@ -616,13 +660,20 @@ pub fn assess(subject: &str, events: &[TraceEvent], limits: &Limits) -> CustodyR
     let custody = custody_rules(events, &mut f);
     let seal = seal_rules(events, &mut f);
     gap_rules(events, limits, &mut f);
-    excursion_rules(events, limits, &mut f);
+    let excursions = summary::episodes(events, limits, &custody);
+    excursion_rules(&excursions, limits, &mut f);
+    let status = summary::status(events, &custody);
+    hold_rules(&status, &mut f);
     let order = trace_order(events);
     let mut findings = f.0;
     sort_findings(&order, &mut findings);
     CustodyReport {
         subject: subject.to_string(),
         verdict: Verdict::of(findings.iter().map(|x| &x.severity)),
+        status,
+        customs: summary::customs_steps(events),
+        legs: summary::legs(events, &custody),
+        excursions,
         custody,
         seal,
         journey: journey(events),
@@ -773,8 +824,9 @@ fn registry_rules(events: &[TraceEvent], f: &mut Findings) {
                     device: s.id.clone(),
                 },
                 format!(
-                    "{} (log index {}) is signed by {}, which was not registered before it",
-                    e.kind, e.index, s.id
+                    "a {} event is signed by {}, which was not registered before it",
+                    kind_words(e.kind),
+                    s.id
                 ),
                 vec![e.index],
             );
@@ -787,8 +839,9 @@ fn registry_rules(events: &[TraceEvent], f: &mut Findings) {
                     revoked_at: r,
                 },
                 format!(
-                    "{} (log index {}) is signed by {}, revoked at log index {r}",
-                    e.kind, e.index, s.id
+                    "a {} event is signed by {} after its key was revoked",
+                    kind_words(e.kind),
+                    s.id
                 ),
                 vec![r, e.index],
             );
@@ -863,9 +916,8 @@ fn role_rules(events: &[TraceEvent], f: &mut Findings) {
                     kind: e.kind.name().into(),
                 },
                 format!(
-                    "{} (log index {}) is signed by {}, a {} key; only customs{} may record it",
-                    e.kind,
-                    e.index,
+                    "a {} event is signed by {}, a {} key; only customs{} may record it",
+                    kind_words(e.kind),
                     e.signer.id,
                     role,
                     if e.kind == Kind::Inspected {
@@ -919,8 +971,8 @@ fn custody_rules(events: &[TraceEvent], f: &mut Findings) -> Vec<CustodyPeriod> 
                 },
                 format!(
                     "custody passed from {} to {to}, signed by {}",
-                    holder.name(),
-                    signer_name(&e.signer)
+                    summary::short_name(&holder.name()),
+                    e.signer.id
                 ),
                 vec![e.index],
             ),
@@ -932,8 +984,7 @@ fn custody_rules(events: &[TraceEvent], f: &mut Findings) -> Vec<CustodyPeriod> 
                     to: to.clone(),
                 },
                 format!(
-                    "handover to {to} (log index {}) is signed by {}, but {} held the item",
-                    e.index,
+                    "the handover to {to} is signed by {}, but {} held the item",
                     signer_name(&e.signer),
                     holder.name()
                 ),
@@ -947,10 +998,9 @@ fn custody_rules(events: &[TraceEvent], f: &mut Findings) -> Vec<CustodyPeriod> 
                     to: to.clone(),
                 },
                 format!(
-                    "handover to {to} (log index {}) is signed by {}; whether that is {}, \
-                     who held the item, cannot be told: its registered organisation names no \
-                     GLN (register it as e.g. \"Name urn:epc:id:pgln:…\")",
-                    e.index,
+                    "the handover to {to} is signed by {}; whether that is {}, who held the \
+                     item, cannot be told: its registered organisation names no GLN (register \
+                     it as e.g. \"Name urn:epc:id:pgln:…\")",
                     signer_name(&e.signer),
                     holder.name()
                 ),
@@ -982,7 +1032,7 @@ fn seal_rules(events: &[TraceEvent], f: &mut Findings) -> SealSummary {
         broken_at: None,
         inspected_at: None,
     };
-    for e in events {
+    for (at, e) in events.iter().enumerate() {
         let broken = e.kind == Kind::SealBroken || e.reading(Quantity::SealClosed) == Some(0);
         match (e.kind, s.state) {
             (Kind::Sealed, _) => {
@@ -998,10 +1048,11 @@ fn seal_rules(events: &[TraceEvent], f: &mut Findings) -> SealSummary {
                     Severity::Info,
                     Rule::SealIntact,
                     format!(
-                        "the seal applied at log index {} was intact until the inspection at log \
-                         index {}",
-                        s.sealed_at.unwrap_or_default(),
-                        e.index
+                        "the seal was intact from its sealing until {} inspected it",
+                        e.signer
+                            .org
+                            .as_deref()
+                            .map_or(e.signer.id.as_str(), summary::short_name)
                     ),
                     s.sealed_at.into_iter().chain([e.index]).collect(),
                 );
@@ -1016,17 +1067,29 @@ fn seal_rules(events: &[TraceEvent], f: &mut Findings) -> SealSummary {
             SealState::Sealed => {
                 s.state = SealState::Broken;
                 s.broken_at = Some(e.index);
+                // Said against what came after, so the sentence never contradicts a later
+                // inspection or clearance shown beside it.
+                let later = events
+                    .get(at + 1..)
+                    .unwrap_or_default()
+                    .iter()
+                    .find(|x| x.kind == Kind::Inspected);
+                let what = if e.kind == Kind::SealBroken {
+                    format!("reported broken by {}", e.signer.id)
+                } else {
+                    format!("read open by {}", e.signer.id)
+                };
+                let after = match later {
+                    Some(i) => format!(
+                        "before customs inspected it ({} later)",
+                        span(i.time_ms.saturating_sub(e.time_ms))
+                    ),
+                    None => "and no inspection came before or after".to_string(),
+                };
                 f.push(
                     Severity::Failure,
                     Rule::SealBrokenBeforeInspection,
-                    format!(
-                        "the seal applied at log index {} was broken at log index {} ({}, {}) \
-                         before any inspection",
-                        s.sealed_at.unwrap_or_default(),
-                        e.index,
-                        e.kind,
-                        e.signer.id
-                    ),
+                    format!("the seal was {what} while sealed, {after}"),
                     s.sealed_at.into_iter().chain([e.index]).collect(),
                 );
             }
@@ -1035,9 +1098,16 @@ fn seal_rules(events: &[TraceEvent], f: &mut Findings) -> SealSummary {
                     Severity::Info,
                     Rule::SealOpenedAfterInspection,
                     format!(
-                        "the seal was opened at log index {} after the inspection at log index {}",
-                        e.index,
-                        s.inspected_at.unwrap_or_default()
+                        "the seal was opened after the inspection ({} later), by {}",
+                        span(
+                            e.time_ms.saturating_sub(
+                                events
+                                    .iter()
+                                    .find(|x| Some(x.index) == s.inspected_at)
+                                    .map_or(e.time_ms, |x| x.time_ms)
+                            )
+                        ),
+                        e.signer.id
                     ),
                     vec![e.index],
                 );
@@ -1048,9 +1118,8 @@ fn seal_rules(events: &[TraceEvent], f: &mut Findings) -> SealSummary {
                     Severity::Warning,
                     Rule::SealBrokenWithoutSealing,
                     format!(
-                        "a seal break is reported at log index {} but no sealing is recorded \
-                         before it",
-                        e.index
+                        "{} reported a seal break, but no sealing is recorded before it",
+                        e.signer.id
                     ),
                     vec![e.index],
                 );
@@ -1075,10 +1144,8 @@ fn gap_rules(events: &[TraceEvent], limits: &Limits, f: &mut Findings) {
                         silence_ms: silence,
                     },
                     format!(
-                        "no event for {} in transit, between log index {} and {} (limit {})",
+                        "no event for {} in transit (limit {})",
                         hours(silence),
-                        prev.index,
-                        e.index,
                         hours(limits.max_transit_silence_ms)
                     ),
                     vec![prev.index, e.index],
@@ -1101,11 +1168,8 @@ fn gap_rules(events: &[TraceEvent], limits: &Limits, f: &mut Findings) {
                             elapsed_ms: elapsed,
                         },
                         format!(
-                            "the position jumps {km:.0} km in {} between log index {} and {} \
-                             (faster than {} km/h)",
+                            "the position jumps {km:.0} km in {} (faster than {} km/h)",
                             hours(elapsed.max(0)),
-                            p.index,
-                            e.index,
                             limits.max_speed_kmh
                         ),
                         vec![p.index, e.index],
@@ -1123,72 +1187,128 @@ fn gap_rules(events: &[TraceEvent], limits: &Limits, f: &mut Findings) {
     }
 }
 
-fn excursion_rules(events: &[TraceEvent], limits: &Limits, f: &mut Findings) {
-    for e in events {
-        let mut crossed = false;
-        for (q, v) in &e.readings {
-            let limit = match q {
-                Quantity::Temperature if *v < limits.temperature_min_mc => {
-                    Some(limits.temperature_min_mc)
-                }
-                Quantity::Temperature if *v > limits.temperature_max_mc => {
-                    Some(limits.temperature_max_mc)
-                }
-                Quantity::Shock if *v > limits.shock_max_mg => Some(limits.shock_max_mg),
-                Quantity::Humidity => limits.humidity_max_permille.filter(|m| v > m),
-                _ => None,
-            };
-            let Some(limit) = limit else {
-                continue;
-            };
-            crossed = true;
-            let mut message = format!("{} reading ", q.name());
-            let _ = match q {
-                Quantity::Temperature => write!(
-                    message,
-                    "{:.1} °C is outside {:.1}…{:.1} °C",
-                    *v as f64 / 1000.0,
-                    limits.temperature_min_mc as f64 / 1000.0,
-                    limits.temperature_max_mc as f64 / 1000.0
-                ),
-                Quantity::Shock => write!(
-                    message,
-                    "{:.1} g exceeds {:.1} g",
-                    *v as f64 / 1000.0,
-                    limit as f64 / 1000.0
-                ),
-                _ => write!(message, "{v} {} exceeds {limit}", q.unit()),
-            };
-            let _ = write!(
-                message,
-                " ({} profile) at log index {}, by {}",
-                limits.profile, e.index, e.signer.id
-            );
-            f.push(
-                Severity::Failure,
-                Rule::Excursion {
-                    quantity: q.name().into(),
-                    value: *v,
-                    unit: q.unit().into(),
-                    limit,
-                },
-                message,
-                vec![e.index],
-            );
-        }
-        if e.kind == Kind::Excursion && !crossed {
-            f.push(
+fn excursion_rules(episodes: &[Episode], limits: &Limits, f: &mut Findings) {
+    for ep in episodes {
+        let q = ep.quantity.as_str();
+        let n = ep.indexes.len();
+        let how_long = match (n, ep.back_ms) {
+            (1, None) => "in one reading".to_string(),
+            (_, Some(_)) => format!("for {}", span(ep.duration_ms())),
+            (_, None) => format!("for at least {}", span(ep.duration_ms())),
+        };
+        let count = if n == 1 {
+            String::new()
+        } else {
+            format!("{n} readings, ")
+        };
+        let peak_words = ep
+            .peak
+            .map(|p| format!("peak {}", value_words(q, p)))
+            .unwrap_or_else(|| "no reading".into());
+        let held = ep
+            .holder
+            .as_deref()
+            .map(|h| format!(" while {h} held it"))
+            .unwrap_or_default();
+        let by = ep.reporters.join(", ");
+        let mut indexes: Vec<u64> = ep
+            .indexes
+            .first()
+            .into_iter()
+            .chain(ep.peak_index.as_ref())
+            .chain(ep.indexes.last())
+            .copied()
+            .collect();
+        indexes.sort_unstable();
+        indexes.dedup();
+        match (ep.crossed, ep.limit, ep.peak) {
+            (true, Some(limit), Some(peak)) => {
+                let side = if peak < limit { "below" } else { "above" };
+                f.push(
+                    Severity::Failure,
+                    Rule::Excursion {
+                        quantity: q.to_string(),
+                        value: peak,
+                        unit: ep.unit.clone(),
+                        limit,
+                        readings: n,
+                        from_ms: ep.from_ms,
+                        duration_ms: ep.duration_ms(),
+                        holder: ep.holder.clone(),
+                    },
+                    format!(
+                        "{q} {side} the {} limit of the {} profile {how_long} ({count}{peak_words}){held}; \
+                         reported by {by}",
+                        value_words(q, limit),
+                        limits.profile
+                    ),
+                    indexes,
+                );
+            }
+            _ => f.push(
                 Severity::Warning,
-                Rule::ReportedExcursion,
+                Rule::ReportedExcursion {
+                    quantity: q.to_string(),
+                    peak: ep.peak,
+                    unit: ep.unit.clone(),
+                    reports: n,
+                    from_ms: ep.from_ms,
+                    duration_ms: ep.duration_ms(),
+                    holder: ep.holder.clone(),
+                },
                 format!(
-                    "{} reported an excursion at log index {}; its readings are within the {} \
-                     limits",
-                    e.signer.id, e.index, limits.profile
+                    "{by} reported an excursion {how_long} ({count}{peak_words}){held}; its readings \
+                     are within the {} limits ({})",
+                    limits.profile,
+                    limit_words(q, limits)
                 ),
-                vec![e.index],
-            );
+                indexes,
+            ),
         }
     }
+}
+
+/// A reading in the unit people use: `41.2 °C`, `3.0 g`, `85.0 % RH`.
+fn value_words(quantity: &str, v: i64) -> String {
+    match quantity {
+        "temperature" => format!("{:.1} °C", v as f64 / 1000.0),
+        "shock" => format!("{:.1} g", v as f64 / 1000.0),
+        "humidity" => format!("{:.1} % RH", v as f64 / 10.0),
+        _ => v.to_string(),
+    }
+}
+
+/// The profile's acceptable range of a quantity, in words.
+fn limit_words(quantity: &str, limits: &Limits) -> String {
+    match quantity {
+        "temperature" => format!(
+            "{} to {}",
+            value_words(quantity, limits.temperature_min_mc),
+            value_words(quantity, limits.temperature_max_mc)
+        ),
+        "shock" => format!("up to {}", value_words(quantity, limits.shock_max_mg)),
+        "humidity" => match limits.humidity_max_permille {
+            Some(h) => format!("up to {}", value_words(quantity, h)),
+            None => "not judged".into(),
+        },
+        _ => String::new(),
+    }
+}
+
+/// A customs hold that no release has ended: the item may not move on, whatever else holds.
+fn hold_rules(status: &Status, f: &mut Findings) {
+    if status.stage != Stage::HeldByCustoms {
+        return;
+    }
+    let (Some(index), Some(since)) = (status.index, status.since_ms) else {
+        return;
+    };
+    f.push(
+        Severity::Warning,
+        Rule::CustomsHold { since_ms: since },
+        format!("held by customs since {} and not released", minute(since)),
+        vec![index],
+    );
 }
 
 fn journey(events: &[TraceEvent]) -> Journey {
@@ -1320,7 +1440,8 @@ mod tests {
                     Rule::TimeGap { .. } => "time_gap",
                     Rule::PlaceJump { .. } => "place_jump",
                     Rule::Excursion { .. } => "excursion",
-                    Rule::ReportedExcursion => "reported_excursion",
+                    Rule::ReportedExcursion { .. } => "reported_excursion",
+                    Rule::CustomsHold { .. } => "customs_hold",
                     Rule::ChainBreak { .. } => "chain_break",
                     Rule::Unregistered { .. } => "unregistered",
                     Rule::Revoked { .. } => "revoked",

@@ -257,6 +257,9 @@ pub async fn run(
     tokio::pin!(shutdown);
     let mut ready = ready;
     let mut backoff = Duration::from_millis(100);
+    // The first connection of each of the ingest's (by default 48) connections is start-up,
+    // which `serve` reports in one line once all are subscribed; a reconnection is news.
+    let mut connected_before = false;
     loop {
         let event = tokio::select! {
             () = &mut shutdown => break,
@@ -265,10 +268,18 @@ pub async fn run(
         match event {
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                 backoff = Duration::from_millis(100);
-                tracing::info!(
-                    session_present = ack.session_present,
-                    "connected to the MQTT broker"
-                );
+                if connected_before {
+                    tracing::info!(
+                        session_present = ack.session_present,
+                        "reconnected to the MQTT broker"
+                    );
+                } else {
+                    tracing::debug!(
+                        session_present = ack.session_present,
+                        "connected to the MQTT broker"
+                    );
+                }
+                connected_before = true;
                 // Subscribe even when the broker says it kept the session: Mosquitto restores
                 // a persistent session after a restart without its shared subscriptions, and
                 // subscribing again to the same filter changes nothing where it did keep them.
@@ -281,7 +292,7 @@ pub async fn run(
                 }
             }
             Ok(Event::Incoming(Packet::SubAck(_))) => {
-                tracing::info!(subscription = %conn.subscription, "subscribed");
+                tracing::debug!(subscription = %conn.subscription, "subscribed");
                 if let Some(r) = ready.take() {
                     let _ = r.send(());
                 }

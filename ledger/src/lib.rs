@@ -15,6 +15,7 @@ pub mod derive;
 pub mod evidence;
 mod index;
 mod key;
+pub mod places;
 pub mod registry;
 pub mod rejections;
 pub mod store;
@@ -48,6 +49,9 @@ pub enum LedgerError {
         /// The registry generation the events were checked against.
         expected: u64,
     },
+    /// A place name that cannot be set.
+    #[error(transparent)]
+    Place(#[from] places::PlaceError),
     /// The database URL is neither SQLite nor PostgreSQL.
     #[error("database URL {0:?} is not sqlite://PATH or postgres://…")]
     UnknownDatabase(String),

@@ -98,6 +98,22 @@ pub struct MissingEntry {
 
 type EventMeta = (i64, String, i64, i64, i64);
 
+/// The most items one [`Ledger::items_with_prefix`] call returns, whatever the caller asks.
+pub const ITEMS_BY_PREFIX_MAX: u32 = 1000;
+
+/// The smallest string above every string that starts with `prefix`: the prefix with its last
+/// byte raised by one. `None` for an empty or non-ASCII prefix, or one ending in DEL (EPC URIs
+/// are ASCII, so a product page never asks for one).
+fn prefix_end(prefix: &str) -> Option<String> {
+    let last = *prefix.as_bytes().last()?;
+    if !prefix.is_ascii() || last >= 0x7f {
+        return None;
+    }
+    let mut end = prefix[..prefix.len() - 1].to_string();
+    end.push(char::from(last + 1));
+    Some(end)
+}
+
 impl Ledger {
     /// The packing rows of `children`, each sorted by time then index: one query per chunk.
     async fn aggregation_rows(
@@ -140,6 +156,54 @@ impl Ledger {
         Ok(walk.finish())
     }
 
+    /// What was packed into `container`, transitively, with when each item was inside: the
+    /// bounded walk of [`provenance_custody::history::ContentsWalk`], one query per level.
+    pub async fn contents(
+        &self,
+        container: &str,
+    ) -> Result<provenance_custody::history::Contents, LedgerError> {
+        use provenance_custody::history::{ContentsWalk, MAX_CONTENTS};
+        // Rows, not items, are what a query returns: a child packed and unpacked many times
+        // has many. Four per listed item is past any honest history.
+        const MAX_ROWS: i64 = 4 * MAX_CONTENTS as i64;
+        let mut walk = ContentsWalk::new(container);
+        while !walk.done() {
+            let parents: Vec<String> = walk.wanted().iter().map(|s| s.to_string()).collect();
+            let mut rows: HashMap<String, Vec<AggregationRow>> = HashMap::new();
+            let mut fetched = 0i64;
+            for chunk in parents.chunks(500) {
+                let got: Vec<(String, String, i64, i64, i64)> = on_pool!(&self.index_read, p => {
+                    let mut q = QueryBuilder::new(
+                        "SELECT parent, child, time_ms, idx, delta FROM aggregations WHERE parent IN (",
+                    );
+                    let mut sep = q.separated(", ");
+                    for c in chunk {
+                        sep.push_bind(c.as_str());
+                    }
+                    q.push(") ORDER BY parent, time_ms, idx LIMIT ");
+                    q.push_bind(MAX_ROWS - fetched + 1);
+                    q.build_query_as().fetch_all(p).await?
+                });
+                fetched += got.len() as i64;
+                for (parent, child, time, idx, delta) in got {
+                    rows.entry(parent)
+                        .or_default()
+                        .push((child, time, idx, delta));
+                }
+                if fetched > MAX_ROWS {
+                    break;
+                }
+            }
+            if fetched > MAX_ROWS {
+                walk.mark_truncated();
+                walk.step(&rows);
+                break;
+            }
+            walk.step(&rows);
+        }
+        Ok(walk.finish())
+    }
+
     async fn events_naming(&self, item: &str) -> Result<Vec<EventMeta>, LedgerError> {
         Ok(on_pool!(&self.index_read, p => {
             sqlx::query_as(
@@ -150,6 +214,82 @@ impl Ledger {
             .fetch_all(p)
             .await?
         }))
+    }
+
+    /// The items the index knows whose EPC URI starts with `prefix`, in URI order, after
+    /// `after` (exclusive) when given, at most `limit` of them (capped at
+    /// [`ITEMS_BY_PREFIX_MAX`]): what a product page lists for a GTIN, whose items share
+    /// `urn:epc:id:sgtin:<company prefix>.<indicator and item reference>.`.
+    ///
+    /// One range scan of the `item_events` primary key (`item >= prefix AND item < the next
+    /// prefix`), stopped after `limit` distinct items, so its cost follows the rows returned,
+    /// never the size of the index. (PostgreSQL compares the column with the "C" collation,
+    /// see `0009_item_events_collate_c.sql`, so the range is the byte-wise prefix there too.)
+    pub async fn items_with_prefix(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<String>, LedgerError> {
+        let Some(end) = prefix_end(prefix) else {
+            return Ok(Vec::new());
+        };
+        let limit = limit.min(ITEMS_BY_PREFIX_MAX);
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        // Start just after `after` when it lies inside the range, else at the prefix.
+        let (start, inclusive) = match after {
+            Some(a) if a >= prefix => (a, false),
+            _ => (prefix, true),
+        };
+        let sql = if inclusive {
+            "SELECT DISTINCT item FROM item_events WHERE item >= $1 AND item < $2 \
+             ORDER BY item LIMIT $3"
+        } else {
+            "SELECT DISTINCT item FROM item_events WHERE item > $1 AND item < $2 \
+             ORDER BY item LIMIT $3"
+        };
+        let rows: Vec<(String,)> = on_pool!(&self.index_read, p => {
+            sqlx::query_as(sql)
+                .bind(start)
+                .bind(end.as_str())
+                .bind(i64::from(limit))
+                .fetch_all(p)
+                .await?
+        });
+        // The range is exactly the prefix for ASCII; the check keeps that true for any
+        // collation a database might still use.
+        Ok(rows
+            .into_iter()
+            .map(|(item,)| item)
+            .filter(|item| item.starts_with(prefix))
+            .collect())
+    }
+
+    /// How many items [`Ledger::items_with_prefix`] would list for `prefix`, counting at most
+    /// `cap` (so a product with millions of items costs `cap` index rows, and the page says
+    /// "more than").
+    pub async fn count_items_with_prefix(
+        &self,
+        prefix: &str,
+        cap: u32,
+    ) -> Result<u64, LedgerError> {
+        let Some(end) = prefix_end(prefix) else {
+            return Ok(0);
+        };
+        let (n,): (i64,) = on_pool!(&self.index_read, p => {
+            sqlx::query_as(
+                "SELECT COUNT(*) FROM (SELECT DISTINCT item FROM item_events \
+                 WHERE item >= $1 AND item < $2 ORDER BY item LIMIT $3) AS found",
+            )
+            .bind(prefix)
+            .bind(end.as_str())
+            .bind(i64::from(cap))
+            .fetch_one(p)
+            .await?
+        });
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     async fn unindexed_naming(&self, item: &str) -> Result<Vec<IndexFinding>, LedgerError> {
@@ -503,6 +643,18 @@ pub struct SettledRuns {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_prefix_ends_at_its_last_byte_plus_one() {
+        assert_eq!(
+            prefix_end("urn:epc:id:sgtin:4012345.012345.").as_deref(),
+            Some("urn:epc:id:sgtin:4012345.012345/")
+        );
+        assert_eq!(prefix_end("a").as_deref(), Some("b"));
+        assert_eq!(prefix_end(""), None);
+        assert_eq!(prefix_end("caf\u{e9}"), None);
+        assert_eq!(prefix_end("a\u{7f}"), None);
+    }
 
     #[test]
     fn gaps_are_explained_by_reports_oldest_first() {

@@ -62,6 +62,10 @@ pub trait Backend: Send + Sync {
     ) -> Result<String, String>;
     /// Submits one signed operator event.
     fn submit(&self, event: &[u8]) -> Result<(), String>;
+    /// Names a place or party (GLN) for the pages; a backend without pages ignores it.
+    fn name_place(&self, _gln: &str, _name: &str) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// How the fleet runs.
@@ -584,6 +588,11 @@ pub fn run(
         backoff_max_ms: scaled(5_000.0),
     };
     let resend_after_ms = scaled(8_000.0);
+
+    // The scenario's places by name, so pages say where things happened.
+    for (gln, name) in crate::scenario::parties::PLACE_NAMES {
+        backend.name_place(gln, name)?;
+    }
 
     // Register everyone; passwords come back once.
     let mut sims = Vec::new();

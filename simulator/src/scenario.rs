@@ -33,6 +33,14 @@ pub mod parties {
     pub const CUSTOMS_SGLN: &str = "urn:epc:id:sgln:4012345.00003.0";
     /// The warehouse's receiving dock.
     pub const WAREHOUSE_SGLN: &str = "urn:epc:id:sgln:4012345.00004.0";
+    /// The names pages show for these places (set through the server's admin API).
+    pub const PLACE_NAMES: [(&str, &str); 5] = [
+        (PLANT_SGLN, "Arnstadt Cell Works"),
+        (CARRIER_PGLN, "Blue Sea Lines"),
+        (CUSTOMS_SGLN, "UK Border Force, Felixstowe"),
+        (WAREHOUSE_PGLN, "Midlands Battery Warehouse"),
+        (WAREHOUSE_SGLN, "Midlands Battery Warehouse, receiving dock"),
+    ];
 }
 
 /// What a plant station is told to record.

@@ -160,19 +160,19 @@ pub enum DeviceCommand {
     },
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?)
 }
 
-async fn answer(r: reqwest::Response) -> anyhow::Result<(reqwest::StatusCode, Value)> {
+pub(crate) async fn answer(r: reqwest::Response) -> anyhow::Result<(reqwest::StatusCode, Value)> {
     let status = r.status();
     let body: Value = r.json().await.unwrap_or(Value::Null);
     Ok((status, body))
 }
 
-fn fail(server: &str, status: reqwest::StatusCode, body: &Value) -> anyhow::Error {
+pub(crate) fn fail(server: &str, status: reqwest::StatusCode, body: &Value) -> anyhow::Error {
     let msg = body["error"].as_str().unwrap_or("no detail");
     anyhow::anyhow!("the server at {server} answered {status}: {msg}")
 }
@@ -207,14 +207,25 @@ pub(crate) fn connect_error(server: &str) -> impl Fn(reqwest::Error) -> anyhow::
 
 /// POSTs `body` to an admin route and returns the answer, or an error that says what to do.
 async fn post_admin(server: &ServerArgs, path: &str, body: &Value) -> anyhow::Result<Value> {
-    let r = server
+    admin_request(server, reqwest::Method::POST, path, Some(body)).await
+}
+
+/// Sends a request with the admin token (and `body` as JSON) and returns the answer, or an
+/// error that says what to do.
+pub(crate) async fn admin_request(
+    server: &ServerArgs,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<&Value>,
+) -> anyhow::Result<Value> {
+    let mut req = server
         .client()?
-        .post(server.url(path))
-        .bearer_auth(server.token()?)
-        .json(body)
-        .send()
-        .await
-        .map_err(connect_error(&server.server))?;
+        .request(method, server.url(path))
+        .bearer_auth(server.token()?);
+    if let Some(b) = body {
+        req = req.json(b);
+    }
+    let r = req.send().await.map_err(connect_error(&server.server))?;
     let (status, body) = answer(r).await?;
     if !status.is_success() {
         return Err(fail(&server.server, status, &body));

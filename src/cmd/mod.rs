@@ -6,6 +6,7 @@ pub mod demo;
 pub mod device;
 pub mod follow;
 pub mod keygen;
+pub mod places;
 pub mod rejections;
 pub mod serve;
 pub mod sign;

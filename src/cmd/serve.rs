@@ -565,6 +565,12 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         })
         .await?,
     );
+    // One line per component at start-up (their details follow at DEBUG, with RUST_LOG).
+    tracing::info!(
+        storage = ledger.store().backend(),
+        entries = ledger.latest_checkpoint().await.checkpoint.size,
+        "ledger opened"
+    );
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .ok();
@@ -579,6 +585,8 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         .mqtt_client_id
         .clone()
         .unwrap_or_else(|| format!("provenance-ingest-{}", ledger.verifier().key_id()));
+    // Where devices connect: --mqtt-listen, with the port the system chose for port 0.
+    let mut devices_addr = args.mqtt_listen;
     let (mut broker_cfg, mqtt_where) = match &args.mqtt_url {
         Some(url) => {
             let mut b = Broker::from_url(url, &client_id)?;
@@ -595,10 +603,9 @@ async fn serve(args: Args) -> anyhow::Result<()> {
                     .with_context(|| format!("reading --mqtt-cacert {}", path.display()))?;
                 b.tls = Some(provenance_ingest::mqtt::Tls::Ca(pem));
             }
-            (
-                b,
-                format!("{} (external)", provenance_ledger::store::redact(url)),
-            )
+            let url = provenance_ledger::store::redact(url);
+            tracing::info!(broker = %url, "using the external MQTT broker");
+            (b, format!("{url} (external)"))
         }
         None => {
             let auth = (!args.mqtt_allow_anonymous)
@@ -611,6 +618,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
                 let devices = tokio::net::TcpListener::bind(args.mqtt_listen)
                     .await
                     .with_context(|| format!("listening on {}", args.mqtt_listen))?;
+                devices_addr = devices.local_addr()?;
                 let inner = std::net::TcpListener::bind("127.0.0.1:0")
                     .and_then(|l| l.local_addr())
                     .context("a loopback port for the broker")?;
@@ -640,6 +648,11 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             };
             broker::start(broker_addr, auth)?;
             wait_listening(broker_addr).await?;
+            tracing::info!(
+                devices = %devices_addr,
+                logins = if args.mqtt_allow_anonymous { "anonymous allowed" } else { "device passwords" },
+                "embedded MQTT broker listening"
+            );
             let mut b = Broker::from_url(&format!("mqtt://{broker_addr}"), &client_id)?;
             b.credentials = Some((ingest_user.clone(), ingest_secret.clone()));
             (
@@ -647,7 +660,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
                 format!(
                     "{}://{} (embedded{})",
                     if tls.is_some() { "mqtts" } else { "mqtt" },
-                    args.mqtt_listen,
+                    devices_addr,
                     if args.mqtt_allow_anonymous {
                         ", anonymous allowed"
                     } else {
@@ -751,6 +764,11 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             ),
         }
     }
+    tracing::info!(
+        connections = mqtt_tasks.len(),
+        subscription = %broker_cfg.subscription(),
+        "ingest subscribed"
+    );
     let admin_token = Arc::new(token);
     let state = AppState {
         ledger: ledger.clone(),
@@ -786,6 +804,8 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     let mut int = signal(SignalKind::interrupt())?;
     // Said before the web view answers, so that anyone who sees it answer has seen this.
     let cp = ledger.latest_checkpoint().await.checkpoint;
+    tracing::info!(address = %http_addr, tls = tls.is_some(), "web view and HTTP API listening");
+    tracing::info!(address = %grpc_addr, tls = tls.is_some(), "gRPC API listening");
     println!("Provenance is running.");
     let scheme = if tls.is_some() { "https" } else { "http" };
     println!("  web view   {scheme}://{http_addr}/");

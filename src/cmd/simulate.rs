@@ -1,14 +1,16 @@
 //! `provenance simulate`: a fleet of simulated boards (the real firmware on simulated chips)
 //! against a running server's MQTT broker, with the journey of SPEC §1 and injected faults.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use base64::Engine as _;
 use provenance_simulator::{Backend, Config, FaultRates, Progress};
 
+use crate::cmd::demo::{self, Endpoints};
 use crate::cmd::device::ServerArgs;
 
 /// Run a fleet of simulated boards through a whole journey against a running server.
@@ -19,13 +21,20 @@ use crate::cmd::device::ServerArgs;
 /// Boards are registered through the admin API, then publish over MQTT like real ones.
 ///
 /// Example: `provenance simulate --boards 1000 --speedup 5000` against `provenance serve`.
+///
+/// After `provenance demo`, `provenance simulate` alone runs against the demo: the demo writes
+/// where its server and broker listen to provenance-demo/endpoints.json, and simulate reads it
+/// when neither --data nor --server is given (and provenance-data/ holds no server's token).
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
     server: ServerArgs,
-    /// The MQTT broker the boards publish to (the server's embedded one by default).
-    #[arg(long, value_name = "URL", default_value = "mqtt://127.0.0.1:1883")]
-    mqtt_url: String,
+    /// The MQTT broker the boards publish to: the "MQTT" line `provenance serve` prints.
+    /// Without it, the broker of the `provenance demo` running on --data (DIR/endpoints.json,
+    /// which the demo writes; provenance-demo/ when neither --data nor --server is given),
+    /// else mqtt://127.0.0.1:1883.
+    #[arg(long, value_name = "URL")]
+    mqtt_url: Option<String>,
     /// Boards in the fleet: one plant station per ten trackers, one tracker per shipment.
     #[arg(long, default_value_t = 20)]
     boards: usize,
@@ -120,6 +129,28 @@ impl Backend for Http {
         })
     }
 
+    fn name_place(&self, gln: &str, name: &str) -> Result<(), String> {
+        self.rt.block_on(async {
+            let r = self
+                .client
+                .put(self.server.url(&format!("/api/v1/places/{gln}")))
+                .bearer_auth(&self.token)
+                .json(&serde_json::json!({ "name": name }))
+                .send()
+                .await
+                .map_err(|e| format!("cannot reach {}: {e}", self.server.server))?;
+            let status = r.status();
+            if !status.is_success() {
+                let v: serde_json::Value = r.json().await.unwrap_or_default();
+                return Err(format!(
+                    "naming {gln}: {status}: {}",
+                    v["error"].as_str().unwrap_or("")
+                ));
+            }
+            Ok(())
+        })
+    }
+
     fn submit(&self, event: &[u8]) -> Result<(), String> {
         self.rt.block_on(async {
             let r = self
@@ -141,6 +172,66 @@ impl Backend for Http {
     }
 }
 
+/// The broker when neither --mqtt-url nor a demo's endpoints file names one.
+const DEFAULT_BROKER: &str = "mqtt://127.0.0.1:1883";
+
+/// How long the fleet may sign events without one being acknowledged before simulate says
+/// that the broker is probably not a provenance server's.
+const ACK_PATIENCE: Duration = Duration::from_secs(5);
+
+/// Which of the flags a running demo can stand in for were given, on the command line or
+/// through the environment (`PROVENANCE_SERVER`), rather than left at their defaults.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Given {
+    /// --server.
+    pub server: bool,
+    /// --data.
+    pub data: bool,
+}
+
+impl Given {
+    /// From the `simulate` subcommand's matches.
+    pub fn from_matches(m: Option<&clap::ArgMatches>) -> Self {
+        let given = |id: &str| {
+            m.and_then(|m| m.value_source(id))
+                .is_some_and(|s| s != clap::parser::ValueSource::DefaultValue)
+        };
+        Self {
+            server: given("server"),
+            data: given("data"),
+        }
+    }
+}
+
+/// Fills in, from the endpoints file of a running `provenance demo`, the server (unless
+/// --server was given), the broker (unless --mqtt-url was) and the data directory with the
+/// demo's admin token: the file in --data, or in provenance-demo/ when neither --data nor
+/// --server was given and the default --data directory holds no server's token. Returns the
+/// file used, if it filled anything in.
+fn from_demo(args: &mut Args, given: Given) -> anyhow::Result<Option<PathBuf>> {
+    if given.server && args.mqtt_url.is_some() {
+        return Ok(None);
+    }
+    let mut dirs = vec![args.server.data.clone()];
+    if !given.data && !given.server && !args.server.data.join("admin.token").exists() {
+        dirs.push(PathBuf::from(demo::DEFAULT_DIR));
+    }
+    for dir in dirs {
+        let Some(e) = Endpoints::read(&dir)? else {
+            continue;
+        };
+        if !given.server {
+            args.server.server = e.http;
+        }
+        if args.mqtt_url.is_none() {
+            args.mqtt_url = Some(e.mqtt);
+        }
+        args.server.data = dir.clone();
+        return Ok(Some(Endpoints::path(&dir)));
+    }
+    Ok(None)
+}
+
 fn broker_addr(url: &str) -> anyhow::Result<std::net::SocketAddr> {
     use std::net::ToSocketAddrs as _;
     let rest = url
@@ -159,7 +250,7 @@ fn broker_addr(url: &str) -> anyhow::Result<std::net::SocketAddr> {
         .with_context(|| format!("--mqtt-url {url:?}: no address"))
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(mut args: Args, given: Given) -> anyhow::Result<()> {
     if args.speedup.is_nan() || args.speedup < 1.0 {
         bail!("--speedup must be at least 1 (simulated seconds per real second)");
     }
@@ -178,7 +269,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             bail!("{name} is a share of the fleet, between 0 and 1 (0.05 = 5 %); got {v}");
         }
     }
-    let broker = broker_addr(&args.mqtt_url)?;
+    if let Some(file) = from_demo(&mut args, given)? {
+        eprintln!(
+            "simulate: the demo's server {} and broker {} (from {}); pass --server and \
+             --mqtt-url for others",
+            args.server.server,
+            args.mqtt_url.as_deref().unwrap_or(DEFAULT_BROKER),
+            file.display()
+        );
+    }
+    let mqtt_url = args
+        .mqtt_url
+        .clone()
+        .unwrap_or_else(|| DEFAULT_BROKER.to_string());
+    let broker = broker_addr(&mqtt_url)?;
     let token = args.server.token()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -241,9 +345,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     bar.set_style(indicatif::ProgressStyle::with_template(
         "{spinner} {elapsed:>4} {bar:30} {pos}/{len} boards done · {msg}",
     )?);
+    // Since when events are signed and none is acknowledged (the boards publish to a broker
+    // no provenance ingest reads, say Mosquitto on 1883 while the demo's broker moved).
+    let mut unacknowledged_since: Option<Instant> = None;
+    let mut warned = false;
     while !fleet.is_finished() {
         let p = &progress;
         let sim = p.sim_ms.load(Ordering::Relaxed);
+        let (signed, acknowledged) = (
+            p.signed.load(Ordering::Relaxed),
+            p.acknowledged.load(Ordering::Relaxed),
+        );
+        if signed > 0 && acknowledged == 0 {
+            let since = *unacknowledged_since.get_or_insert_with(Instant::now);
+            if !warned && since.elapsed() >= ACK_PATIENCE {
+                warned = true;
+                bar.suspend(|| eprintln!("simulate: {}", no_ack_hint(&mqtt_url, signed)));
+            }
+        }
         bar.set_position(p.boards_done.load(Ordering::Relaxed));
         bar.set_message(if sim == 0 {
             format!(
@@ -278,10 +397,30 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!("            {server}/items/{c}");
     }
     if !summary.complete() {
+        if progress.acknowledged.load(Ordering::Relaxed) == 0 {
+            bail!(
+                "not one event was acknowledged: {}",
+                no_ack_hint(&mqtt_url, progress.signed.load(Ordering::Relaxed))
+            );
+        }
         bail!(
             "not every event was acknowledged within --drain {} s after the journeys",
             args.drain
         );
     }
     Ok(())
+}
+
+/// What to say when the boards publish and nothing comes back.
+fn no_ack_hint(mqtt_url: &str, signed: u64) -> String {
+    format!(
+        "no acknowledgement from the broker at {mqtt_url} after {} s ({signed} events \
+         signed): is a provenance server listening there? `provenance demo` writes its \
+         broker's address to {}/{} (read when --mqtt-url is not given; pass --data DIR for a \
+         demo elsewhere); otherwise pass --mqtt-url with the MQTT address `provenance serve` \
+         printed at start",
+        ACK_PATIENCE.as_secs(),
+        demo::DEFAULT_DIR,
+        demo::ENDPOINTS_FILE,
+    )
 }

@@ -420,14 +420,17 @@ fn print_report(
             if !j.documents.is_empty() {
                 println!("  documents: {}", j.documents.join(", "));
             }
-            let customs = if j.held {
-                "held by customs"
-            } else if j.cleared {
-                "cleared by customs"
+            println!("  status: {}", status_words(&c.status));
+            if c.customs.is_empty() {
+                println!("  customs: no inspection, hold or release recorded");
             } else {
-                "no customs clearance recorded"
-            };
-            println!("  customs: {customs}");
+                let steps: Vec<String> = c
+                    .customs
+                    .iter()
+                    .map(|s| format!("{} {} by {}", s.kind, when(s.time_ms), s.by))
+                    .collect();
+                println!("  customs: {}", steps.join(" → "));
+            }
             for t in &r.trace {
                 let via = t
                     .via_container
@@ -527,4 +530,16 @@ fn print_report(
             println!("VERDICT  ✘ FAIL: {problems} problem(s); see the lines marked ✘ above")
         }
     }
+}
+
+/// The status line: the stage, since when, and who holds the item.
+fn status_words(s: &provenance_custody::summary::Status) -> String {
+    let mut out = s.stage.words().to_string();
+    if let Some(t) = s.since_ms {
+        out.push_str(&format!(" since {}", when(t)));
+    }
+    if let Some(h) = &s.holder {
+        out.push_str(&format!("; in the custody of {h}"));
+    }
+    out
 }

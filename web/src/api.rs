@@ -52,6 +52,7 @@ impl From<LedgerError> for ApiError {
             LedgerError::NoCheckpoint(_) => ApiError(StatusCode::NOT_FOUND, e.to_string()),
             LedgerError::Proof(_) => ApiError(StatusCode::BAD_REQUEST, e.to_string()),
             LedgerError::Registry(_) => ApiError(StatusCode::CONFLICT, e.to_string()),
+            LedgerError::Place(_) => ApiError(StatusCode::BAD_REQUEST, e.to_string()),
             other => {
                 tracing::error!(error = %other, "ledger failure behind HTTP");
                 ApiError(
@@ -111,6 +112,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/devices/{id}/revoke", post(revoke))
         .route("/api/v1/devices/{id}/password", post(new_password))
         .route("/api/v1/events", post(submit))
+        .route(
+            "/api/v1/places/{gln}",
+            axum::routing::put(set_place).delete(remove_place),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             admin_only,
@@ -128,6 +133,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/items/{id}/epcis", get(crate::epcis::epcis))
         .route("/api/v1/devices", get(devices))
+        .route("/api/v1/places", get(places))
         .route("/metrics", get(metrics))
         .merge(admin)
         .with_state(state.clone())
@@ -436,6 +442,50 @@ fn device_json(d: &provenance_ledger::registry::DeviceInfo) -> Value {
 async fn devices(State(s): State<AppState>) -> ApiResult<Json<Value>> {
     let list: Vec<Value> = s.ledger.devices().await?.iter().map(device_json).collect();
     Ok(Json(json!({ "devices": list })))
+}
+
+/// `GET /api/v1/places`: the names of places and parties, by GLN.
+async fn places(State(s): State<AppState>) -> ApiResult<Json<Value>> {
+    let places = s.ledger.places().await?;
+    let list: Vec<Value> = places
+        .list()
+        .into_iter()
+        .map(|(gln, name)| json!({ "gln": gln, "name": name }))
+        .collect();
+    Ok(Json(json!({ "places": list })))
+}
+
+#[derive(Deserialize)]
+struct PlaceName {
+    name: String,
+}
+
+/// `PUT /api/v1/places/{sgln or pgln URI}` with `{"name": …}` (admin).
+async fn set_place(
+    State(s): State<AppState>,
+    Path(gln): Path<String>,
+    Json(body): Json<PlaceName>,
+) -> ApiResult<Json<Value>> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let key = s.ledger.set_place(&gln, &body.name, now).await?;
+    Ok(Json(json!({ "gln": key, "name": body.name.trim() })))
+}
+
+/// `DELETE /api/v1/places/{sgln or pgln URI}` (admin).
+async fn remove_place(
+    State(s): State<AppState>,
+    Path(gln): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    if s.ledger.remove_place(&gln).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no name is set for {gln}; `provenance places list` shows the names"),
+        ))
+    }
 }
 
 #[derive(Deserialize)]

@@ -147,6 +147,14 @@ pub fn reading(q: Quantity, v: i64) -> String {
     }
 }
 
+/// A reading of the quantity named `name` (SPEC §3's names), or the bare number.
+pub fn reading_of(name: &str, v: i64) -> String {
+    match Quantity::from_name(name) {
+        Some(q) => reading(q, v),
+        None => v.to_string(),
+    }
+}
+
 /// The reading as the device sent it (`45500 m°C`): a tooltip for the careful reader.
 pub fn raw_reading(q: Quantity, v: i64) -> String {
     format!("{v} {}", q.unit())

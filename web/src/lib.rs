@@ -2,7 +2,8 @@
 //! rejections), event submission, registry administration behind the admin token, Prometheus
 //! metrics, the log as C2SP tlog-tiles (`tiles`), the exports (EPCIS, evidence bundles), and the
 //! pages people read: search, the
-//! trace page of an item (also under its GS1 Digital Link), and the customs view; and the
+//! trace page of an item (also under its GS1 Digital Link), and the customs view; the GS1
+//! resolver (`resolver`: Digital Link paths, linksets, `/.well-known/gs1resolver`); and the
 //! storage audit (`audit`) that runs behind them and marks what tampering affects.
 //!
 //! It must never hold state of its own beyond caches (the audit's latest result is one, derived
@@ -17,6 +18,7 @@ pub mod format;
 pub mod lookup;
 pub mod pages;
 pub mod reads;
+pub mod resolver;
 pub mod site;
 pub mod svg;
 pub mod tiles;

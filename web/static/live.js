@@ -46,6 +46,11 @@
         main.querySelectorAll("li.event").forEach(function (li) {
           if (Number(li.dataset.index) > last) {
             li.classList.add("new");
+            // A new event folded with routine ones is opened, so the reader sees it.
+            var fold = li.closest("details");
+            if (fold) {
+              fold.open = true;
+            }
           }
         });
         status.textContent = "Updated at " + utcNow() +

@@ -177,7 +177,14 @@ fn body(
                             dt { "Journey" } dd { (format::utc(a)) " to " (format::utc(b)) " (" (format::duration(b - a)) ")" }
                         }
                         @if !j.documents.is_empty() { dt { "Documents" } dd { (j.documents.join(", ")) } }
-                        dt { "Customs" } dd { (if j.held { "held" } else if j.cleared { "cleared" } else { "no decision recorded" }) }
+                        dt { "Status" } dd { (capitalised(c.status.stage.words())) @if let Some(h) = &c.status.holder { " · in the custody of " (h) } }
+                        dt { "Customs" } dd {
+                            @if c.customs.is_empty() { "no inspection, hold or release recorded" }
+                            @for (i, s) in c.customs.iter().enumerate() {
+                                @if i > 0 { " → " }
+                                (s.kind) " " (format::utc(s.time_ms)) " by " (s.by)
+                            }
+                        }
                     }
                     h3 { "Who held it" }
                     ol.holders-list {

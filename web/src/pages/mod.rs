@@ -8,10 +8,11 @@
 //! escaping; no page builds HTML from strings.
 
 mod customs;
+mod history;
 mod home;
-mod layout;
+pub(crate) mod layout;
 pub(crate) mod live;
-mod trace;
+pub(crate) mod trace;
 
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -22,6 +23,7 @@ use provenance_ledger::LedgerError;
 
 use crate::api::AppState;
 use crate::lookup::ACCEPTED;
+use crate::resolver;
 
 pub use layout::Footer;
 
@@ -32,16 +34,18 @@ pub fn routes(state: AppState) -> Router {
         .route("/search", get(home::search))
         .route("/items/{id}", get(trace::item))
         .route("/items/{id}/live", get(live::live))
-        .route("/01/{gtin}/21/{serial}", get(trace::gtin_serial))
-        // The key qualifiers GS1 Digital Link allows before the serial, in its order: CPV (22)
-        // and lot (10). The serial alone names the item; the qualifiers are accepted as given.
-        .route("/01/{gtin}/10/{lot}/21/{serial}", get(trace::qualified))
-        .route("/01/{gtin}/22/{cpv}/21/{serial}", get(trace::qualified))
+        // The GS1 resolver (`crate::resolver`): a product, an item with the key qualifiers GS1
+        // Digital Link allows before the serial (CPV 22, lot 10, in that order), a consignment.
+        .route("/01/{gtin}", get(resolver::product))
+        .route("/01/{gtin}/21/{serial}", get(resolver::item))
+        .route("/01/{gtin}/10/{lot}/21/{serial}", get(resolver::item))
+        .route("/01/{gtin}/22/{cpv}/21/{serial}", get(resolver::item))
         .route(
             "/01/{gtin}/22/{cpv}/10/{lot}/21/{serial}",
-            get(trace::qualified),
+            get(resolver::item),
         )
-        .route("/00/{sscc}", get(trace::sscc))
+        .route("/00/{sscc}", get(resolver::item))
+        .route("/.well-known/gs1resolver", get(resolver::description))
         .route("/customs/{id}", get(customs::customs))
         .route("/static/style.css", get(style))
         .route("/static/live.js", get(script))

@@ -1,5 +1,6 @@
 //! The trace page of an item: `GET /items/{id}` (EPC URI), and the same page under its GS1
-//! Digital Link paths `GET /01/{gtin}/21/{serial}` and `GET /00/{sscc}`.
+//! Digital Link paths `GET /01/{gtin}/21/{serial}` and `GET /00/{sscc}`, which the resolver
+//! (`crate::resolver`) answers with [`render_with`].
 //!
 //! Top to bottom it answers a clerk's questions in the order they ask them: what is this
 //! (identity, QR code), is it all right (the custody verdict), where did it go (route), how
@@ -25,19 +26,21 @@ use maud::{Markup, html};
 use provenance_custody::rules::{
     ChainStatus, CustodyReport, Limits, SealState, Severity, TraceEvent, Verdict, assess,
 };
-use provenance_event::{DigitalLink, Epc, Kind, Quantity, Scheme};
+use provenance_event::{Epc, Kind, Quantity, Scheme};
 use provenance_ledger::evidence::trace_events;
 use provenance_ledger::registry::DeviceInfo;
 use provenance_ledger::trace::{Trace, Window};
 use sha2::{Digest, Sha256};
 
 use super::PageError;
+use super::history;
 use super::layout::{Footer, page};
 use crate::api::AppState;
 use crate::audit;
 use crate::format;
-use crate::lookup::{self, Query};
+use crate::lookup;
 use crate::svg::{self, Chart, Fix, Sample};
+use provenance_custody::history::Contents;
 
 /// An EPC URI as one URL path segment. EPC URIs may hold `%`-escapes of their own (a serial
 /// with `/`), so everything outside a small safe set is escaped again.
@@ -71,13 +74,29 @@ pub(crate) fn version(trace: &Trace) -> String {
     hex::encode(&h.finalize()[..8])
 }
 
+/// The query of an item page: `?all=1` opens every fold of the journey.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct PageQuery {
+    all: Option<String>,
+}
+
+impl PageQuery {
+    fn all(&self) -> bool {
+        self.all
+            .as_deref()
+            .is_some_and(|a| a != "0" && a != "false")
+    }
+}
+
 /// `GET /items/{id}`.
 pub async fn item(
     State(s): State<AppState>,
     Path(id): Path<String>,
     public: Option<Extension<PublicUrl>>,
     headers: HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<PageQuery>,
 ) -> Result<Response, PageError> {
+    let all = query.all();
     let public = public.map(|Extension(p)| p);
     let epc = Epc::parse(id.trim()).map_err(|e| {
         PageError::BadRequest(format!(
@@ -90,77 +109,14 @@ pub async fn item(
             "{epc} names a place or a party, not an item."
         )));
     }
-    render(&s, &epc, link_base(public.as_ref(), &headers)).await
-}
-
-/// `GET /01/{gtin}/21/{serial}`: a GS1 Digital Link (what the QR code on a label holds).
-pub async fn gtin_serial(
-    State(s): State<AppState>,
-    Path((gtin, serial)): Path<(String, String)>,
-    public: Option<Extension<PublicUrl>>,
-    headers: HeaderMap,
-) -> Result<Response, PageError> {
-    let base = link_base(public.map(|Extension(p)| p).as_ref(), &headers);
-    digital_link(&s, &lookup::sgtin_path(&gtin14(&gtin), &serial), base).await
-}
-
-/// `GET /01/{gtin}[/22/{cpv}][/10/{lot}]/21/{serial}`: a Digital Link with key qualifiers.
-pub async fn qualified(
-    State(s): State<AppState>,
-    uri: axum::http::Uri,
-    public: Option<Extension<PublicUrl>>,
-    headers: HeaderMap,
-) -> Result<Response, PageError> {
-    let base = link_base(public.map(|Extension(p)| p).as_ref(), &headers);
-    // The raw path: its serial keeps its percent-escapes for the Digital Link parser.
-    let path = uri.path();
-    let path = match path.strip_prefix("/01/").and_then(|r| r.split_once('/')) {
-        Some((gtin, rest)) => format!("/01/{}/{rest}", gtin14(gtin)),
-        None => path.to_string(),
-    };
-    digital_link(&s, &path, base).await
-}
-
-/// A GTIN as GS1 Digital Link allows it in a path (GTIN-8, -12, -13 or -14) as the 14 digits
-/// of the item's key: shorter forms are padded with leading zeros. Anything else is left for
-/// the parser to refuse.
-fn gtin14(gtin: &str) -> String {
-    if matches!(gtin.len(), 8 | 12 | 13) && gtin.bytes().all(|b| b.is_ascii_digit()) {
-        format!("{gtin:0>14}")
-    } else {
-        gtin.to_string()
-    }
-}
-
-/// `GET /00/{sscc}`.
-pub async fn sscc(
-    State(s): State<AppState>,
-    Path(sscc): Path<String>,
-    public: Option<Extension<PublicUrl>>,
-    headers: HeaderMap,
-) -> Result<Response, PageError> {
-    let base = link_base(public.map(|Extension(p)| p).as_ref(), &headers);
-    digital_link(&s, &format!("/00/{sscc}"), base).await
-}
-
-async fn digital_link(s: &AppState, path: &str, base: String) -> Result<Response, PageError> {
-    let key = DigitalLink::parse(path).map_err(|e| {
-        PageError::BadRequest(format!("{path} is not a valid GS1 Digital Link: {e}."))
-    })?;
-    match lookup::resolve(&s.ledger, &Query::Key(key.clone())).await? {
-        Some(epc) => render(s, &epc, base).await,
-        None => Err(PageError::NotFound(format!(
-            "The log holds no item with {}.",
-            super::home::describe(&key)
-        ))),
-    }
+    render_with(&s, &epc, link_base(public.as_ref(), &headers), all).await
 }
 
 /// The base of the links this page prints for others to follow (the Digital Link in its QR
 /// code): the server's configured public URL. Without one (the web crate used on its own),
 /// the request's host only when it names this machine (`localhost`, a loopback address), so
 /// a request with `Host: evil.example` never puts that domain into a printed label.
-fn link_base(public: Option<&PublicUrl>, headers: &HeaderMap) -> String {
+pub(crate) fn link_base(public: Option<&PublicUrl>, headers: &HeaderMap) -> String {
     if let Some(p) = public {
         return p.as_str().to_string();
     }
@@ -198,27 +154,33 @@ fn is_loopback_host(host: &str) -> bool {
 }
 
 /// Everything the page shows, gathered once.
-struct View {
-    epc: Epc,
-    item: String,
-    trace: Trace,
-    events: Vec<TraceEvent>,
+pub(super) struct View {
+    /// Every fold of the journey open (`?all=1`).
+    pub(super) all: bool,
+    /// What was packed into it, transitively.
+    pub(super) contents: Contents,
+    /// The operator's names of places and parties.
+    pub(super) places: provenance_ledger::places::Places,
+    pub(super) epc: Epc,
+    pub(super) item: String,
+    pub(super) trace: Trace,
+    pub(super) events: Vec<TraceEvent>,
     /// Indexed events the page cannot show: their entries are gone or no longer decode.
-    gaps: Vec<Gap>,
+    pub(super) gaps: Vec<Gap>,
     /// What the latest storage audit says about the entries shown, by log index: (tag, why).
-    tamper: BTreeMap<u64, Vec<(&'static str, String)>>,
-    registry: Vec<DeviceInfo>,
-    report: CustodyReport,
-    version: String,
-    link: String,
+    pub(super) tamper: BTreeMap<u64, Vec<(&'static str, String)>>,
+    pub(super) registry: Vec<DeviceInfo>,
+    pub(super) report: CustodyReport,
+    pub(super) version: String,
+    pub(super) link: String,
     /// Each event's anchoring in witnessed time, by log index (empty without witnesses).
-    anchorings: BTreeMap<u64, Anchoring>,
+    pub(super) anchorings: BTreeMap<u64, Anchoring>,
     /// How many witnesses the log waits for.
-    quorum: usize,
+    pub(super) quorum: usize,
 }
 
 /// An event of the item's index whose stored entry cannot be shown.
-struct Gap {
+pub(super) struct Gap {
     index: u64,
     time_ms: i64,
     device: String,
@@ -279,7 +241,14 @@ fn tamper_marks(trace: &Trace) -> BTreeMap<u64, Vec<(&'static str, String)>> {
         .collect()
 }
 
-async fn render(s: &AppState, epc: &Epc, link_base: String) -> Result<Response, PageError> {
+/// The trace page of `epc`, its Digital Link and QR code under `link_base`, with every fold of
+/// the journey open when `all`.
+pub(crate) async fn render_with(
+    s: &AppState,
+    epc: &Epc,
+    link_base: String,
+    all: bool,
+) -> Result<Response, PageError> {
     let item = epc.to_string();
     // With gaps: a deleted entry must not hide the rest of the history.
     let trace = s.ledger.trace_with_gaps(&item).await?;
@@ -304,7 +273,12 @@ async fn render(s: &AppState, epc: &Epc, link_base: String) -> Result<Response, 
         })
         .collect();
     report.add_findings(&events, dated_late);
+    let contents = s.ledger.contents(&item).await?;
+    let places = s.ledger.places().await?;
     let view = View {
+        places,
+        all,
+        contents,
         quorum: s.ledger.witness_quorum().max(1),
         anchorings,
         epc: epc.clone(),
@@ -359,7 +333,7 @@ fn body(v: &View) -> Markup {
                 }
                 (route(v))
                 (conditions(v))
-                (timeline(v))
+                (history::journey(v))
                 (custody(v))
                 (containers(v))
             }
@@ -392,7 +366,8 @@ fn identity(v: &View) -> Markup {
         section.identity aria-labelledby="item-title" {
             div.id-text {
                 p.kicker { (match v.epc.scheme() { Scheme::Sscc => "Consignment (pallet or container)", _ => "Item" }) }
-                h1 #item-title { code.epc { (v.item) } }
+                h1 #item-title { (heading(&v.epc)) }
+                p.epc-line { "EPC " code.epc { (v.item) } }
                 dl.facts {
                     @match v.epc.scheme() {
                         Scheme::Sscc => { dt { "SSCC" } dd { code { (key) } } }
@@ -411,6 +386,15 @@ fn identity(v: &View) -> Markup {
                 }
             }
         }
+    }
+}
+
+/// What people call the item: its serial and GTIN, or its SSCC; the EPC URI goes below.
+fn heading(epc: &Epc) -> String {
+    match epc.scheme() {
+        Scheme::Sscc => format!("Consignment {}", epc.gs1_key()),
+        Scheme::Sgtin => format!("Serial {} of GTIN {}", epc.serial(), epc.gs1_key()),
+        _ => epc.to_string(),
     }
 }
 
@@ -453,18 +437,26 @@ fn severity_words(s: Severity) -> (&'static str, &'static str, &'static str) {
     }
 }
 
-fn seal_words(r: &CustodyReport) -> String {
-    match r.seal.state {
-        SealState::Unsealed => "never sealed".into(),
-        SealState::Sealed => "sealed, unbroken".into(),
-        SealState::Broken => match r.seal.broken_at {
-            Some(i) => format!("broken before inspection (log #{i})"),
-            None => "broken before inspection".into(),
-        },
-        SealState::Inspected => "intact from sealing to inspection".into(),
+fn seal_words(r: &CustodyReport) -> Markup {
+    let inspected_later =
+        r.seal.broken_at.is_some() && !r.customs.iter().all(|c| c.kind != "inspected");
+    html! {
+        @match r.seal.state {
+            SealState::Unsealed => "never sealed",
+            SealState::Sealed => "sealed, unbroken",
+            SealState::Broken => {
+                "broken while sealed"
+                @if inspected_later { ", before customs inspected it" } @else { ", with no inspection before it" }
+                @if let Some(i) = r.seal.broken_at { " " (index_links(&[i])) }
+            }
+            SealState::Inspected => "intact from sealing to inspection",
+        }
     }
 }
 
+/// The decision summary: one status, the verdict beside it, the customs acts in order, and
+/// what needs a person's attention. Status, seal and customs lines all come from the one
+/// custody report, so they cannot contradict each other.
 fn verdict(v: &View) -> Markup {
     let r = &v.report;
     let (class, symbol, words) = verdict_words(r.verdict);
@@ -474,23 +466,16 @@ fn verdict(v: &View) -> Markup {
             "Every record is signed and anchored, and the chain of custody holds.".to_string()
         }
         Verdict::Warnings => format!(
-            "The chain of custody holds, but {} to look at (below).",
+            "The chain of custody holds, but {} to look at.",
             plural(count(Severity::Warning), "warning")
         ),
         Verdict::Fail => format!(
-            "The chain of custody does not hold: {} (below).",
+            "The chain of custody does not hold: {}.",
             plural(count(Severity::Failure), "failure")
         ),
     };
-    let holder = r.custody.last().map(|p| org_name(&p.holder).0.to_string());
+    let st = &r.status;
     let j = &r.journey;
-    let customs = if j.held {
-        "held by customs"
-    } else if j.cleared {
-        "cleared"
-    } else {
-        "no customs decision"
-    };
     let important: Vec<_> = r
         .findings
         .iter()
@@ -502,6 +487,15 @@ fn verdict(v: &View) -> Markup {
                 span.symbol aria-hidden="true" { (symbol) }
                 " Chain of custody: " strong { (words) }
             }
+            p.status data-stage=(serde_json::to_value(st.stage).ok().and_then(|x| x.as_str().map(str::to_string)).unwrap_or_default()) {
+                strong.stage { (capitalised(st.stage.words())) }
+                @if let Some(t) = st.since_ms { " since " (format::utc(t)) }
+                @if let Some(p) = &st.place { " at " (place_words(p, v)) }
+                @if let Some(h) = &st.holder {
+                    " · in the custody of " (holder_words(h, v))
+                }
+                @if let Some(i) = st.index { " " (index_links(&[i])) }
+            }
             p.sentence { (sentence) }
             @if !v.tamper.is_empty() || !v.gaps.is_empty() {
                 @let n = v.tamper.keys().chain(v.gaps.iter().map(|g| &g.index)).collect::<std::collections::BTreeSet<_>>().len();
@@ -512,14 +506,30 @@ fn verdict(v: &View) -> Markup {
                 }
             }
             dl.summary {
-                dt { "Events" } dd { (j.events) }
                 @if let (Some(a), Some(b)) = (j.first_ms, j.last_ms) {
-                    dt { "From" } dd { (format::utc(a)) }
-                    dt { "To" } dd { (format::utc(b)) " (" (format::duration(b - a)) ")" }
+                    dt { "Journey" }
+                    dd {
+                        (format::utc(a)) " to " (format::utc(b)) " (" (format::duration(b - a)) "), "
+                        (plural(j.events, "event"))
+                        @if !r.legs.is_empty() { " in " (plural(r.legs.len(), "leg")) }
+                    }
                 }
-                @if let Some(h) = holder { dt { "Held now by" } dd { (h) } }
                 dt { "Seal" } dd { (seal_words(r)) }
-                dt { "Customs" } dd { (customs) }
+                dt { "Customs" }
+                dd {
+                    @if r.customs.is_empty() { "no inspection, hold or release recorded" }
+                    ol.customs-steps {
+                        @for c in &r.customs {
+                            li {
+                                strong { (customs_words(&c.kind)) } " " (format::utc(c.time_ms)) " by " (c.by)
+                                " " (index_links(&[c.index]))
+                            }
+                        }
+                    }
+                }
+                @if !v.contents.items.is_empty() {
+                    dt { "Contents" } dd { (contents_words(&v.contents)) " · " a href="#contents" { "what is inside" } }
+                }
             }
             @if !important.is_empty() {
                 ul.findings {
@@ -527,7 +537,7 @@ fn verdict(v: &View) -> Markup {
                         @let (fc, fs, fw) = severity_words(f.severity);
                         li.(fc) {
                             span.tag { span aria-hidden="true" { (fs) } " " (fw) }
-                            span.msg { (capitalised(&f.message)) (index_links(&f.indexes)) }
+                            span.msg { (finding_words(f, v)) (index_links(&f.indexes)) (affected(f, v)) }
                         }
                     }
                 }
@@ -537,6 +547,100 @@ fn verdict(v: &View) -> Markup {
             }
         }
     }
+}
+
+/// A customs act in words.
+fn customs_words(kind: &str) -> &str {
+    match kind {
+        "inspected" => "Inspected",
+        "held" => "Held",
+        "cleared" => "Released (cleared)",
+        other => other,
+    }
+}
+
+/// "4 items inside now (16 more inside those)".
+fn contents_words(c: &Contents) -> String {
+    let per = c.now_per_depth();
+    let direct = per.first().copied().unwrap_or(0);
+    let deeper: usize = per.iter().skip(1).sum();
+    let mut out = format!("{} inside now", plural(direct, "item"));
+    if deeper > 0 {
+        out.push_str(&format!(" ({deeper} more inside those)"));
+    }
+    if c.truncated {
+        out.push_str(", and more beyond what one page lists");
+    }
+    out
+}
+
+/// The items inside a container when a finding happened: whom it concerns.
+fn affected(f: &provenance_custody::Finding, v: &View) -> Markup {
+    let times: Vec<i64> = f
+        .indexes
+        .iter()
+        .filter_map(|i| v.events.iter().find(|e| e.index == *i).map(|e| e.time_ms))
+        .collect();
+    let (Some(from), Some(until)) = (times.iter().min(), times.iter().max()) else {
+        return html! {};
+    };
+    let mut items: Vec<&str> = v
+        .contents
+        .items
+        .iter()
+        .filter(|c| c.overlaps(*from, *until))
+        .map(|c| c.item.as_str())
+        .collect();
+    items.sort_unstable();
+    items.dedup();
+    html! {
+        @if !items.is_empty() {
+            details.affected {
+                summary { "Concerns " (plural(items.len(), "item")) " inside at the time" }
+                ul {
+                    @for i in items.iter().take(200) { li { (item_link(i)) } }
+                    @if items.len() > 200 { li { "and " (items.len() - 200) " more" } }
+                }
+            }
+        }
+    }
+}
+
+/// A finding in words, with names where the rule's particulars allow them.
+fn finding_words(f: &provenance_custody::Finding, v: &View) -> Markup {
+    match &f.rule {
+        provenance_custody::Rule::Handover { from, to } => html! {
+            "Custody passed from " (holder_words(from, v)) " to " (party(to, v))
+        },
+        _ => html! { (capitalised(&f.message)) },
+    }
+}
+
+/// A place's name alone when the operator or the registry knows it (the code as a tooltip),
+/// else the code: for headings, where the code beside the name would crowd it out.
+pub(super) fn place_short(uri: &str, v: &View) -> Markup {
+    match v
+        .places
+        .name_of(uri)
+        .or_else(|| party_org(uri, &v.registry))
+    {
+        Some(name) => html! { span title=(uri) { (name) } },
+        None => html! { code { (uri) } },
+    }
+}
+
+/// A holder as people know it: the organisation's name (from the registry for a party URI).
+pub(super) fn holder_words(h: &str, v: &View) -> Markup {
+    if h.starts_with("urn:epc:id:") {
+        return party(h, v);
+    }
+    let (name, _) = org_name(h);
+    html! { (name) }
+}
+
+/// A place (SGLN URI) as people know it: the organisation it belongs to, with the code.
+pub(super) fn place_words(uri: &str, v: &View) -> Markup {
+    party(uri, v)
 }
 
 fn index_links(indexes: &[u64]) -> Markup {
@@ -602,9 +706,15 @@ fn party_org<'a>(party: &str, registry: &'a [DeviceInfo]) -> Option<&'a str> {
     })
 }
 
-fn party(uri: &str, registry: &[DeviceInfo]) -> Markup {
+/// A place or party as people know it: the operator's name for the GLN, else the registered
+/// organisation it belongs to; the code stays beside the name, as the checkable fact.
+fn party(uri: &str, v: &View) -> Markup {
+    let name = v
+        .places
+        .name_of(uri)
+        .or_else(|| party_org(uri, &v.registry));
     html! {
-        @match party_org(uri, registry) {
+        @match name {
             Some(name) => { (name) " " span.urn { "(" (uri) ")" } }
             None => { code { (uri) } }
         }
@@ -809,7 +919,7 @@ fn what_happened(e: &TraceEvent, v: &View) -> Option<Markup> {
             None => return None,
         },
         Kind::HandedOver => match &e.party {
-            Some(p) => html! { "Custody passed to " (party(p, &v.registry)) "." },
+            Some(p) => html! { "Custody passed to " (party(p, v)) "." },
             None => return None,
         },
         Kind::Commissioned => by("Commissioned"),
@@ -823,31 +933,14 @@ fn what_happened(e: &TraceEvent, v: &View) -> Option<Markup> {
     })
 }
 
-fn timeline(v: &View) -> Markup {
-    html! {
-        section #journey aria-labelledby="journey-h" {
-            h2 #journey-h { "Journey" }
-            p { (v.events.len()) " events, oldest first. Times are the devices' clocks, in UTC." }
-            ol.timeline {
-                @for row in rows(v) {
-                    @match row {
-                        Row::Event(e) => (event(e, v)),
-                        Row::Gap(g) => (gap(g, v)),
-                    }
-                }
-            }
-        }
-    }
-}
-
 /// One line of the timeline: an event, or a gap where an indexed event cannot be shown.
-enum Row<'a> {
+pub(super) enum Row<'a> {
     Event(&'a TraceEvent),
     Gap(&'a Gap),
 }
 
 /// Events and gaps merged in time order (then log order).
-fn rows(v: &View) -> Vec<Row<'_>> {
+pub(super) fn rows(v: &View) -> Vec<Row<'_>> {
     let mut rows: Vec<(i64, u64, Row<'_>)> = v
         .events
         .iter()
@@ -886,7 +979,7 @@ fn tamper_tags(marks: &[(&'static str, String)]) -> String {
     tags.join(" ")
 }
 
-fn gap(g: &Gap, v: &View) -> Markup {
+pub(super) fn gap(g: &Gap, v: &View) -> Markup {
     let mut marks = v.tamper.get(&g.index).cloned().unwrap_or_default();
     if marks.is_empty() {
         // Seen directly, before (or without) an audit saying so.
@@ -923,7 +1016,7 @@ fn gap(g: &Gap, v: &View) -> Markup {
     }
 }
 
-fn event(e: &TraceEvent, v: &View) -> Markup {
+pub(super) fn event(e: &TraceEvent, v: &View) -> Markup {
     let (chain_class, chain) = chain_words(&e.chain);
     let marks = v
         .tamper
@@ -957,6 +1050,17 @@ fn event(e: &TraceEvent, v: &View) -> Markup {
                     }
                 }
                 @if let Some(s) = what_happened(e, v) { p { (s) } }
+                @if let Some(ep) = v.report.excursions.iter().find(|ep| ep.indexes.first() == Some(&e.index)) {
+                    p.episode {
+                        "Start of an excursion: "
+                        (plural(ep.indexes.len(), "report"))
+                        @if let Some(p) = ep.peak { ", peak " (format::reading_of(&ep.quantity, p)) }
+                        ", " (format::duration(ep.duration_ms()))
+                        @if ep.back_ms.is_none() && ep.indexes.len() > 1 { " or more" }
+                        @if ep.crossed { " beyond the limits" } @else { " within the limits" }
+                        "."
+                    }
+                }
                 dl.facts {
                     dt { "Signed by" }
                     dd {
@@ -972,7 +1076,7 @@ fn event(e: &TraceEvent, v: &View) -> Markup {
                     @if e.place.is_some() || e.position.is_some() {
                         dt { "Place" }
                         dd {
-                            @if let Some(p) = &e.place { (party(p, &v.registry)) }
+                            @if let Some(p) = &e.place { (party(p, v)) }
                             @if e.place.is_some() && e.position.is_some() { " · " }
                             @if let Some(pos) = e.position { (format::position(pos)) }
                         }
@@ -1099,16 +1203,20 @@ fn custody(v: &View) -> Markup {
                 }
             }
             p { strong { "Seal: " } (seal_words(r)) "." }
-            h3 { "Findings" }
-            @if r.findings.is_empty() {
-                p { "Nothing to report." }
+            h3 { "Notes" }
+            @let notes: Vec<_> = r.findings.iter().filter(|f| f.severity == Severity::Info).collect();
+            @if r.findings.iter().any(|f| f.severity != Severity::Info) {
+                p { "Warnings and failures are listed once, in the summary at the top of the page." }
+            }
+            @if notes.is_empty() {
+                p { "Nothing else to note." }
             } @else {
                 ul.findings.all {
-                    @for f in &r.findings {
+                    @for f in notes {
                         @let (fc, fs, fw) = severity_words(f.severity);
                         li.(fc) {
                             span.tag { span aria-hidden="true" { (fs) } " " (fw) }
-                            span.msg { (capitalised(&f.message)) (index_links(&f.indexes)) }
+                            span.msg { (finding_words(f, v)) (index_links(&f.indexes)) }
                         }
                     }
                 }
@@ -1143,33 +1251,19 @@ fn tree(windows: &[Window], path: &[String]) -> Markup {
 }
 
 fn containers(v: &View) -> Markup {
-    // What was packed into this item (a consignment's contents), from its own events.
-    let mut contents: BTreeMap<&str, (i64, Option<i64>)> = BTreeMap::new();
-    for e in v.events.iter().filter(|e| e.inherited.is_none()) {
-        if e.parent.as_deref() != Some(v.item.as_str()) {
-            continue;
-        }
-        for child in &e.items {
-            match e.kind {
-                Kind::Packed => {
-                    contents.insert(child, (e.time_ms, None));
-                }
-                Kind::Unpacked => {
-                    if let Some(c) = contents.get_mut(child.as_str()) {
-                        c.1 = Some(e.time_ms);
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
+    let c = &v.contents;
+    let earlier: Vec<_> = c
+        .items
+        .iter()
+        .filter(|x| x.depth == 1 && x.until_ms.is_some())
+        .collect();
     html! {
         section #containers aria-labelledby="containers-h" {
-            h2 #containers-h { "Containers" }
+            h2 #containers-h { "Containers and contents" }
             @if v.trace.containers_truncated {
                 p.warn { "The packing records of this item go beyond what one page walks (nesting, number of containers or windows): containers further out are not shown, and their events are not in this history." }
             }
-            @if v.trace.containers.is_empty() && contents.is_empty() {
+            @if v.trace.containers.is_empty() && c.items.is_empty() {
                 p { "Not packed into anything, and nothing packed into it." }
             }
             @if !v.trace.containers.is_empty() {
@@ -1179,19 +1273,57 @@ fn containers(v: &View) -> Markup {
                     (tree(&v.trace.containers, &[]))
                 }
             }
-            @if !contents.is_empty() {
-                h3 { "Packed into this" }
-                ul.contents {
-                    @for (child, (from, until)) in &contents {
-                        li {
-                            (item_link(child)) " "
-                            span.window {
-                                "from " (format::utc(*from))
-                                @match until { Some(u) => { " until " (format::utc(*u)) }, None => { ", still inside" } }
+            @if !c.items.is_empty() {
+                div #contents {
+                    h3 { "What is inside" }
+                    p { (capitalised(&contents_words(c))) "." }
+                    (content_tree(c, &v.item, 1))
+                    @if !earlier.is_empty() {
+                        details.earlier {
+                            summary { (plural(earlier.len(), "item")) " taken out earlier" }
+                            ul.contents {
+                                @for x in earlier.iter().take(200) {
+                                    li {
+                                        (item_link(&x.item)) " "
+                                        span.window {
+                                            "from " (format::utc(x.from_ms))
+                                            @if let Some(u) = x.until_ms { " until " (format::utc(u)) }
+                                        }
+                                    }
+                                }
                             }
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// What is inside `parent` now, as a tree (a level's first 200).
+fn content_tree(c: &Contents, parent: &str, depth: usize) -> Markup {
+    let inside: Vec<_> = c
+        .items
+        .iter()
+        .filter(|x| x.depth == depth && x.parent == parent && x.until_ms.is_none())
+        .collect();
+    html! {
+        @if !inside.is_empty() {
+            ul.contents {
+                @for x in inside.iter().take(200) {
+                    @let below = c.items.iter().filter(|y| y.depth == depth + 1 && y.parent == x.item && y.until_ms.is_none()).count();
+                    li {
+                        (item_link(&x.item))
+                        span.window { " since " (format::utc(x.from_ms)) }
+                        @if below > 0 {
+                            details {
+                                summary { (below) " inside it" }
+                                (content_tree(c, &x.item, depth + 1))
+                            }
+                        }
+                    }
+                }
+                @if inside.len() > 200 { li { "and " (inside.len() - 200) " more" } }
             }
         }
     }
@@ -1245,16 +1377,6 @@ mod tests {
             ("Blue Sea Lines", Some("urn:epc:id:pgln:4012345.00002"))
         );
         assert_eq!(org_name("Acme"), ("Acme", None));
-    }
-
-    #[test]
-    fn short_gtins_are_padded_to_fourteen_digits() {
-        assert_eq!(gtin14("4012345123456"), "04012345123456");
-        assert_eq!(gtin14("012345678905"), "00012345678905");
-        assert_eq!(gtin14("40123455"), "00000040123455");
-        assert_eq!(gtin14("04012345123456"), "04012345123456");
-        assert_eq!(gtin14("40123451234"), "40123451234", "11 digits is no GTIN");
-        assert_eq!(gtin14("4012345x23456"), "4012345x23456");
     }
 
     #[test]
