@@ -39,6 +39,9 @@ enum Command {
     /// Register, rotate, revoke and list devices and operators (through the server).
     #[command(subcommand)]
     Device(cmd::device::DeviceCommand),
+    /// Give organisations read tokens at a tier (public, partner, authority), list, revoke.
+    #[command(subcommand)]
+    Access(cmd::access::AccessCommand),
     /// Name places and parties (GLNs) so pages show names people know.
     #[command(subcommand)]
     Places(cmd::places::PlacesCommand),
@@ -72,6 +75,7 @@ fn main() -> std::process::ExitCode {
         Command::Keygen(args) => cmd::keygen::run(args),
         Command::Device(cmd) => cmd::device::run(cmd),
         Command::Places(cmd) => cmd::places::run(cmd),
+        Command::Access(cmd) => cmd::access::run(cmd),
         Command::Submit(args) => cmd::device::submit(args),
         Command::Rejections(args) => cmd::rejections::run(args),
         Command::Sign(args) => cmd::sign::run(*args),

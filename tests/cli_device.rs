@@ -195,3 +195,49 @@ fn places_are_named_listed_and_removed() {
     assert!(!ok && out.contains("no name is set"), "{out}");
     assert!(s.stop());
 }
+
+/// Read grants through the command line: a token printed once, listed without it, refused
+/// with what to type instead, revoked by organisation.
+#[test]
+fn read_grants_are_made_listed_and_revoked() {
+    let mut s = Server::start(&[]);
+    let data = s.dir.path().to_str().expect("utf-8").to_string();
+    let srv = ["--server", s.http.as_str(), "--data", data.as_str()];
+    let with = |args: &[&str]| {
+        let mut v = args.to_vec();
+        v.extend_from_slice(&srv);
+        run(&v)
+    };
+    let org = "Second Life Recycling urn:epc:id:pgln:4012345.00009";
+    let (ok, out) = with(&[
+        "access",
+        "grant",
+        "--org",
+        org,
+        "--tier",
+        "partner",
+        "--items",
+        "urn:epc:id:sgtin:4012345.012345.",
+    ]);
+    assert!(ok && out.contains("at tier partner"), "{out}");
+    let token = out
+        .lines()
+        .find_map(|l| l.strip_prefix("token "))
+        .expect("the token, once")
+        .to_string();
+    let (ok, out) = with(&["access", "grant", "--org", org, "--tier", "owner"]);
+    assert!(!ok && out.contains("public, partner or authority"), "{out}");
+    let (ok, out) = with(&["access", "list"]);
+    assert!(
+        ok && out.contains("partner") && out.contains("active"),
+        "{out}"
+    );
+    assert!(!out.contains(&token), "never the token again: {out}");
+    let (ok, out) = with(&["access", "revoke", "--org", org]);
+    assert!(ok && out.contains("revoked grant"), "{out}");
+    let (ok, out) = with(&["access", "list"]);
+    assert!(ok && out.contains("revoked"), "{out}");
+    let (ok, out) = with(&["access", "revoke", "--org", org]);
+    assert!(!ok && out.contains("no active grant"), "{out}");
+    assert!(s.stop());
+}

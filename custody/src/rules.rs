@@ -545,7 +545,7 @@ pub struct CustodyReport {
 
 /// The company prefix and reference of a GLN-based EPC URI (SGLN or PGLN), which identify the
 /// party whatever the extension.
-fn gln_key(uri: &str) -> Option<(String, String)> {
+pub fn gln_key(uri: &str) -> Option<(String, String)> {
     let epc = Epc::parse(uri).ok()?;
     matches!(epc.scheme(), Scheme::Sgln | Scheme::Pgln).then(|| {
         (
@@ -556,7 +556,7 @@ fn gln_key(uri: &str) -> Option<(String, String)> {
 }
 
 /// The GLN parties an organisation name mentions (`… urn:epc:id:pgln:4012345.00002`).
-fn org_parties(org: &str) -> Vec<(String, String)> {
+pub fn org_parties(org: &str) -> Vec<(String, String)> {
     org.split(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '(' | ')' | ',' | ';'))
         .filter_map(gln_key)
         .collect()

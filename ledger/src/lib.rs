@@ -16,6 +16,7 @@ pub mod evidence;
 mod index;
 mod key;
 pub mod places;
+pub mod readers;
 pub mod registry;
 pub mod rejections;
 pub mod store;
@@ -49,6 +50,9 @@ pub enum LedgerError {
         /// The registry generation the events were checked against.
         expected: u64,
     },
+    /// No room for another read grant.
+    #[error(transparent)]
+    GrantsFull(#[from] readers::GrantsFull),
     /// A place name that cannot be set.
     #[error(transparent)]
     Place(#[from] places::PlaceError),

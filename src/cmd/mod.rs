@@ -1,5 +1,6 @@
 //! One module per subcommand: its flags (`Args`) and what it does (`run`).
 
+pub mod access;
 pub mod bench;
 pub mod bench_pipeline;
 pub mod demo;

@@ -116,6 +116,8 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/places/{gln}",
             axum::routing::put(set_place).delete(remove_place),
         )
+        .route("/api/v1/access", post(grant_read).get(read_grants))
+        .route("/api/v1/access/{id}", axum::routing::delete(revoke_read))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             admin_only,
@@ -466,10 +468,7 @@ async fn set_place(
     Path(gln): Path<String>,
     Json(body): Json<PlaceName>,
 ) -> ApiResult<Json<Value>> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    let key = s.ledger.set_place(&gln, &body.name, now).await?;
+    let key = s.ledger.set_place(&gln, &body.name, now_ms()).await?;
     Ok(Json(json!({ "gln": key, "name": body.name.trim() })))
 }
 
@@ -484,6 +483,89 @@ async fn remove_place(
         Err(ApiError(
             StatusCode::NOT_FOUND,
             format!("no name is set for {gln}; `provenance places list` shows the names"),
+        ))
+    }
+}
+
+#[derive(Deserialize)]
+struct ReadGrant {
+    org: String,
+    tier: String,
+    items: Option<String>,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn grant_json(g: &provenance_ledger::readers::Grant) -> Value {
+    json!({
+        "id": g.id, "org": g.org, "tier": g.tier, "items": g.items,
+        "created_ms": g.created_ms, "revoked_ms": g.revoked_ms,
+    })
+}
+
+/// `POST /api/v1/access` (admin): a read token for an organisation at a tier, shown once.
+async fn grant_read(
+    State(s): State<AppState>,
+    Json(g): Json<ReadGrant>,
+) -> ApiResult<impl IntoResponse> {
+    let bad_grant = |e: provenance_access::AccessError| bad(e.to_string());
+    let org = provenance_access::check_org(&g.org).map_err(bad_grant)?;
+    let tier = provenance_access::Tier::parse(&g.tier).map_err(bad_grant)?;
+    let items = g
+        .items
+        .as_deref()
+        .map(provenance_access::check_prefix)
+        .transpose()
+        .map_err(bad_grant)?;
+    let token = auth::new_secret().map_err(|e| {
+        ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("no randomness for a token: {e}"),
+        )
+    })?;
+    let id = s
+        .ledger
+        .grant_read(
+            org,
+            tier.name(),
+            items,
+            &auth::password_hash(&token),
+            now_ms(),
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "id": id, "org": org, "tier": tier.name(), "items": items, "token": token })),
+    ))
+}
+
+/// `GET /api/v1/access` (admin): every grant, without tokens.
+async fn read_grants(State(s): State<AppState>) -> ApiResult<Json<Value>> {
+    let list: Vec<Value> = s
+        .ledger
+        .read_grants()
+        .await?
+        .iter()
+        .map(grant_json)
+        .collect();
+    Ok(Json(json!({ "grants": list })))
+}
+
+/// `DELETE /api/v1/access/{id}` (admin): revokes a grant; its token stops working at once.
+async fn revoke_read(
+    State(s): State<AppState>,
+    Path(id): Path<i64>,
+) -> ApiResult<impl IntoResponse> {
+    if s.ledger.revoke_read(id, now_ms()).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no active grant {id}; `provenance access list` shows the grants"),
         ))
     }
 }

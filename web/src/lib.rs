@@ -9,6 +9,7 @@
 //! It must never hold state of its own beyond caches (the audit's latest result is one, derived
 //! from the log on every run): the ledger is the source of truth.
 
+pub mod access;
 pub mod api;
 pub mod audit;
 pub mod auth;
