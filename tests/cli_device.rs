@@ -113,7 +113,8 @@ fn register_sign_submit_revoke() {
         "{out}"
     );
 
-    let (ok, out) = run(&["device", "list", "--server", &s.http]);
+    // The registry is a partner's read: the admin token (from --data) reads it.
+    let (ok, out) = run(&["device", "list", "--server", &s.http, "--data", &data]);
     assert!(
         ok && out.contains("customs-rtm")
             && out.contains("Dutch Customs")
@@ -154,8 +155,11 @@ fn register_sign_submit_revoke() {
     assert!(ok, "{out}");
     let (ok, out) = run(&["submit", &p("2.cose"), "--server", &s.http, "--data", &data]);
     assert!(!ok && out.contains("rejected: revoked"), "{out}");
-    let (_, out) = run(&["device", "list", "--server", &s.http]);
+    let (_, out) = run(&["device", "list", "--server", &s.http, "--data", &data]);
     assert!(out.contains("revoked at"), "{out}");
+    // Without a token the registry is refused, saying which tier it needs.
+    let (ok, out) = run(&["device", "list", "--server", &s.http]);
+    assert!(!ok && out.contains("needs the partner tier"), "{out}");
 
     let (ok, out) = run(&["device", "list", "--server", "http://127.0.0.1:9"]);
     assert!(

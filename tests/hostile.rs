@@ -230,6 +230,7 @@ async fn stored(
 async fn metric(http: &reqwest::Client, s: &Server, name: &str) -> f64 {
     let metrics = http
         .get(format!("{}/metrics", s.http))
+        .bearer_auth(s.token())
         .send()
         .await
         .expect("metrics")

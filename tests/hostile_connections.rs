@@ -111,6 +111,7 @@ async fn fifteen_hundred_idle_connections_keep_no_device_or_browser_out() {
     let device_ms = t.elapsed().as_millis();
     let metrics = http
         .get(format!("{}/metrics", s.http))
+        .bearer_auth(s.token())
         .send()
         .await
         .expect("metrics")

@@ -159,6 +159,8 @@ async fn go_follows_a_running_log_over_c2sp_tiles() {
     assert!(now.size >= 701, "registration and 700 events: {}", now.size);
     let input = json!({
         "url": s.http,
+        // Entry bundles are the entries: the authority tier's (the admin token reads as one).
+        "token": s.token(),
         "vkey": vkey,
         "records": [0, 1, 255, 256, old.size - 1, old.size, now.size - 1],
         "consistency": [{"size": old.size, "root": B64.encode(old.root)}],

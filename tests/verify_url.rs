@@ -14,9 +14,12 @@ use support::delivery::{deliver, register, signed};
 use support::{Device, Server, provenance};
 
 fn follow(s: &Server, vkey: &str, state: &Path, extra: &[&str]) -> (i32, String) {
+    // Entries are the authority tier's; the admin token reads as one.
     let out = provenance()
         .args(["verify", "--url", &s.http, "--log-key", vkey, "--state"])
         .arg(state)
+        .arg("--read-token")
+        .arg(s.dir.path().join("admin.token"))
         .args(extra)
         .output()
         .expect("verify runs");
@@ -60,6 +63,19 @@ async fn verify_url_follows_a_remote_log_and_catches_a_history_that_contradicts_
         .to_string();
     let work = tempfile::tempdir().expect("tempdir");
     let state = work.path().join("log.checkpoint");
+
+    // Without a read token the entries are refused, and the follower says what to pass.
+    let anonymous = provenance()
+        .args(["verify", "--url", &s.http, "--log-key", &vkey, "--state"])
+        .arg(work.path().join("anonymous.checkpoint"))
+        .output()
+        .expect("verify runs");
+    let said = String::from_utf8_lossy(&anonymous.stderr);
+    assert!(!anonymous.status.success());
+    assert!(
+        said.contains("--read-token FILE") && said.contains("--tiles-only"),
+        "{said}"
+    );
 
     // First contact: every entry is read and hashed into the signed tree.
     let (code, out) = follow(&s, &vkey, &state, &[]);

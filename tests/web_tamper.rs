@@ -256,7 +256,15 @@ async fn the_web_marks_exactly_the_events_storage_tampering_affects() {
     assert_eq!(trace["missing"][0]["index"], held, "{trace:#}");
     assert_eq!(trace["missing"][0]["tampering"][0]["kind"], "entry_missing");
 
-    let metrics = page(&http, &format!("{base}/metrics")).await;
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .bearer_auth(server.token())
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
     let findings = metrics
         .lines()
         .find(|l| l.starts_with("provenance_audit_findings "))

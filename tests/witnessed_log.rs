@@ -234,8 +234,10 @@ async fn three_witnesses_cosign_a_live_log_survive_a_crash_and_refuse_a_fork() {
             "two witnesses' cosignatures: {text}"
         );
     }
-    // Our own client, following the tiles, under the same policy.
+    // Our own client, following the tiles, under the same policy (entries need the
+    // authority tier; the admin token reads as one).
     let state = work.path().join("follow.state");
+    let admin_token = s.dir.path().join("admin.token").display().to_string();
     let (ok, out) = verify(
         &[
             "--url",
@@ -244,6 +246,8 @@ async fn three_witnesses_cosign_a_live_log_survive_a_crash_and_refuse_a_fork() {
             &log_vkey,
             "--state",
             state.to_str().expect("path"),
+            "--read-token",
+            &admin_token,
             "--policy",
         ],
         &[&two_of_three],
@@ -258,6 +262,8 @@ async fn three_witnesses_cosign_a_live_log_survive_a_crash_and_refuse_a_fork() {
             &s.http,
             "--state",
             state.to_str().expect("path"),
+            "--read-token",
+            &admin_token,
             "--policy",
         ],
         &[&all_three],

@@ -28,6 +28,9 @@ pub const HTTP: &[(&str, &str, Rule)] = &[
     ("GET", "/items/{id}", Rule::PerItem),
     ("GET", "/items/{id}/live", Rule::PerItem),
     ("GET", "/customs/{id}", Rule::PerItem),
+    ("GET", "/login", Rule::Open),
+    ("POST", "/login", Rule::Open),
+    ("POST", "/logout", Rule::Open),
     ("GET", "/static/style.css", Rule::Open),
     ("GET", "/static/live.js", Rule::Open),
     // The GS1 resolver.

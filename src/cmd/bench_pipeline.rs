@@ -656,6 +656,7 @@ pub async fn run(
     if std::env::var_os("PROVENANCE_BENCH_METRICS").is_some() {
         let m = http
             .get(format!("{}/metrics", server.http))
+            .bearer_auth(&token)
             .send()
             .await?
             .text()

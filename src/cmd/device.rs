@@ -281,12 +281,12 @@ pub fn run(cmd: DeviceCommand) -> anyhow::Result<()> {
                 );
             }
             DeviceCommand::List { server } => {
-                let r = server
-                    .client()?
-                    .get(server.url("/api/v1/devices"))
-                    .send()
-                    .await
-                    .map_err(connect_error(&server.server))?;
+                // The registry is a partner's business: the admin token reads it, when here.
+                let mut req = server.client()?.get(server.url("/api/v1/devices"));
+                if let Ok(t) = server.token() {
+                    req = req.bearer_auth(t);
+                }
+                let r = req.send().await.map_err(connect_error(&server.server))?;
                 let (status, body) = answer(r).await?;
                 if !status.is_success() {
                     return Err(fail(&server.server, status, &body));

@@ -41,6 +41,8 @@ pub struct Follow<'a> {
     pub policy: Option<&'a Policy>,
     pub state: Option<PathBuf>,
     pub tiles_only: bool,
+    /// A read token (authority tier) for the entry bundles; tiles and checkpoints need none.
+    pub read_token: Option<String>,
 }
 
 /// Why following failed in a way that says something about the log (exit status 1), as
@@ -98,6 +100,7 @@ fn default_state(key: &Verifier) -> anyhow::Result<PathBuf> {
 
 struct Remote {
     http: reqwest::Client,
+    token: Option<String>,
     base: String,
     /// Tiles by id, at the width the newest checkpoint calls for (narrower ones are prefixes).
     tiles: HashMap<TileId, Vec<Hash>>,
@@ -108,14 +111,21 @@ struct Remote {
 impl Remote {
     async fn get(&mut self, path: &str, max: usize) -> anyhow::Result<Vec<u8>> {
         let url = format!("{}/{path}", self.base);
-        let mut r = self
-            .http
-            .get(&url)
-            .send()
-            .await
-            .with_context(|| format!("GET {url}"))?;
-        if !r.status().is_success() {
-            bail!("GET {url}: {}", r.status());
+        let mut req = self.http.get(&url);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let mut r = req.send().await.with_context(|| format!("GET {url}"))?;
+        let status = r.status();
+        if matches!(status.as_u16(), 401 | 403) && path.starts_with("tile/entries/") {
+            bail!(
+                "GET {url}: {status}: this log shows its entries to the authority tier only; pass \
+                 --read-token FILE (a token from `provenance access grant --tier authority`), \
+                 or --tiles-only to check the tree from its hash tiles alone"
+            );
+        }
+        if !status.is_success() {
+            bail!("GET {url}: {status}");
         }
         let mut body = Vec::new();
         while let Some(chunk) = r.chunk().await.with_context(|| format!("GET {url}"))? {
@@ -231,6 +241,7 @@ async fn follow(f: &Follow<'_>) -> anyhow::Result<()> {
             .connect_timeout(Duration::from_secs(10))
             .build()?,
         base,
+        token: f.read_token.clone(),
         tiles: HashMap::new(),
         size: 0,
         fetched: 0,

@@ -29,7 +29,7 @@ pub enum PlacesCommand {
         #[command(flatten)]
         server: ServerArgs,
     },
-    /// List the names (needs no admin token).
+    /// List the names (a partner's read; the admin token from --data reads them).
     List {
         #[command(flatten)]
         server: ServerArgs,
@@ -55,12 +55,11 @@ pub fn run(cmd: PlacesCommand) -> anyhow::Result<()> {
                 println!("removed the name of {gln}");
             }
             PlacesCommand::List { server } => {
-                let r = server
-                    .client()?
-                    .get(server.url("/api/v1/places"))
-                    .send()
-                    .await
-                    .map_err(connect_error(&server.server))?;
+                let mut req = server.client()?.get(server.url("/api/v1/places"));
+                if let Ok(t) = server.token() {
+                    req = req.bearer_auth(t);
+                }
+                let r = req.send().await.map_err(connect_error(&server.server))?;
                 let (status, body) = answer(r).await?;
                 if !status.is_success() {
                     return Err(fail(&server.server, status, &body));

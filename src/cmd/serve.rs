@@ -82,6 +82,11 @@ pub struct Args {
     /// request naming another host cannot put that host on a printed label.
     #[arg(long, value_name = "URL", value_parser = |s: &str| provenance_web::PublicUrl::new(s))]
     public_url: Option<provenance_web::PublicUrl>,
+    /// What visitors without a read token see: `public` (each item's public facts: who made
+    /// it, where and when) or `none` (nothing but checkpoints, the log key and hash tiles).
+    /// Tokens come from `provenance access grant`.
+    #[arg(long, value_name = "TIER", default_value = "public", value_parser = ["public", "none"])]
+    public_tier: String,
     /// Where the gRPC API listens.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:50051")]
     grpc_listen: SocketAddr,
@@ -794,7 +799,12 @@ async fn serve(args: Args) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("{e}; pass --public-url"))?
         }
     };
-    let site = provenance_web::site_with(state, auditor).layer(axum::Extension(public_url));
+    let anonymous = provenance_access::Anonymous::parse(&args.public_tier).unwrap_or_default();
+    let site = provenance_web::site_with(state, auditor)
+        .layer(axum::Extension(public_url))
+        .layer(axum::Extension(provenance_web::access::PublicTier(
+            anonymous,
+        )));
     // Ctrl-C, or SIGTERM from a service manager: both take the graceful path. Caught from
     // here on, before the web view answers, so whoever sees it answer stops it gracefully;
     // until here either ends the process at once, as a crash would (which loses nothing

@@ -94,6 +94,15 @@ pub struct Args {
     /// With --url: check the tree from its tiles only, without reading the entries.
     #[arg(long, requires = "url")]
     tiles_only: bool,
+    /// With --url: a file holding a read token of the authority tier, for the entries (a log
+    /// shows its tiles and checkpoints to anyone, its entries to authorities only).
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "url",
+        env = "PROVENANCE_READ_TOKEN_FILE"
+    )]
+    read_token: Option<PathBuf>,
     /// The log's database, if not DIR/ledger.db (e.g. postgres://…).
     #[arg(long, value_name = "URL")]
     database_url: Option<String>,
@@ -127,6 +136,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             policy: policy.as_ref(),
             state: args.state.clone(),
             tiles_only: args.tiles_only,
+            read_token: match &args.read_token {
+                Some(path) => Some(
+                    std::fs::read_to_string(path)
+                        .with_context(|| format!("reading --read-token {}", path.display()))?
+                        .trim()
+                        .to_string(),
+                ),
+                None => None,
+            },
         });
     }
     let dir = args.data.as_deref().map(DataDir::new);

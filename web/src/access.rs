@@ -20,6 +20,16 @@ use provenance_access::{Anonymous, Reader, Tier};
 use crate::api::AppState;
 use crate::auth;
 
+tokio::task_local! {
+    /// The reader of the request being handled, for the pages' header.
+    static CURRENT: Option<Reader>;
+}
+
+/// The reader of the request being handled (`None`: anonymous, or outside a request).
+pub fn current() -> Option<Reader> {
+    CURRENT.try_with(Clone::clone).ok().flatten()
+}
+
 /// The cookie the pages keep a reader's token in (HttpOnly, SameSite=Strict).
 pub const COOKIE: &str = "provenance_token";
 
@@ -132,7 +142,12 @@ pub async fn gate(
     let anonymous = public.map(|Extension(p)| p.0).unwrap_or_default();
     match rule {
         // The admin routes check the admin token themselves, before reading a body.
-        Rule::Open | Rule::Admin => next.run(req).await,
+        Rule::Admin => next.run(req).await,
+        // Open to all; the pages still say who is reading (a bad cookie reads as nobody).
+        Rule::Open => {
+            let r = reader(&s, req.headers()).await.ok().flatten();
+            CURRENT.scope(r, next.run(req)).await
+        }
         Rule::AtLeast(_) | Rule::PerItem => {
             let r = match reader(&s, req.headers()).await {
                 Ok(r) => r.or_else(|| Reader::anonymous(anonymous)),
@@ -159,8 +174,9 @@ pub async fn gate(
                     );
                 }
             }
-            req.extensions_mut().insert(r);
-            next.run(req).await
+            req.extensions_mut().insert(r.clone());
+            let signed_in = r.org.is_some() || r.tier != Tier::Public;
+            CURRENT.scope(signed_in.then_some(r), next.run(req)).await
         }
     }
 }

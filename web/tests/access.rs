@@ -9,6 +9,12 @@ use provenance_web::{AppState, site};
 use serde_json::{Value, json};
 
 async fn server() -> (String, Arc<Ledger>, tempfile::TempDir) {
+    server_with(provenance_access::Anonymous::Public).await
+}
+
+async fn server_with(
+    anonymous: provenance_access::Anonymous,
+) -> (String, Arc<Ledger>, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let ledger = Arc::new(
         Ledger::open(&LedgerConfig {
@@ -32,7 +38,10 @@ async fn server() -> (String, Arc<Ledger>, tempfile::TempDir) {
         .await
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, site(state)).await });
+    let app = site(state).layer(axum::Extension(provenance_web::access::PublicTier(
+        anonymous,
+    )));
+    tokio::spawn(async move { axum::serve(listener, app).await });
     (base, ledger, dir)
 }
 
@@ -130,4 +139,237 @@ async fn grants_are_made_once_listed_without_tokens_and_revoked() {
             .expect("text")
             .contains("provenance access list")
     );
+}
+
+async fn token_for(base: &str, org: &str, tier: &str) -> (i64, String) {
+    let made: Value = reqwest::Client::new()
+        .post(format!("{base}/api/v1/access"))
+        .bearer_auth(ADMIN)
+        .json(&json!({ "org": org, "tier": tier }))
+        .send()
+        .await
+        .expect("grant")
+        .json()
+        .await
+        .expect("json");
+    (
+        made["id"].as_i64().expect("id"),
+        made["token"].as_str().expect("token").to_string(),
+    )
+}
+
+async fn status(url: &str, token: Option<&str>) -> u16 {
+    let mut r = reqwest::Client::new().get(url);
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    r.send().await.expect("get").status().as_u16()
+}
+
+/// The route table applied: what is open stays open, the whole entries need an authority,
+/// a token stops at the next request once revoked, and the pages keep a token in a cookie.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_route_answers_each_tier_as_the_table_says() {
+    let (base, _ledger, _dir) = server().await;
+    // One registry entry, so the log has an entry to read.
+    use base64::Engine as _;
+    let key = provenance_event::ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let r = reqwest::Client::new()
+        .post(format!("{base}/api/v1/devices"))
+        .bearer_auth(ADMIN)
+        .json(&json!({
+            "id": "station-1", "role": "station", "org": RECYCLER,
+            "public_key": base64::engine::general_purpose::STANDARD.encode(key.verifying_key().as_bytes()),
+        }))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(r.status(), 201);
+    let (_, partner) = token_for(&base, RECYCLER, "partner").await;
+    let (customs_id, customs) = token_for(&base, "Dutch Customs", "authority").await;
+    // (path, anonymous, partner, authority)
+    let table = [
+        ("/api/v1/checkpoint", 200, 200, 200),
+        ("/api/v1/log/key", 200, 200, 200),
+        ("/checkpoint", 200, 200, 200),
+        ("/api/v1/log/entries?start=0&end=1", 403, 403, 200),
+        ("/api/v1/devices", 403, 200, 200),
+        ("/api/v1/places", 403, 200, 200),
+        ("/metrics", 403, 403, 200),
+        ("/login", 200, 200, 200),
+    ];
+    for (path, anonymous, as_partner, as_authority) in table {
+        let url = format!("{base}{path}");
+        assert_eq!(status(&url, None).await, anonymous, "anonymous {path}");
+        assert_eq!(
+            status(&url, Some(&partner)).await,
+            as_partner,
+            "partner {path}"
+        );
+        assert_eq!(
+            status(&url, Some(&customs)).await,
+            as_authority,
+            "authority {path}"
+        );
+    }
+    // The refusal says what would do.
+    let r = reqwest::Client::new()
+        .get(format!("{base}/api/v1/log/entries?start=0&end=1"))
+        .bearer_auth(&partner)
+        .send()
+        .await
+        .expect("get");
+    let text = r.text().await.expect("text");
+    assert!(
+        text.contains("needs the authority tier; yours is partner"),
+        "{text}"
+    );
+    // A mistyped token is not read as anonymous: it is refused, saying so.
+    assert_eq!(
+        status(&format!("{base}/api/v1/devices"), Some("nonsense")).await,
+        401
+    );
+
+    // Revoked mid-session: the very next request is refused.
+    let entries = format!("{base}/api/v1/log/entries?start=0&end=1");
+    assert_eq!(status(&entries, Some(&customs)).await, 200);
+    let r = reqwest::Client::new()
+        .delete(format!("{base}/api/v1/access/{customs_id}"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(r.status(), 204);
+    assert_eq!(status(&entries, Some(&customs)).await, 401);
+
+    // The pages: a token kept in an HttpOnly, SameSite=Strict cookie, the tier shown.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let bad = http
+        .post(format!("{base}/login"))
+        .form(&[("token", "nonsense")])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(bad.status(), 401);
+    let ok = http
+        .post(format!("{base}/login"))
+        .form(&[("token", partner.as_str())])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(ok.status(), 303);
+    let cookie = ok
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .expect("cookie")
+        .to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let pair = cookie.split(';').next().expect("pair").to_string();
+    let page = http
+        .get(format!("{base}/login"))
+        .header("cookie", &pair)
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        page.contains("You read as <strong>partner</strong>"),
+        "the tier shown"
+    );
+    let home = http
+        .get(format!("{base}/"))
+        .send()
+        .await
+        .expect("home")
+        .text()
+        .await
+        .expect("html");
+    assert!(home.contains("Public view · log in"));
+    let devices = http
+        .get(format!("{base}/api/v1/devices"))
+        .header("cookie", &pair)
+        .send()
+        .await
+        .expect("devices");
+    assert_eq!(devices.status(), 200, "the cookie reads as the token");
+}
+
+/// `serve --public-tier none`: anonymous visitors get checkpoints, the key and tiles only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_public_tier_anonymous_visitors_get_only_what_verifies_the_log() {
+    let (base, _ledger, _dir) = server_with(provenance_access::Anonymous::None).await;
+    let (_, partner) = token_for(&base, RECYCLER, "partner").await;
+    for (path, anonymous) in [
+        ("/api/v1/checkpoint", 200),
+        ("/checkpoint", 200),
+        ("/api/v1/items/urn:epc:id:sgtin:4012345.012345.1/trace", 401),
+        ("/items/urn:epc:id:sgtin:4012345.012345.1", 401),
+    ] {
+        assert_eq!(
+            status(&format!("{base}{path}"), None).await,
+            anonymous,
+            "{path}"
+        );
+    }
+    assert_eq!(
+        status(
+            &format!("{base}/api/v1/items/urn:epc:id:sgtin:4012345.012345.1/trace"),
+            Some(&partner)
+        )
+        .await,
+        200
+    );
+}
+
+/// Every path the web's source registers has a rule in the route table: a route added without
+/// one fails here (and is refused at run time by the gate).
+#[test]
+fn every_route_in_the_source_has_a_rule() {
+    fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).expect("dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                files(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+    let mut all = Vec::new();
+    files(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut all,
+    );
+    let mut seen = 0;
+    for f in all {
+        let text = std::fs::read_to_string(&f).expect("read");
+        for (at, _) in text.match_indices(".route(") {
+            let rest = &text[at..];
+            let Some(start) = rest.find('"') else {
+                continue;
+            };
+            let Some(len) = rest[start + 1..].find('"') else {
+                continue;
+            };
+            let path = &rest[start + 1..start + 1 + len];
+            seen += 1;
+            assert!(
+                provenance_access::routes::HTTP
+                    .iter()
+                    .any(|(_, p, _)| *p == path),
+                "{path} ({}) has no access rule in provenance_access::routes::HTTP",
+                f.display()
+            );
+        }
+    }
+    assert!(seen >= 30, "the scan found the routes: {seen}");
 }

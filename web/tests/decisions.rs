@@ -245,8 +245,16 @@ async fn a_held_overheated_container_reads_as_one_decision() {
             200
         );
     }
+    // Who the places are is a partner's business: anonymous visitors are refused.
+    let anonymous = http
+        .get(format!("{base}/api/v1/places"))
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(anonymous.status(), 403);
     let listed: serde_json::Value = http
         .get(format!("{base}/api/v1/places"))
+        .bearer_auth("s3cret")
         .send()
         .await
         .expect("list")

@@ -42,13 +42,14 @@ import (
 )
 
 type input struct {
-	URL        string  `json:"url"`
-	Records    []int64 `json:"records"`
-	Vkey       string  `json:"vkey"`
+	URL        string   `json:"url"`
+	Token      string   `json:"token"` // a read token for the entry bundles (authority tier)
+	Records    []int64  `json:"records"`
+	Vkey       string   `json:"vkey"`
 	TlogProof  string   `json:"tlog_proof"`
 	Entry      string   `json:"entry"`
 	Witnesses  []string `json:"witnesses"`
-	Checkpoint string  `json:"checkpoint"`
+	Checkpoint string   `json:"checkpoint"`
 	Inclusion  []struct {
 		Index    int64    `json:"index"`
 		LeafHash string   `json:"leaf_hash"`
@@ -97,6 +98,7 @@ func main() {
 		checkTlogProof(in, v)
 		return
 	}
+	readToken = in.Token
 	if in.URL != "" {
 		in.Checkpoint = string(fetch(in.URL + "/checkpoint"))
 	}
@@ -130,8 +132,18 @@ func main() {
 	fmt.Printf("ok origin=%s size=%d inclusion=%d consistency=%d\n", lines[0], size, len(in.Inclusion), len(in.Consistency))
 }
 
+// readToken is sent as a bearer token when set: a log shows its entries to authorities only.
+var readToken string
+
 func fetch(url string) []byte {
-	r, err := http.Get(url)
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		fail("GET %s: %v", url, err)
+	}
+	if readToken != "" {
+		req.Header.Set("Authorization", "Bearer "+readToken)
+	}
+	r, err := http.DefaultClient.Do(req)
 	if err != nil {
 		fail("GET %s: %v", url, err)
 	}

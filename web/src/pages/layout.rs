@@ -37,6 +37,15 @@ pub fn page(title: &str, search: bool, footer: Option<&Footer>, main: Markup) ->
                 a.skip href="#content" { "Skip to content" }
                 header.top {
                     a.brand href="/" { span.logo aria-hidden="true" { "◆" } " Provenance" }
+                    @match crate::access::current() {
+                        Some(r) => {
+                            a.reader href="/login" title="Your read access" {
+                                (r.tier.name())
+                                @if let Some(o) = &r.org { " · " (crate::pages::trace::org_name(o).0) }
+                            }
+                        }
+                        None => { a.reader href="/login" { "Public view · log in" } }
+                    }
                     @if search {
                         form.search-small action="/search" method="get" role="search" {
                             label.visually-hidden for="q-top" { "Find an item" }
@@ -58,7 +67,7 @@ pub fn page(title: &str, search: bool, footer: Option<&Footer>, main: Markup) ->
                     p {
                         a href="/api/v1/checkpoint" { "Newest checkpoint" } " · "
                         a href="/api/v1/log/key" { "Log key" } " · "
-                        a href="/api/v1/devices" { "Registered devices" }
+                        a href="/tile/0/000" { "Hash tiles" }
                     }
                 }
             }

@@ -12,6 +12,7 @@ mod history;
 mod home;
 pub(crate) mod layout;
 pub(crate) mod live;
+mod login;
 pub(crate) mod trace;
 
 use axum::Router;
@@ -47,6 +48,8 @@ pub fn routes(state: AppState) -> Router {
         .route("/00/{sscc}", get(resolver::item))
         .route("/.well-known/gs1resolver", get(resolver::description))
         .route("/customs/{id}", get(customs::customs))
+        .route("/login", get(login::form).post(login::login))
+        .route("/logout", axum::routing::post(login::logout))
         .route("/static/style.css", get(style))
         .route("/static/live.js", get(script))
         .layer(axum::middleware::map_response(security_headers))
