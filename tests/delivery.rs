@@ -72,7 +72,7 @@ fn shuffle<T>(v: &mut [T], mut seed: u64) {
 async fn reordered_and_duplicated_delivery_ends_in_a_complete_ordered_trace() {
     const N: u64 = 300;
     let mut s = Server::start(&[]);
-    let http = reqwest::Client::new();
+    let http = s.http();
     let mut d = Device::new("tracker-shuffle", 51);
     let password = register(&http, &s, &d).await;
     let before = tree_size(&http, &s).await;
@@ -174,7 +174,10 @@ fn a_week_offline_then_flushing_ends_in_a_complete_verified_trace() {
         "a week fits the ring; nothing may be dropped:\n{stdout}"
     );
     let container = "urn:epc:id:sscc:4012345.9778000000";
-    let trace: Value = reqwest::blocking::get(format!("{}/api/v1/items/{container}/trace", s.http))
+    let trace: Value = reqwest::blocking::Client::new()
+        .get(format!("{}/api/v1/items/{container}/trace", s.http))
+        .bearer_auth(s.token())
+        .send()
         .expect("trace")
         .json()
         .expect("json");
@@ -196,7 +199,10 @@ fn a_week_offline_then_flushing_ends_in_a_complete_verified_trace() {
 
     // The officer's view: the evidence bundle verifies with nothing but the log key.
     let bundle = s.dir.path().join("container.evidence.json");
-    let body = reqwest::blocking::get(format!("{}/api/v1/items/{container}/evidence", s.http))
+    let body = reqwest::blocking::Client::new()
+        .get(format!("{}/api/v1/items/{container}/evidence", s.http))
+        .bearer_auth(s.token())
+        .send()
         .expect("evidence")
         .bytes()
         .expect("bytes");

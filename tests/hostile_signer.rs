@@ -51,7 +51,7 @@ async fn submit(http: &reqwest::Client, s: &Server, bytes: Vec<u8>) -> (u16, ser
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_naming_an_item_twice_is_refused_and_the_log_goes_on() {
     let mut s = Server::start(&[]);
-    let http = reqwest::Client::new();
+    let http = s.http();
     let mut op = Device::new("customs-1", 61);
     register(&http, &s, &op).await;
     let (a, b) = (sgtin(1), sgtin(2));
@@ -143,7 +143,7 @@ async fn an_event_naming_an_item_twice_is_refused_and_the_log_goes_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_report_of_2_pow_41_dropped_events_is_acknowledged_at_once() {
     let s = Server::start(&[]);
-    let http = reqwest::Client::new();
+    let http = s.http();
     let mut d = Device::new("tracker-5", 62);
     let password = register(&http, &s, &d).await;
     let seq = 1u64 << 41;

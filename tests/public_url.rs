@@ -12,7 +12,8 @@ use support::delivery::{deliver, register, signed};
 use support::{Device, Server, sgtin};
 
 async fn page_with_host(s: &Server, path: &str, host: &str) -> String {
-    let r = reqwest::Client::new()
+    let r = s
+        .http()
         .get(format!("{}{path}", s.http))
         .header("host", host)
         .send()
@@ -37,7 +38,7 @@ async fn a_hostile_host_header_never_reaches_the_digital_link() {
         } else {
             expected
         };
-        let http = reqwest::Client::new();
+        let http = s.http();
         let mut d = Device::new("public-url-1", 61);
         let password = register(&http, &s, &d).await;
         deliver(

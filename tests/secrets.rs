@@ -689,6 +689,7 @@ fn sigterm_stops_serve_within_10_s_with_the_database_locked() {
     assert_eq!(cp.lines().nth(1), Some("2"), "{cp}");
     let trace: Value = http
         .get(format!("{}/api/v1/items/{}/trace", s.http, sgtin(1)))
+        .bearer_auth(s.token())
         .send()
         .expect("trace")
         .json()

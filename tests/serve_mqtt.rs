@@ -115,7 +115,7 @@ async fn publish_and_wait(
 #[tokio::test]
 async fn a_device_publishes_over_the_embedded_broker_and_gets_acks() {
     let mut s = Server::start(&[]);
-    let http = reqwest::Client::new();
+    let http = s.http();
     let mut d = Device::new("tracker-17", 17);
     let password = register(&http, &s, &d).await;
     let password_seen = password.clone();
@@ -275,7 +275,7 @@ async fn the_same_through_an_external_mosquitto() {
         "--mqtt-client-id",
         &client_id,
     ]);
-    let http = reqwest::Client::new();
+    let http = s.http();
     let mut d = Device::new(&format!("tracker-{run}"), 18);
     register(&http, &s, &d).await;
     let (acks, rejs) = publish_and_wait(host, port, None, &mut d, 10).await;
@@ -339,7 +339,7 @@ fn sigterm_stops_cleanly() {
 #[tokio::test]
 async fn the_broker_keeps_each_device_to_its_own_topics() {
     let s = Server::start(&[]);
-    let http = reqwest::Client::new();
+    let http = s.http();
     let mut mallory = Device::new("tracker-mallory", 61);
     let mut victim = Device::new("tracker-victim", 62);
     let password = register(&http, &s, &mallory).await;

@@ -67,13 +67,16 @@ fn a_simulated_fleet_delivers_every_event_through_faults() {
     }
 
     // The log holds what the boards say was acknowledged, and every entry verifies.
-    let trace: Value = reqwest::blocking::get(format!(
-        "{}/api/v1/items/urn:epc:id:sscc:4012345.9321000000/trace",
-        s.http
-    ))
-    .expect("trace")
-    .json()
-    .expect("json");
+    let trace: Value = reqwest::blocking::Client::new()
+        .get(format!(
+            "{}/api/v1/items/urn:epc:id:sscc:4012345.9321000000/trace",
+            s.http
+        ))
+        .bearer_auth(s.token())
+        .send()
+        .expect("trace")
+        .json()
+        .expect("json");
     let kinds: Vec<&str> = trace["events"]
         .as_array()
         .expect("events")
@@ -96,13 +99,16 @@ fn a_simulated_fleet_delivers_every_event_through_faults() {
         );
     }
     // A cell inherits the container's journey.
-    let cell: Value = reqwest::blocking::get(format!(
-        "{}/api/v1/items/urn:epc:id:sgtin:4012345.012345.32110000000/trace",
-        s.http
-    ))
-    .expect("trace")
-    .json()
-    .expect("json");
+    let cell: Value = reqwest::blocking::Client::new()
+        .get(format!(
+            "{}/api/v1/items/urn:epc:id:sgtin:4012345.012345.32110000000/trace",
+            s.http
+        ))
+        .bearer_auth(s.token())
+        .send()
+        .expect("trace")
+        .json()
+        .expect("json");
     let inherited = cell["events"]
         .as_array()
         .expect("events")
@@ -173,13 +179,16 @@ fn a_week_offline_overflows_the_ring_and_says_so() {
         dropped > 0,
         "a week of positions does not fit the ring:\n{stdout}"
     );
-    let trace: Value = reqwest::blocking::get(format!(
-        "{}/api/v1/items/urn:epc:id:sscc:4012345.9777000000/trace",
-        s.http
-    ))
-    .expect("trace")
-    .json()
-    .expect("json");
+    let trace: Value = reqwest::blocking::Client::new()
+        .get(format!(
+            "{}/api/v1/items/urn:epc:id:sscc:4012345.9777000000/trace",
+            s.http
+        ))
+        .bearer_auth(s.token())
+        .send()
+        .expect("trace")
+        .json()
+        .expect("json");
     let gaps: Vec<&Value> = trace["events"]
         .as_array()
         .expect("events")

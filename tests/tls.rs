@@ -303,7 +303,7 @@ async fn the_ingest_reaches_an_external_broker_over_tls() {
     let cert_arg = cert.to_str().expect("path");
     let s = Server::start(&["--mqtt-url", &url, "--mqtt-cacert", cert_arg]);
     assert!(s.log().contains("mqtts://"), "{}", s.log());
-    let http = reqwest::Client::new();
+    let http = s.http();
     let mut d = Device::new("tls-tracker-2", 42);
     support::delivery::register(&http, &s, &d).await;
     let before = tree_size(&http, &s).await;

@@ -133,6 +133,28 @@ async fn screenshot(c: &Client, name: &str) -> PathBuf {
     path
 }
 
+/// Logs in on the pages with a read token (the form posts it; the server keeps it in an
+/// HttpOnly cookie), works without JavaScript.
+async fn log_in(c: &Client, base: &str, token: &str) {
+    c.goto(&format!("{base}/login")).await.expect("login page");
+    c.find(Locator::Css("input#token"))
+        .await
+        .expect("token field")
+        .send_keys(token)
+        .await
+        .expect("type");
+    c.find(Locator::Css("form.login button"))
+        .await
+        .expect("button")
+        .click()
+        .await
+        .expect("log in");
+    eventually("logged in", Duration::from_secs(10), || async {
+        !css(c, "p.reader-tier").await.is_empty()
+    })
+    .await;
+}
+
 async fn css(c: &Client, selector: &str) -> Vec<fantoccini::elements::Element> {
     c.find_all(Locator::Css(selector)).await.expect("find_all")
 }
@@ -279,6 +301,31 @@ async fn a_clerk_finds_an_item_and_reads_its_journey_in_chromium() {
 
     let driver = Driver::start(&chromedriver);
     let c = driver.session(&chromium, true).await;
+
+    // Anonymous, a cell's page shows its public facts only: who made it, where and when.
+    c.goto(&format!("{base}/items/{CELL}"))
+        .await
+        .expect("public page");
+    assert!(
+        css(&c, "ol.timeline").await.is_empty(),
+        "no journey in public"
+    );
+    let facts = text(&c, "ul.public-facts").await;
+    assert!(facts.contains("Commissioned by Acme Cells"), "{facts}");
+    assert!(
+        !css(&c, "ul.public-facts a[href*='/api/v1/proofs/inclusion']")
+            .await
+            .is_empty()
+    );
+    assert!(
+        text(&c, "header.top a.reader")
+            .await
+            .contains("Public view")
+    );
+    screenshot(&c, "00-public-cell").await;
+    // An authority logs in once (the admin token reads as one); the cookie does the rest.
+    log_in(&c, &base, &site.server.token()).await;
+    assert!(text(&c, "header.top a.reader").await.contains("authority"));
 
     // The home page: a search box and what the log saw lately.
     c.goto(&format!("{base}/")).await.expect("home");
@@ -597,6 +644,7 @@ async fn a_clerk_finds_an_item_and_reads_its_journey_in_chromium() {
     let json_events = cell["events"].as_array().expect("events");
     assert_eq!(json_events.len(), 15);
     let plain = driver.session(&chromium, false).await;
+    log_in(&plain, &base, &site.server.token()).await;
     plain
         .goto(&format!("{base}/items/{CELL}"))
         .await
@@ -690,7 +738,10 @@ async fn a_simulated_container_and_cell_in_chromium() {
     let container = "urn:epc:id:sscc:4012345.9432000000";
     let cell = "urn:epc:id:sgtin:4012345.012345.43210000000";
     let base = server.http.clone();
-    let trace: Value = reqwest::get(format!("{base}/api/v1/items/{container}/trace"))
+    let trace: Value = server
+        .http()
+        .get(format!("{base}/api/v1/items/{container}/trace"))
+        .send()
         .await
         .expect("trace")
         .json()
@@ -701,6 +752,7 @@ async fn a_simulated_container_and_cell_in_chromium() {
 
     let driver = Driver::start(&chromedriver);
     let c = driver.session(&chromium, true).await;
+    log_in(&c, &base, &server.token()).await;
     c.goto(&format!("{base}/items/{container}"))
         .await
         .expect("container page");

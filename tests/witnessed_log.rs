@@ -90,7 +90,10 @@ fn verify(args: &[&str], extra: &[&Path]) -> (bool, String) {
 }
 
 async fn evidence(s: &Server, item: &str, to: &Path) -> String {
-    let body = reqwest::get(format!("{}/api/v1/items/{item}/evidence", s.http))
+    let body = s
+        .http()
+        .get(format!("{}/api/v1/items/{item}/evidence", s.http))
+        .send()
         .await
         .expect("evidence")
         .text()
@@ -130,7 +133,7 @@ async fn three_witnesses_cosign_a_live_log_survive_a_crash_and_refuse_a_fork() {
         .collect();
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let s = tokio::task::block_in_place(|| Server::start_in(data_dir_with_key(&log), &flags));
-    let http = reqwest::Client::new();
+    let http = s.http();
     let mut d = Device::new("witnessed-1", 51);
     let password = register(&http, &s, &d).await;
     let id = d.id.as_str().to_string();
@@ -309,7 +312,10 @@ async fn three_witnesses_cosign_a_live_log_survive_a_crash_and_refuse_a_fork() {
     wait_cosigned(&s, &log, &keys, &all, 801).await;
 
     // The customs view says who witnessed the checkpoint.
-    let page = reqwest::get(format!("{}/customs/{item}", s.http))
+    let page = s
+        .http()
+        .get(format!("{}/customs/{item}", s.http))
+        .send()
         .await
         .expect("customs")
         .text()
@@ -319,7 +325,10 @@ async fn three_witnesses_cosign_a_live_log_survive_a_crash_and_refuse_a_fork() {
         assert!(page.contains(w), "the customs view names {w}");
     }
     // The trace says when witnesses saw each event in the log, on the page and in the API.
-    let page = reqwest::get(format!("{}/items/{item}", s.http))
+    let page = s
+        .http()
+        .get(format!("{}/items/{item}", s.http))
+        .send()
         .await
         .expect("trace page")
         .text()
@@ -329,7 +338,10 @@ async fn three_witnesses_cosign_a_live_log_survive_a_crash_and_refuse_a_fork() {
         page.contains("witnessed by w1.test/witness"),
         "the trace page says who witnessed"
     );
-    let trace: serde_json::Value = reqwest::get(format!("{}/api/v1/items/{item}/trace", s.http))
+    let trace: serde_json::Value = s
+        .http()
+        .get(format!("{}/api/v1/items/{item}/trace", s.http))
+        .send()
         .await
         .expect("trace")
         .json()

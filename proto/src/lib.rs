@@ -8,6 +8,8 @@
 //! metadata `authorization: Bearer <token>`, like the HTTP API's; it is checked before the
 //! message is read.
 
+pub mod gate;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -639,11 +641,12 @@ pub async fn serve(
             .timeout(std::time::Duration::from_secs(10));
         server = server.tls_config(tls)?;
     }
-    let mut router = server
-        .add_service(health)
-        .add_service(pb::ledger_server::LedgerServer::new(LedgerService::new(
-            ledger.clone(),
-        )));
+    let read_gate_admin = writes.as_ref().map(|w| w.admin_token.clone());
+    let mut router = server.add_service(health).add_service(gate::ReadGate::new(
+        pb::ledger_server::LedgerServer::new(LedgerService::new(ledger.clone())),
+        ledger.clone(),
+        read_gate_admin,
+    ));
     if let Some(writes) = writes {
         let registrar = Registrar::new(ledger, writes.ingest.clone());
         let admin = AdminOnly(writes.admin_token.clone());

@@ -13,6 +13,32 @@ use provenance_proto::pb::ledger_client::LedgerClient;
 use provenance_tlog::Verifier;
 use tonic::Code;
 
+/// A read as an authority: a grant made in the ledger, its token sent as metadata (this file
+/// is about what the service answers; the tiers are tested in `read_tiers`).
+const READ_TOKEN: &str = "an-authority-read-token-for-the-tests";
+
+fn authed<T>(msg: T) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(msg);
+    req.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {READ_TOKEN}").parse().expect("ascii"),
+    );
+    req
+}
+
+async fn grant_authority(ledger: &provenance_ledger::Ledger) {
+    ledger
+        .grant_read(
+            "Customs",
+            "authority",
+            None,
+            &provenance_ingest::secrets::password_hash(READ_TOKEN),
+            0,
+        )
+        .await
+        .expect("grant");
+}
+
 #[tokio::test]
 async fn get_evidence_returns_a_bundle_that_verifies() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -59,6 +85,7 @@ async fn get_evidence_returns_a_bundle_that_verifies() {
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    grant_authority(&ledger).await;
     let server = tokio::spawn(provenance_proto::serve(
         ledger.clone(),
         None,
@@ -78,7 +105,7 @@ async fn get_evidence_returns_a_bundle_that_verifies() {
         .into_inner()
         .vkey;
     let evidence = client
-        .get_evidence(pb::GetEvidenceRequest { item: sscc.into() })
+        .get_evidence(authed(pb::GetEvidenceRequest { item: sscc.into() }))
         .await
         .expect("evidence")
         .into_inner();
@@ -94,9 +121,9 @@ async fn get_evidence_returns_a_bundle_that_verifies() {
     assert_eq!(report.trace.len(), 3);
 
     let e = client
-        .get_evidence(pb::GetEvidenceRequest {
+        .get_evidence(authed(pb::GetEvidenceRequest {
             item: "not an epc".into(),
-        })
+        }))
         .await
         .expect_err("bad item");
     assert_eq!(e.code(), Code::InvalidArgument);

@@ -95,9 +95,10 @@ impl Site {
             .expect("clock")
             .as_millis() as i64
             - 72 * HOUR;
+        let http = server.http();
         let site = Self {
             server,
-            http: reqwest::Client::new(),
+            http,
             station: Signer::new("station-1", 1),
             tracker: Signer::new("tracker-7", 2),
             customs: Signer::new("customs-rtm", 3),

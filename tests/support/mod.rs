@@ -306,6 +306,22 @@ impl Server {
         std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
     }
 
+    /// An HTTP client that reads as an authority (the admin token reads as one): for tests
+    /// about what the views show; `web/tests/access.rs` and `tests/access_tiers.rs` look at
+    /// who may see them.
+    pub fn http(&self) -> reqwest::Client {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert(
+            reqwest::header::AUTHORIZATION,
+            reqwest::header::HeaderValue::from_str(&format!("Bearer {}", self.token()))
+                .expect("a token is a header value"),
+        );
+        reqwest::Client::builder()
+            .default_headers(h)
+            .build()
+            .expect("client")
+    }
+
     pub fn token(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("admin.token"))
             .expect("token")

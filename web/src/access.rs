@@ -15,14 +15,68 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use provenance_access::routes::{self, Rule};
-use provenance_access::{Anonymous, Reader, Tier};
+use provenance_access::{Anonymous, ItemAccess, Reader, Tier};
+use provenance_custody::rules::TraceEvent;
 
 use crate::api::AppState;
 use crate::auth;
 
 tokio::task_local! {
-    /// The reader of the request being handled, for the pages' header.
+    /// The reader of the request being handled, for the pages' header (`None`: anonymous).
     static CURRENT: Option<Reader>;
+    /// The reader a per-item route serves (an anonymous visitor's public reader included).
+    static SERVING: Reader;
+}
+
+/// The reader the per-item route being handled serves; outside the gate, a public visitor
+/// (fail closed: a handler reached some other way shows public facts only).
+pub fn serving() -> Reader {
+    SERVING.try_with(Clone::clone).unwrap_or(Reader {
+        tier: Tier::Public,
+        org: None,
+        shared: Vec::new(),
+    })
+}
+
+/// What the reader being served may see of `item`, given its history.
+pub fn item_access(item: &str, events: &[TraceEvent]) -> ItemAccess {
+    provenance_access::item_access(&serving(), item, events)
+}
+
+/// For the views that are whole or nothing (evidence bundles, EPCIS, the customs view): `Err`
+/// with a 403 saying why unless the reader sees `item` whole.
+pub async fn require_full(s: &AppState, item: &str) -> Result<(), Response> {
+    let reader = serving();
+    if reader.tier == Tier::Authority {
+        return Ok(());
+    }
+    let failed = |e: provenance_ledger::LedgerError| {
+        tracing::error!(error = %e, "reading a trace for an access check");
+        refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the ledger failed; see the server log",
+        )
+    };
+    let trace = s.ledger.trace(item).await.map_err(failed)?;
+    let registry = s.ledger.devices().await.map_err(failed)?;
+    let events = provenance_ledger::evidence::trace_events(&trace, &registry);
+    match provenance_access::item_access(&reader, item, &events) {
+        ItemAccess::Full => Ok(()),
+        ItemAccess::Public => Err(refuse(
+            StatusCode::FORBIDDEN,
+            format!(
+                "the whole history of {item} is shown to the organisations involved in it and to \
+                 authorities; you read as {}{}. Send a read token (`Authorization: Bearer …`) \
+                 or log in at /login",
+                reader.tier.name(),
+                reader
+                    .org
+                    .as_deref()
+                    .map(|o| format!(" for {o}"))
+                    .unwrap_or_default()
+            ),
+        )),
+    }
 }
 
 /// The reader of the request being handled (`None`: anonymous, or outside a request).
@@ -176,7 +230,8 @@ pub async fn gate(
             }
             req.extensions_mut().insert(r.clone());
             let signed_in = r.org.is_some() || r.tier != Tier::Public;
-            CURRENT.scope(signed_in.then_some(r), next.run(req)).await
+            let shown = signed_in.then(|| r.clone());
+            SERVING.scope(r, CURRENT.scope(shown, next.run(req))).await
         }
     }
 }

@@ -139,7 +139,12 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .merge(admin)
         .with_state(state.clone())
-        .merge(crate::tiles::router(state))
+        .merge(crate::tiles::router(state.clone()))
+        // After routing, before any handler: the route table of `provenance-access`.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state,
+            crate::access::gate,
+        ))
 }
 
 async fn checkpoint(State(s): State<AppState>) -> impl IntoResponse {
@@ -274,6 +279,10 @@ async fn trace(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<J
     // With gaps: a deleted entry is listed under `missing`, not a failure of the whole trace.
     let t = s.ledger.trace_with_gaps(&epc.to_string()).await?;
     let registry = s.ledger.devices().await?;
+    let events = provenance_ledger::evidence::trace_events(&t, &registry);
+    if crate::access::item_access(&t.item, &events) == provenance_access::ItemAccess::Public {
+        return Ok(Json(public_trace(&t.item, &events, &s).await));
+    }
     let audit = crate::audit::current();
     let storage = |index: u64| -> Value {
         let found = audit
@@ -371,6 +380,52 @@ async fn trace(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<J
         "findings": crate::evidence::custody(&t, &registry),
         "checkpoint": s.ledger.latest_checkpoint().await.note,
     })))
+}
+
+/// The public view of a trace: the entries that state the item's public facts (its making and
+/// end of life), each with only its public fields, and where to prove them; nothing of the
+/// journey, its custody or its findings.
+async fn public_trace(
+    item: &str,
+    events: &[provenance_custody::rules::TraceEvent],
+    s: &AppState,
+) -> Value {
+    let facts: Vec<Value> = events
+        .iter()
+        .filter_map(|e| {
+            let v = provenance_access::visibility(provenance_access::ItemAccess::Public, e);
+            provenance_access::redact(e, v)
+        })
+        .map(|e| {
+            json!({
+                "index": e.index,
+                "kind": e.kind.name(),
+                "time_ms": e.time_ms,
+                "signer": { "org": e.signer.org },
+                "place": e.place,
+                "readings": e.readings.iter().map(|(q, v)| json!({ "quantity": q.name(), "value": v, "unit": q.unit() })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let cp = s.ledger.latest_checkpoint().await;
+    let size = cp.checkpoint.size;
+    let facts: Vec<Value> = facts
+        .into_iter()
+        .map(|mut f| {
+            let i = f["index"].as_u64().unwrap_or_default();
+            f["proof"] = json!(format!("/api/v1/proofs/inclusion?index={i}&size={size}"));
+            f
+        })
+        .collect();
+    json!({
+        "item": item,
+        "access": "public",
+        "events": facts,
+        "note": "the public view: who made the item, where and when; the journey, custody and \
+                 findings are shown to the organisations involved and to authorities (send a \
+                 read token as `Authorization: Bearer …`)",
+        "checkpoint": cp.note,
+    })
 }
 
 #[derive(Deserialize)]

@@ -16,6 +16,9 @@ pub async fn epcis(State(s): State<AppState>, Path(id): Path<String>) -> Respons
         Ok(i) => i,
         Err(r) => return *r,
     };
+    if let Err(refused) = crate::access::require_full(&s, &item).await {
+        return refused;
+    }
     let trace = match s.ledger.trace(&item).await {
         Ok(t) => t,
         Err(e) => return ApiError::from(e).into_response(),

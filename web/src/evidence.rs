@@ -53,6 +53,9 @@ pub async fn evidence(
         Ok(i) => i,
         Err(r) => return *r,
     };
+    if let Err(refused) = crate::access::require_full(&s, &item).await {
+        return refused;
+    }
     let cp = s.ledger.published_checkpoint().await;
     let built = match &reads {
         Some(Extension(r)) => r.evidence.bundle(&s.ledger, &item, &cp).await,

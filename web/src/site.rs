@@ -27,15 +27,9 @@ pub fn site_with(state: AppState, auditor: Auditor) -> Router {
 /// The whole site, with the auditor and the read-side caches and caps given: for callers that
 /// set the bounds or look at the counters (tests).
 pub fn site_with_reads(state: AppState, auditor: Auditor, reads: Reads) -> Router {
-    let state_for_gate = state.clone();
     pages::routes(state.clone())
         .merge(router(state))
         .merge(audit::routes(auditor.clone()))
-        // After routing, before any handler: the route table of `provenance-access`.
-        .route_layer(axum::middleware::from_fn_with_state(
-            state_for_gate,
-            crate::access::gate,
-        ))
         // One set of caches and live-stream places for every route (`reads`).
         .layer(Extension(reads))
         // Every page and answer sees one audit status from start to end (see `audit::scope`).

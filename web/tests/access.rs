@@ -373,3 +373,141 @@ fn every_route_in_the_source_has_a_rule() {
     }
     assert!(seen >= 30, "the scan found the routes: {seen}");
 }
+
+/// One cell, three readers: the public sees its making only (on the page and in the JSON,
+/// with the proof of that entry), a partner not involved in it the same, the carrier it was
+/// handed to and an authority all of it; the whole-or-nothing views refuse the public view.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_tier_sees_what_the_rule_gives_it_of_one_cell() {
+    use base64::Engine as _;
+    use provenance_event::ed25519_dalek::SigningKey;
+    use provenance_event::{DeviceId, Draft, Epc, Kind, Location, sign_event};
+    const CELL: &str = "urn:epc:id:sgtin:4012345.012345.3001";
+    const PLANT: &str = "Acme Cells urn:epc:id:pgln:4012345.00001";
+    const CARRIER: &str = "Blue Sea Lines urn:epc:id:pgln:4012345.00002";
+    let (base, _ledger, _dir) = server().await;
+    let http = reqwest::Client::new();
+    let key = SigningKey::from_bytes(&[5; 32]);
+    let r = http
+        .post(format!("{base}/api/v1/devices"))
+        .bearer_auth(ADMIN)
+        .json(&json!({
+            "id": "plant-1", "role": "station", "org": PLANT,
+            "public_key": base64::engine::general_purpose::STANDARD.encode(key.verifying_key().as_bytes()),
+        }))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(r.status(), 201);
+    let id = DeviceId::new("plant-1").expect("id");
+    let items = [Epc::parse(CELL).expect("epc")];
+    let site = Location {
+        lat_lon: Some((508_350_000, 109_460_000)),
+        sgln: Some(Epc::parse("urn:epc:id:sgln:4012345.00001.0").expect("sgln")),
+    };
+    let carrier = Epc::parse("urn:epc:id:pgln:4012345.00002").expect("pgln");
+    let mut prev = [0u8; 32];
+    let t0 = 1_763_000_000_000;
+    for (seq, kind) in [
+        (1, Kind::Commissioned),
+        (2, Kind::Located),
+        (3, Kind::HandedOver),
+    ] {
+        let mut d = Draft::new(seq, prev, t0 + seq as i64 * 60_000, kind, &items);
+        d.location = Some(&site);
+        d.doc = Some("PO-4711");
+        if kind == Kind::HandedOver {
+            d.party = Some(&carrier);
+        }
+        let mut buf = vec![0u8; 2048];
+        let n = sign_event(&key, &id, &d, &mut buf).expect("sign");
+        buf.truncate(n);
+        prev = provenance_event::message_hash(&buf);
+        let r = http
+            .post(format!("{base}/api/v1/events"))
+            .bearer_auth(ADMIN)
+            .header("content-type", "application/cose")
+            .body(buf)
+            .send()
+            .await
+            .expect("submit");
+        assert!(r.status().is_success());
+    }
+    let (_, carrier_token) = token_for(&base, CARRIER, "partner").await;
+    let (_, recycler_token) = token_for(&base, RECYCLER, "partner").await;
+    let trace = |token: Option<String>| {
+        let mut r = http.get(format!("{base}/api/v1/items/{CELL}/trace"));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        async move {
+            r.send()
+                .await
+                .expect("trace")
+                .json::<Value>()
+                .await
+                .expect("json")
+        }
+    };
+    for (who, token) in [
+        ("anonymous", None),
+        ("recycler", Some(recycler_token.clone())),
+    ] {
+        let t = trace(token).await;
+        assert_eq!(t["access"], "public", "{who}: {t}");
+        let events = t["events"].as_array().expect("events");
+        assert_eq!(events.len(), 1, "{who}: the making only");
+        assert_eq!(events[0]["kind"], "commissioned");
+        assert!(
+            events[0]["proof"]
+                .as_str()
+                .is_some_and(|p| p.contains("inclusion?index="))
+        );
+        let text = t.to_string();
+        for hidden in [
+            "PO-4711",
+            "508350000",
+            "pgln:4012345.00002",
+            "\"findings\":",
+        ] {
+            assert!(!text.contains(hidden), "{who} sees {hidden}: {text}");
+        }
+    }
+    for (who, token) in [
+        ("carrier", carrier_token.clone()),
+        ("authority", ADMIN.to_string()),
+    ] {
+        let t = trace(Some(token)).await;
+        assert!(t["access"].is_null(), "{who}: the whole trace");
+        assert_eq!(t["events"].as_array().map(Vec::len), Some(3), "{who}");
+        assert!(t.to_string().contains("PO-4711"), "{who}");
+    }
+    // The page: public facts with their proof, the journey only for those who may see it.
+    let page = |token: Option<String>| {
+        let mut r = http.get(format!("{base}/items/{CELL}"));
+        if let Some(t) = token {
+            r = r.header("cookie", format!("provenance_token={t}"));
+        }
+        async move { r.send().await.expect("page").text().await.expect("html") }
+    };
+    let public = page(None).await;
+    assert!(public.contains("Public facts") && public.contains("Acme Cells"));
+    assert!(!public.contains("PO-4711") && !public.contains("class=\"timeline\""));
+    let full = page(Some(carrier_token.clone())).await;
+    assert!(full.contains("class=\"timeline\"") && full.contains("PO-4711"));
+    // Whole-or-nothing views.
+    for route in ["evidence", "epcis"] {
+        let url = format!("{base}/api/v1/items/{CELL}/{route}");
+        assert_eq!(status(&url, None).await, 403, "anonymous {route}");
+        assert_eq!(
+            status(&url, Some(&recycler_token)).await,
+            403,
+            "recycler {route}"
+        );
+        assert_eq!(
+            status(&url, Some(&carrier_token)).await,
+            200,
+            "carrier {route}"
+        );
+    }
+}

@@ -100,6 +100,7 @@ async fn http_api_end_to_end() {
     assert!(r.text().await.expect("body").contains("station, tracker"));
     let list: Value = http
         .get(format!("{base}/api/v1/devices"))
+        .bearer_auth("s3cret")
         .send()
         .await
         .expect("get")
@@ -194,6 +195,7 @@ async fn http_api_end_to_end() {
             "{base}/api/v1/log/entries?start={index}&end={}",
             index + 1
         ))
+        .bearer_auth("s3cret")
         .send()
         .await
         .expect("get")
@@ -239,6 +241,7 @@ async fn http_api_end_to_end() {
     ledger.wait_indexed(cp.size).await.expect("indexed");
     let t: Value = http
         .get(format!("{base}/api/v1/items/{item}/trace"))
+        .bearer_auth("s3cret")
         .send()
         .await
         .expect("get")
@@ -250,6 +253,7 @@ async fn http_api_end_to_end() {
     assert_eq!(t["events"][0]["event"]["doc"], "MRN-24NL0000000000001");
     let r = http
         .get(format!("{base}/api/v1/items/nonsense/trace"))
+        .bearer_auth("s3cret")
         .send()
         .await
         .expect("get");
@@ -257,6 +261,7 @@ async fn http_api_end_to_end() {
 
     let m = http
         .get(format!("{base}/metrics"))
+        .bearer_auth("s3cret")
         .send()
         .await
         .expect("get")

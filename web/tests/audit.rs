@@ -18,6 +18,17 @@ use provenance_web::audit::Auditor;
 use provenance_web::{AppState, site_with};
 use serde_json::Value;
 
+/// Requests as an authority (the admin token reads as one): this file is about what the views
+/// show, not who may see them (`tests/access.rs` is).
+fn authority() -> reqwest::header::HeaderMap {
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert(
+        reqwest::header::AUTHORIZATION,
+        reqwest::header::HeaderValue::from_static("Bearer s3cret"),
+    );
+    h
+}
+
 fn item(n: u64) -> String {
     format!("urn:epc:id:sgtin:4012345.012345.{n}")
 }
@@ -90,7 +101,10 @@ async fn audits_repeat_stay_quiet_while_the_log_grows_and_find_an_edit() {
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, site_with(state, auditor)).await });
-    let http = reqwest::Client::new();
+    let http = reqwest::Client::builder()
+        .default_headers(authority())
+        .build()
+        .expect("client");
     // `GET /api/v1/audit` until `done` says yes (within a minute), and an item's page.
     let audit_until = async |done: &dyn Fn(&Value) -> bool| -> Value {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);

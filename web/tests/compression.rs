@@ -75,7 +75,8 @@ async fn site() -> (Router, tempfile::TempDir) {
 
 /// `GET path` with `Accept-Encoding: accept` (none when empty), as a server would hand it on.
 async fn get(app: &Router, path: &str, accept: &str) -> Response {
-    let mut req = Request::get(path);
+    // As an authority: this file is about encodings, not tiers (tests/access.rs).
+    let mut req = Request::get(path).header(header::AUTHORIZATION, "Bearer s3cret");
     if !accept.is_empty() {
         req = req.header(header::ACCEPT_ENCODING, accept);
     }

@@ -15,6 +15,17 @@ use provenance_ledger::{Config as LedgerConfig, Ledger};
 use provenance_web::{AppState, site};
 use serde_json::json;
 
+/// Requests as an authority (the admin token reads as one): this file is about what the views
+/// show, not who may see them (`tests/access.rs` is).
+fn authority() -> reqwest::header::HeaderMap {
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert(
+        reqwest::header::AUTHORIZATION,
+        reqwest::header::HeaderValue::from_static("Bearer s3cret"),
+    );
+    h
+}
+
 const CONTAINER: &str = "urn:epc:id:sscc:4012345.0000000017";
 const CELLS: [&str; 2] = [
     "urn:epc:id:sgtin:4012345.012345.2001",
@@ -105,7 +116,10 @@ async fn server() -> (String, tempfile::TempDir) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_overheated_container_reads_as_one_decision() {
     let (base, _dir) = server().await;
-    let http = reqwest::Client::new();
+    let http = reqwest::Client::builder()
+        .default_headers(authority())
+        .build()
+        .expect("client");
     let mut plant = Signer::new(1, "plant-1");
     let mut tracker = Signer::new(2, "tracker-1");
     let mut customs = Signer::new(3, "customs-1");
@@ -209,9 +223,9 @@ async fn a_held_overheated_container_reads_as_one_decision() {
         );
     }
 
-    // Place names: admin only, checked, listed publicly.
+    // Place names: admin only, checked, listed for partners and up.
     let put = |token: Option<&'static str>, gln: &'static str, name: &'static str| {
-        let mut r = http
+        let mut r = reqwest::Client::new()
             .put(format!("{base}/api/v1/places/{gln}"))
             .json(&json!({ "name": name }));
         if let Some(t) = token {
@@ -246,7 +260,7 @@ async fn a_held_overheated_container_reads_as_one_decision() {
         );
     }
     // Who the places are is a partner's business: anonymous visitors are refused.
-    let anonymous = http
+    let anonymous = reqwest::Client::new()
         .get(format!("{base}/api/v1/places"))
         .send()
         .await

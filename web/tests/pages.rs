@@ -15,6 +15,17 @@ use provenance_ledger::{Config as LedgerConfig, Ledger};
 use provenance_web::{AppState, site};
 use serde_json::json;
 
+/// Requests as an authority (the admin token reads as one): this file is about what the views
+/// show, not who may see them (`tests/access.rs` is).
+fn authority() -> reqwest::header::HeaderMap {
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert(
+        reqwest::header::AUTHORIZATION,
+        reqwest::header::HeaderValue::from_static("Bearer s3cret"),
+    );
+    h
+}
+
 const CELL: &str = "urn:epc:id:sgtin:4012345.012345.1001";
 const HOSTILE_DOC: &str = "<img src=x onerror=alert(1)>";
 const HOSTILE_ORG: &str = "<script>alert(\"org\")</script> urn:epc:id:pgln:4012345.00009";
@@ -95,6 +106,7 @@ async fn pages_resolve_escape_and_stream() {
     let (base, _dir) = server().await;
     // No redirects followed: the test looks at them.
     let http = reqwest::Client::builder()
+        .default_headers(authority())
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client");

@@ -128,7 +128,11 @@ impl Site {
 
     /// `GET path` from `client`, as a server with connect info would hand it to the site.
     async fn get(&self, path: &str, client: SocketAddr) -> Response {
-        let mut req = Request::get(path).body(Body::empty()).expect("request");
+        // As an authority: this file is about caches and caps, not tiers (tests/access.rs).
+        let mut req = Request::get(path)
+            .header(axum::http::header::AUTHORIZATION, "Bearer s3cret")
+            .body(Body::empty())
+            .expect("request");
         req.extensions_mut().insert(ConnectInfo(client));
         self.app.clone().oneshot(req).await.expect("infallible")
     }

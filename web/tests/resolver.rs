@@ -18,6 +18,17 @@ use provenance_web::{AppState, PublicUrl, site};
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 
+/// Requests as an authority (the admin token reads as one): this file is about what the views
+/// show, not who may see them (`tests/access.rs` is).
+fn authority() -> reqwest::header::HeaderMap {
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert(
+        reqwest::header::AUTHORIZATION,
+        reqwest::header::HeaderValue::from_static("Bearer s3cret"),
+    );
+    h
+}
+
 const PUBLIC: &str = "https://trace.example.com";
 const CELL: &str = "urn:epc:id:sgtin:4012345.012345.1001";
 const GTIN: &str = "04012345123456";
@@ -106,6 +117,7 @@ async fn server(public: Option<&str>) -> Server {
         ledger,
         // No redirects followed: the tests look at them.
         http: reqwest::Client::builder()
+            .default_headers(authority())
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("client"),

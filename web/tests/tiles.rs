@@ -14,6 +14,17 @@ use provenance_tlog::tile::{Edge, TILE_WIDTH, TileId};
 use provenance_tlog::{Checkpoint, leaf_hash};
 use provenance_web::{AppState, router};
 
+/// Requests as an authority (the admin token reads as one): this file is about what the views
+/// show, not who may see them (`tests/access.rs` is).
+fn authority() -> reqwest::header::HeaderMap {
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert(
+        reqwest::header::AUTHORIZATION,
+        reqwest::header::HeaderValue::from_static("Bearer s3cret"),
+    );
+    h
+}
+
 /// `n` events of one signer, numbered from `first`.
 fn events(first: u64, n: u64) -> Vec<Vec<u8>> {
     let key = SigningKey::from_bytes(&[9; 32]);
@@ -73,7 +84,10 @@ async fn the_log_is_served_as_c2sp_tiles_up_to_the_newest_checkpoint() {
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, router(state)).await });
-    let http = reqwest::Client::new();
+    let http = reqwest::Client::builder()
+        .default_headers(authority())
+        .build()
+        .expect("client");
     let get = |path: String| {
         let http = http.clone();
         let url = format!("{base}/{path}");

@@ -50,6 +50,12 @@ pub async fn customs(
 ) -> Result<Markup, PageError> {
     let epc = subject(&s, &id).await?;
     let item = epc.to_string();
+    if crate::access::require_full(&s, &item).await.is_err() {
+        return Err(PageError::Forbidden(format!(
+            "The customs view of {item} verifies its whole history, which is shown to the \
+             organisations involved in it and to authorities. Log in with a read token at /login."
+        )));
+    }
     // The verdict uses the default limits, as the cache does.
     let limits = Limits::default();
     let cp = s.ledger.published_checkpoint().await;

@@ -52,6 +52,11 @@ pub fn routes(state: AppState) -> Router {
         .route("/logout", axum::routing::post(login::logout))
         .route("/static/style.css", get(style))
         .route("/static/live.js", get(script))
+        // After routing, before any handler: the route table of `provenance-access`.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::access::gate,
+        ))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
 }
@@ -113,6 +118,9 @@ pub enum PageError {
     /// Nothing in the log (404).
     #[error("{0}")]
     NotFound(String),
+    /// The reader's tier does not show this (403).
+    #[error("{0}")]
+    Forbidden(String),
     /// The ledger failed (500; the details go to the server log).
     #[error(transparent)]
     Ledger(#[from] LedgerError),
@@ -134,6 +142,7 @@ impl IntoResponse for PageError {
         let (status, heading, message) = match &self {
             PageError::BadRequest(m) => (StatusCode::BAD_REQUEST, "Not an item ID", m.clone()),
             PageError::NotFound(m) => (StatusCode::NOT_FOUND, "Not found", m.clone()),
+            PageError::Forbidden(m) => (StatusCode::FORBIDDEN, "Not for this tier", m.clone()),
             PageError::Ledger(e) => {
                 tracing::error!(error = %e, "ledger failure behind a page");
                 (

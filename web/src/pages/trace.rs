@@ -254,8 +254,20 @@ pub(crate) async fn render_with(
     let trace = s.ledger.trace_with_gaps(&item).await?;
     let registry = s.ledger.devices().await?;
     let events = trace_events(&trace, &registry);
-    let mut report = assess(&item, &events, &Limits::default());
     let cp = s.ledger.latest_checkpoint().await;
+    if crate::access::item_access(&item, &events) == provenance_access::ItemAccess::Public
+        && !events.is_empty()
+    {
+        let places = s.ledger.places().await?;
+        let footer = Footer {
+            size: cp.checkpoint.size,
+            key: s.ledger.verifier().to_string(),
+        };
+        let title = format!("{} {}", what_it_is(epc), item);
+        let body = public_view(epc, &item, &events, &places, cp.checkpoint.size, &link_base);
+        return Ok((StatusCode::OK, page(&title, true, Some(&footer), body)).into_response());
+    }
+    let mut report = assess(&item, &events, &Limits::default());
     let indexes: Vec<u64> = events.iter().map(|e| e.index).collect();
     let anchorings = s.ledger.anchorings(&indexes).await?;
     // Each event against the time the witnesses vouch it was in the log by: the same rule the
@@ -303,6 +315,66 @@ pub(crate) async fn render_with(
     };
     let title = format!("{} {}", what_it_is(&view.epc), view.item);
     Ok((status, page(&title, true, Some(&footer), body(&view))).into_response())
+}
+
+/// What the public tier sees of an item (issue #14): who made it, where and when, each fact
+/// with the log entry that states it and its inclusion proof; nothing of its journey.
+fn public_view(
+    epc: &Epc,
+    item: &str,
+    events: &[TraceEvent],
+    places: &provenance_ledger::places::Places,
+    size: u64,
+    link_base: &str,
+) -> Markup {
+    let facts: Vec<TraceEvent> = events
+        .iter()
+        .filter_map(|e| {
+            let v = provenance_access::visibility(provenance_access::ItemAccess::Public, e);
+            provenance_access::redact(e, v)
+        })
+        .collect();
+    let link = format!("{link_base}{}", epc.digital_link_path());
+    html! {
+        main #content {
+            section.identity aria-labelledby="item-title" {
+                div.id-text {
+                    p.kicker { (match epc.scheme() { Scheme::Sscc => "Consignment (pallet or container)", _ => "Item" }) }
+                    h1 #item-title { (heading(epc)) }
+                    p.epc-line { "EPC " code.epc { (item) } }
+                    dl.facts { dt { "GS1 Digital Link" } dd { a.dl href=(link) { (link) } } }
+                }
+            }
+            section.panel.public-view aria-labelledby="public-h" {
+                h2 #public-h { "Public facts" }
+                @if facts.is_empty() {
+                    p { "The log holds no public fact about this item yet (its making is recorded by a " code { "commissioned" } " event)." }
+                }
+                ul.public-facts {
+                    @for e in &facts {
+                        li data-index=(e.index) {
+                            strong { (format::kind(e.kind)) }
+                            " by " (e.signer.org.as_deref().map_or(e.signer.id.as_str(), |o| org_name(o).0))
+                            @if let Some(p) = &e.place {
+                                " at " (places.name_of(p).unwrap_or(p.as_str()))
+                            }
+                            " on " (format::utc(e.time_ms))
+                            @if !e.readings.is_empty() {
+                                " · "
+                                @for (i, (q, v)) in e.readings.iter().enumerate() {
+                                    @if i > 0 { ", " }
+                                    (format::quantity(*q)) " " (format::reading(*q, *v))
+                                }
+                            }
+                            " · "
+                            a href={"/api/v1/proofs/inclusion?index=" (e.index) "&size=" (size)} { "proof that log entry " (e.index) " is in the log" }
+                        }
+                    }
+                }
+                p.small { "The journey, who held it, its conditions and the custody verdict are shown to the organisations involved in it and to authorities. " a href="/login" { "Log in with a read token" } "." }
+            }
+        }
+    }
 }
 
 fn what_it_is(epc: &Epc) -> &'static str {
