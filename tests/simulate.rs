@@ -146,6 +146,8 @@ fn demo_runs_the_server_and_a_journey() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("the container   http://"), "{stdout}");
+    // Anonymous visitors see public facts only: the demo hands its visitor a read token.
+    assert!(stdout.contains("/login with the read token "), "{stdout}");
     assert!(stdout.contains("nothing lost"), "{stdout}");
     let v = support::provenance()
         .args(["verify", "--data"])

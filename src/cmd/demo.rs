@@ -302,6 +302,30 @@ fn stopped_by(signal: &str, children: &mut [&mut Guard]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// An authority read grant for the demo's visitor (`provenance access grant`), its token.
+fn viewer_token(exe: &Path, base: &str, data: &Path) -> anyhow::Result<String> {
+    let out = Command::new(exe)
+        .args([
+            "access",
+            "grant",
+            "--org",
+            "Demo viewer",
+            "--tier",
+            "authority",
+        ])
+        .args(["--server", base, "--data"])
+        .arg(data)
+        .output()
+        .context("running provenance access grant")?;
+    if !out.status.success() {
+        bail!("{}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("token ").map(str::to_string))
+        .context("provenance access grant printed no token")
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("finding the provenance binary")?;
     let signals = stop_signals()?;
@@ -356,6 +380,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     println!("  the container   {base}/items/urn:epc:id:sscc:4012345.9{run:03}000000");
     println!("  a cell in it    {base}/items/urn:epc:id:sgtin:4012345.012345.{run}10000000");
     println!("  customs view    {base}/customs/urn:epc:id:sscc:4012345.9{run:03}000000");
+    // Anonymous visitors see each item's public facts only: a read token of the authority
+    // tier shows a newcomer the whole journey.
+    match viewer_token(&exe, &base, &args.data) {
+        Ok(token) => println!(
+            "  see it all      log in at {base}/login with the read token {token}\n                  \
+             (without it you see the public view: who made each item, where and when)"
+        ),
+        Err(e) => eprintln!("demo: no read token for the pages ({e:#}); you see the public view"),
+    }
     let simulate = if args.data == Path::new(DEFAULT_DIR) {
         "provenance simulate".to_string()
     } else {

@@ -71,6 +71,7 @@ pub async fn customs(
         .await
         .unwrap_or_default();
     let key = s.ledger.verifier().to_string();
+    let places = s.ledger.places().await?;
     let footer = Footer {
         size: cp.checkpoint.size,
         key: key.clone(),
@@ -83,7 +84,7 @@ pub async fn customs(
         &format!("Customs view of {item}"),
         true,
         Some(&footer),
-        body(&item, &report, &key, &file, &limits, &witnessed),
+        body(&item, &report, &key, &file, &limits, &witnessed, &places),
     ))
 }
 
@@ -94,6 +95,7 @@ fn body(
     file: &str,
     limits: &Limits,
     witnessed: &[StoredCosignature],
+    places: &provenance_ledger::places::Places,
 ) -> Markup {
     let (class, symbol, words, sentence) = match r.verdict {
         provenance_custody::Verdict::Pass => (
@@ -183,7 +185,7 @@ fn body(
                             dt { "Journey" } dd { (format::utc(a)) " to " (format::utc(b)) " (" (format::duration(b - a)) ")" }
                         }
                         @if !j.documents.is_empty() { dt { "Documents" } dd { (j.documents.join(", ")) } }
-                        dt { "Status" } dd { (capitalised(c.status.stage.words())) @if let Some(h) = &c.status.holder { " · in the custody of " (h) } }
+                        dt { "Status" } dd { (capitalised(c.status.stage.words())) @if let Some(h) = &c.status.holder { " · in the custody of " (places.name_of(h).unwrap_or(org_name(h).0)) } }
                         dt { "Customs" } dd {
                             @if c.customs.is_empty() { "no inspection, hold or release recorded" }
                             @for (i, s) in c.customs.iter().enumerate() {
@@ -196,6 +198,11 @@ fn body(
                     ol.holders-list {
                         @for p in &c.custody {
                             @let (name, urn) = org_name(&p.holder);
+                            // A holder known only by its party: the operator's name for it.
+                            @let (name, urn) = match places.name_of(&p.holder) {
+                                Some(n) => (n, Some(p.holder.as_str())),
+                                None => (name, urn),
+                            };
                             li {
                                 strong { (name) }
                                 @if let Some(u) = urn { " " span.urn { "(" (u) ")" } }
