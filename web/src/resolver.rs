@@ -575,6 +575,18 @@ async fn product_page(s: &AppState, gtin: &str, listing: &ProductItems) -> Respo
         size: cp.checkpoint.size,
         key: s.ledger.verifier().to_string(),
     };
+    // How many items a product has, and their serials, are a maker's volumes: not for the
+    // public tier (issue #14).
+    if crate::access::serving().tier == provenance_access::Tier::Public {
+        let body = html! {
+            main #content.narrow {
+                p.kicker { "Product" }
+                h1 { "GTIN " code { (gtin) } }
+                p.lead { "The log holds items of this product. Each item's page (its label's QR code) shows its public facts; the list of items is shown to partners and authorities: " a href="/login" { "log in with a read token" } "." }
+            }
+        };
+        return page(&format!("Product GTIN {gtin}"), true, Some(&footer), body).into_response();
+    }
     let shown = listing.items.len();
     let count = if listing.count_capped {
         format!("more than {}", listing.count)

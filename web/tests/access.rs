@@ -490,6 +490,24 @@ async fn each_tier_sees_what_the_rule_gives_it_of_one_cell() {
         }
         async move { r.send().await.expect("page").text().await.expect("html") }
     };
+    // The product page: no count and no serials for the public; an authority gets the list.
+    let product = |token: Option<&'static str>| {
+        let mut r = http.get(format!("{base}/01/04012345123456"));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        async move { r.send().await.expect("product").text().await.expect("html") }
+    };
+    let public_product = product(None).await;
+    assert!(
+        public_product.contains("log in with a read token"),
+        "{public_product}"
+    );
+    assert!(!public_product.contains(CELL), "no serials in public");
+    assert!(
+        product(Some(ADMIN)).await.contains(CELL),
+        "the list for an authority"
+    );
     let public = page(None).await;
     assert!(public.contains("Public facts") && public.contains("Acme Cells"));
     assert!(!public.contains("PO-4711") && !public.contains("class=\"timeline\""));
