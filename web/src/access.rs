@@ -198,8 +198,15 @@ pub async fn gate(
         // The admin routes check the admin token themselves, before reading a body.
         Rule::Admin => next.run(req).await,
         // Open to all; the pages still say who is reading (a bad cookie reads as nobody).
+        // Open to all; a page still says who is reading, from its login cookie. Bearer
+        // tokens on open routes (tile readers, witnesses) cost no lookup: nothing there
+        // depends on the reader.
         Rule::Open => {
-            let r = reader(&s, req.headers()).await.ok().flatten();
+            let r = if req.headers().contains_key(header::COOKIE) {
+                reader(&s, req.headers()).await.ok().flatten()
+            } else {
+                None
+            };
             CURRENT.scope(r, next.run(req)).await
         }
         Rule::AtLeast(_) | Rule::PerItem => {

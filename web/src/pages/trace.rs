@@ -159,6 +159,11 @@ pub(super) struct View {
     pub(super) all: bool,
     /// What was packed into it, transitively.
     pub(super) contents: Contents,
+    /// Each event's time by log index: findings name indexes, and a page looks each up once
+    /// per finding, not by a scan of the events.
+    pub(super) time_of: std::collections::HashMap<u64, i64>,
+    /// The excursion episode each event begins, by log index.
+    pub(super) episode_from: std::collections::HashMap<u64, usize>,
     /// The operator's names of places and parties.
     pub(super) places: provenance_ledger::places::Places,
     pub(super) epc: Epc,
@@ -287,7 +292,16 @@ pub(crate) async fn render_with(
     report.add_findings(&events, dated_late);
     let contents = s.ledger.contents(&item).await?;
     let places = s.ledger.places().await?;
+    let time_of = events.iter().map(|e| (e.index, e.time_ms)).collect();
+    let episode_from = report
+        .excursions
+        .iter()
+        .enumerate()
+        .filter_map(|(i, ep)| Some((*ep.indexes.first()?, i)))
+        .collect();
     let view = View {
+        time_of,
+        episode_from,
         places,
         all,
         contents,
@@ -651,7 +665,7 @@ fn affected(f: &provenance_custody::Finding, v: &View) -> Markup {
     let times: Vec<i64> = f
         .indexes
         .iter()
-        .filter_map(|i| v.events.iter().find(|e| e.index == *i).map(|e| e.time_ms))
+        .filter_map(|i| v.time_of.get(i).copied())
         .collect();
     let (Some(from), Some(until)) = (times.iter().min(), times.iter().max()) else {
         return html! {};
@@ -1122,7 +1136,7 @@ pub(super) fn event(e: &TraceEvent, v: &View) -> Markup {
                     }
                 }
                 @if let Some(s) = what_happened(e, v) { p { (s) } }
-                @if let Some(ep) = v.report.excursions.iter().find(|ep| ep.indexes.first() == Some(&e.index)) {
+                @if let Some(ep) = v.episode_from.get(&e.index).and_then(|&i| v.report.excursions.get(i)) {
                     p.episode {
                         "Start of an excursion: "
                         (plural(ep.indexes.len(), "report"))
