@@ -101,6 +101,7 @@ fn bundle(log: &Signer, cosigners: &[(&CosignatureSigner, u64)]) -> Bundle {
         },
         checkpoint: note,
         created_ms: None,
+        scope: Default::default(),
         entries,
     }
 }

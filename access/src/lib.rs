@@ -224,6 +224,21 @@ pub fn is_public_fact(e: &TraceEvent) -> bool {
     e.inherited.is_none() && matches!(e.kind, Kind::Commissioned | Kind::Decommissioned)
 }
 
+/// Whether a public reader may have the entry of `e` itself, bytes and all, to check its
+/// signature: a public fact about `item` alone, carrying nothing of a journey (no other item,
+/// container, counterparty, position or dropped count). A commissioning of a whole batch in
+/// one event names the batch's other serials, a maker's volumes, so it stays hidden; the
+/// public proves it is in the log by its hash, and its fields by a partner's bundle.
+pub fn entry_public(item: &str, e: &TraceEvent) -> bool {
+    is_public_fact(e)
+        && e.items.len() == 1
+        && e.items[0] == item
+        && e.parent.is_none()
+        && e.party.is_none()
+        && e.position.is_none()
+        && e.dropped.is_none()
+}
+
 /// `e` as a reader with `v` may see it: `None` when hidden; the journey's details taken out
 /// of a public view (position, party, document, the readings of anything but the making,
 /// the signer's device ID and chain).

@@ -28,6 +28,7 @@ pub const HTTP: &[(&str, &str, Rule)] = &[
     ("GET", "/items/{id}", Rule::PerItem),
     ("GET", "/items/{id}/live", Rule::PerItem),
     ("GET", "/customs/{id}", Rule::PerItem),
+    ("GET", "/passport/{id}", Rule::PerItem),
     ("GET", "/login", Rule::Open),
     ("POST", "/login", Rule::Open),
     ("POST", "/logout", Rule::Open),
@@ -63,6 +64,8 @@ pub const HTTP: &[(&str, &str, Rule)] = &[
     ("GET", "/api/v1/items/{id}/trace", Rule::PerItem),
     ("GET", "/api/v1/items/{id}/evidence", Rule::PerItem),
     ("GET", "/api/v1/items/{id}/epcis", Rule::PerItem),
+    ("GET", "/api/v1/items/{id}/passport", Rule::PerItem),
+    ("GET", "/api/v1/items/{id}/passport/evidence", Rule::PerItem),
     // Raw entries carry every field of every event: only the whole view may have them.
     ("GET", "/api/v1/log/entries", Rule::AtLeast(Tier::Authority)),
     // Who the log's parties are is a partner's business, not the public's.

@@ -29,6 +29,7 @@ fn ev(index: u64, kind: Kind, org: &str) -> TraceEvent {
         party: None,
         doc: Some("BOL-1".into()),
         dropped: None,
+        master: None,
         inherited: None,
         chain: ChainStatus::Linked,
     }
@@ -176,4 +177,31 @@ fn every_route_and_method_has_one_rule() {
     for (p, _) in routes::GRPC {
         assert!(seen.insert(*p), "{p} twice");
     }
+}
+
+#[test]
+fn a_public_reader_gets_an_entry_whole_only_when_it_states_one_items_public_facts() {
+    let item = "urn:epc:id:sgtin:4012345.012345.1001";
+    let mut made = ev(
+        3,
+        Kind::Commissioned,
+        "Acme Cells urn:epc:id:pgln:4012345.00001",
+    );
+    made.items = vec![item.into()];
+    made.position = None;
+    assert!(crate::entry_public(item, &made));
+    let mut batch = made.clone();
+    batch
+        .items
+        .push("urn:epc:id:sgtin:4012345.012345.1002".into());
+    assert!(!crate::entry_public(item, &batch), "names the batch");
+    let mut other = made.clone();
+    other.items = vec!["urn:epc:id:sgtin:4012345.012345.1002".into()];
+    assert!(!crate::entry_public(item, &other));
+    let mut moved = made.clone();
+    moved.kind = Kind::Arrived;
+    assert!(!crate::entry_public(item, &moved), "a journey's event");
+    let mut placed = made.clone();
+    placed.position = Some((1, 1));
+    assert!(!crate::entry_public(item, &placed));
 }

@@ -214,6 +214,20 @@ pub struct BundleEntry {
     pub proof: TlogProof,
 }
 
+/// How much of the subject's history a bundle holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// Everything SPEC §7 lists: the verifier checks every chain and the custody rules.
+    #[default]
+    Whole,
+    /// Only entries a public reader may see whole (issue #14: the entries stating a battery
+    /// passport's public fields, and their signers' registry entries). Written as `"scope":
+    /// "public"`; the verifier checks checkpoint, proofs, registry and signatures, and says
+    /// that chains and custody need the whole history instead of failing them.
+    Public,
+}
+
 /// The log a bundle comes from, as the bundle says (not trusted).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogInfo {
@@ -234,6 +248,8 @@ pub struct Bundle {
     pub checkpoint: String,
     /// When the bundle was made, Unix ms.
     pub created_ms: Option<i64>,
+    /// Whole (SPEC §7), or the public entries only.
+    pub scope: Scope,
     /// The entries, ascending by index.
     pub entries: Vec<BundleEntry>,
 }
@@ -254,7 +270,13 @@ struct RawBundle {
     checkpoint: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     created_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "is_whole")]
+    scope: Scope,
     entries: Vec<RawEntry>,
+}
+
+fn is_whole(s: &Scope) -> bool {
+    *s == Scope::Whole
 }
 
 /// Only the format field, read first so that a newer format gets a clear message.
@@ -314,6 +336,7 @@ impl Bundle {
             log: raw.log,
             checkpoint: raw.checkpoint,
             created_ms: raw.created_ms,
+            scope: raw.scope,
             entries,
         })
     }
@@ -326,6 +349,7 @@ impl Bundle {
             log: self.log.clone(),
             checkpoint: self.checkpoint.clone(),
             created_ms: self.created_ms,
+            scope: self.scope,
             entries: self
                 .entries
                 .iter()
@@ -406,6 +430,7 @@ mod tests {
             },
             checkpoint: CP.into(),
             created_ms: Some(5),
+            scope: Default::default(),
             entries: vec![BundleEntry {
                 index: 3,
                 purpose: Purpose::Event,

@@ -168,6 +168,39 @@ fn doc_uri(doc: &str) -> String {
     out
 }
 
+/// A commissioning's master data as EPCIS instance/lot master data (`ilmd`, which EPCIS
+/// allows on an ObjectEvent ADD): one `prov:` key per field of docs/PASSPORT.md, in its units.
+fn ilmd(m: &provenance_event::Master) -> Map<String, Value> {
+    let mut o = Map::new();
+    if let Some(c) = m.category {
+        o.insert("prov:category".into(), json!(c.name()));
+    }
+    if let Some(c) = &m.chemistry {
+        o.insert("prov:chemistry".into(), json!(c.as_str()));
+    }
+    let numbers = [
+        ("prov:ratedCapacity_mAh", m.rated_capacity_mah),
+        ("prov:nominalVoltage_mV", m.nominal_voltage_mv),
+        ("prov:minimumVoltage_mV", m.minimum_voltage_mv),
+        ("prov:maximumVoltage_mV", m.maximum_voltage_mv),
+        ("prov:mass_g", m.mass_g),
+        (
+            "prov:carbonFootprint_gCO2ePerKWh",
+            m.carbon_footprint_g_per_kwh,
+        ),
+        ("prov:expectedCycles", m.expected_cycles),
+    ];
+    for (k, v) in numbers {
+        if let Some(v) = v {
+            o.insert(k.into(), json!(v));
+        }
+    }
+    if let Some(c) = m.carbon_class {
+        o.insert("prov:carbonFootprintClass".into(), json!(c.to_string()));
+    }
+    o
+}
+
 /// One logged event as an EPCIS event, or `None` when the entry is not an event.
 pub fn event(entry: Entry<'_>, limits: &Limits) -> Option<Value> {
     let signed = SignedEvent::parse(entry.bytes).ok()?;
@@ -256,6 +289,9 @@ pub fn event(entry: Entry<'_>, limits: &Limits) -> Option<Value> {
             "sensorElementList".into(),
             json!([{ "sensorMetadata": { "time": time }, "sensorReport": reports }]),
         );
+    }
+    if let Some(m) = &e.master {
+        o.insert("ilmd".into(), Value::Object(ilmd(m)));
     }
     o.insert("prov:logIndex".into(), json!(entry.index));
     o.insert("prov:signer".into(), json!(signed.device().as_str()));

@@ -21,6 +21,7 @@
 pub mod bundle;
 pub mod epcis;
 pub mod history;
+pub mod passport;
 pub mod rules;
 pub mod summary;
 pub mod verify;

@@ -28,7 +28,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use provenance_event::registry::Role;
-use provenance_event::{Epc, Event, Kind, Quantity, Scheme};
+use provenance_event::{Epc, Event, Kind, Master, Quantity, Scheme};
 use serde::{Deserialize, Serialize};
 
 use crate::summary::{self, CustomsStep, Episode, Leg, Stage, Status};
@@ -158,6 +158,8 @@ pub struct TraceEvent {
     pub doc: Option<String>,
     /// Events the signer reported dropping.
     pub dropped: Option<u64>,
+    /// A battery's master data (commissioned events; docs/PASSPORT.md).
+    pub master: Option<Master>,
     /// `None` when the event names the item; else the container window it came through.
     pub inherited: Option<Window>,
     /// The event's place in its signer's chain.
@@ -190,6 +192,7 @@ impl TraceEvent {
             party: event.party.as_ref().map(ToString::to_string),
             doc: event.doc.map(str::to_string),
             dropped: event.dropped,
+            master: event.master.clone(),
             inherited,
             chain,
         }
@@ -1400,6 +1403,7 @@ mod tests {
             party: None,
             doc: None,
             dropped: None,
+            master: None,
             inherited: None,
             chain: ChainStatus::Linked,
         }

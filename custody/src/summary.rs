@@ -516,6 +516,7 @@ mod tests {
             party: None,
             doc: None,
             dropped: None,
+            master: None,
             inherited: None,
             chain: ChainStatus::Linked,
         }

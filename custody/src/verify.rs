@@ -43,7 +43,7 @@ use provenance_tlog::policy::{Policy, Quorum, VerifyError};
 use provenance_tlog::{Checkpoint, Verifier, leaf_hash};
 use serde::{Deserialize, Serialize};
 
-use crate::bundle::Bundle;
+use crate::bundle::{Bundle, Scope};
 use crate::rules::{
     self, ChainStatus, CustodyReport, Limits, Signer, TraceEvent, Verdict, Window, chain_status,
     gap_explained,
@@ -284,8 +284,15 @@ pub struct Report {
     pub sections: Vec<Section>,
     /// The subject's trace as verified.
     pub trace: Vec<TraceLine>,
-    /// The custody findings, when the bundle parsed.
+    /// The custody findings, when the bundle parsed and holds the whole history.
     pub custody: Option<CustodyReport>,
+    /// Whole (SPEC §7), or public entries only (then chains and custody are not judged).
+    #[serde(default)]
+    pub scope: Scope,
+    /// The subject's events as verified (signature, inclusion, registry), for checks made on
+    /// top of the bundle's (a battery passport's fields, [`crate::passport::check`]).
+    #[serde(skip)]
+    pub events: Vec<TraceEvent>,
 }
 
 impl Report {
@@ -418,6 +425,8 @@ pub fn verify_bundle_with(
                 )],
                 trace: vec![],
                 custody: None,
+                scope: Scope::Whole,
+                events: vec![],
             };
         }
     };
@@ -768,6 +777,8 @@ pub fn verify_bundle_with(
             *explained |= gap_explained(reported, to.saturating_sub(present));
         }
         let broken = match status {
+            // A public bundle leaves every other event out, its signers' earlier ones too.
+            ChainStatus::Gap { .. } if bundle.scope == Scope::Public => None,
             ChainStatus::PrevMismatch => Some(format!(
                 "{} seq {seq} (log index {}): prev is not the hash of seq {} in the bundle",
                 p.device,
@@ -838,24 +849,36 @@ pub fn verify_bundle_with(
             None,
         ));
     }
-    sections.push(section(
-        Step::Custody,
-        format!(
-            "custody, seal, gaps and conditions ({} limits)",
-            limits.profile
-        ),
-        trace_events.len(),
-        custody_problems,
-    ));
+    let public = bundle.scope == Scope::Public;
+    sections.push(if public {
+        section(
+            Step::Custody,
+            "not judged: a public bundle holds the public entries only, and the custody rules \
+             need the whole history (a partner's or an authority's bundle)"
+                .into(),
+            0,
+            vec![],
+        )
+    } else {
+        section(
+            Step::Custody,
+            format!(
+                "custody, seal, gaps and conditions ({} limits)",
+                limits.profile
+            ),
+            trace_events.len(),
+            custody_problems,
+        )
+    });
 
     let crypto_ok = sections
         .iter()
         .filter(|s| s.step != Step::Custody)
         .all(|s| s.problems.is_empty());
-    let verdict = if crypto_ok {
-        custody.verdict
-    } else {
-        Verdict::Fail
+    let verdict = match (crypto_ok, public) {
+        (false, _) => Verdict::Fail,
+        (true, true) => Verdict::Pass,
+        (true, false) => custody.verdict,
     };
     let lines = trace_events
         .iter()
@@ -887,7 +910,9 @@ pub fn verify_bundle_with(
         witnesses: Some(witnessing),
         sections,
         trace: lines,
-        custody: Some(custody),
+        custody: (!public).then_some(custody),
+        scope: bundle.scope,
+        events: trace_events,
     }
 }
 

@@ -19,6 +19,7 @@ use crate::cose::{self, ContentType, CoseError, Sign1, SignatureInvalid};
 use crate::device::{DeviceId, DeviceIdError};
 use crate::epc::{Epc, EpcError, Scheme};
 use crate::kind::Kind;
+use crate::master::{Master, MasterError};
 use crate::reading::{OutOfRange, Quantity, Readings};
 
 /// The largest message ingest accepts (SPEC §4: 4 KiB).
@@ -110,6 +111,8 @@ pub enum Field {
     Doc,
     /// Key 12.
     Dropped,
+    /// Key 13 (additive, docs/PASSPORT.md): a battery's master data.
+    Master,
 }
 
 impl Field {
@@ -127,6 +130,7 @@ impl Field {
             10 => Field::Party,
             11 => Field::Doc,
             12 => Field::Dropped,
+            13 => Field::Master,
             _ => return None,
         })
     }
@@ -146,6 +150,7 @@ impl Field {
             Field::Party => "party",
             Field::Doc => "doc",
             Field::Dropped => "dropped",
+            Field::Master => "master",
         }
     }
 }
@@ -174,7 +179,7 @@ pub enum EventError {
     #[error("the payload must be a CBOR map with integer keys")]
     NotMap,
     /// An unknown key.
-    #[error("unknown payload key {0} (keys are 1 to 12)")]
+    #[error("unknown payload key {0} (keys are 1 to 13)")]
     UnknownKey(u64),
     /// A required field is absent.
     #[error("required field {0} is missing")]
@@ -285,6 +290,9 @@ pub enum EventError {
         /// The missing field.
         field: Field,
     },
+    /// A bad `master` map.
+    #[error(transparent)]
+    Master(#[from] MasterError),
     /// The event is dated too far in the future.
     #[error("time is {ahead_ms} ms ahead of the receiver's clock (at most 300000 allowed)")]
     FromTheFuture {
@@ -372,6 +380,8 @@ pub struct Event<'a> {
     pub doc: Option<&'a str>,
     /// Events this device discarded since it last reported.
     pub dropped: Option<u64>,
+    /// A battery's master data (commissioned events only).
+    pub master: Option<Master>,
 }
 
 fn field_err(field: Field) -> impl Fn(CborError) -> EventError {
@@ -419,6 +429,7 @@ impl<'a> Event<'a> {
         let mut party = None;
         let mut doc = None;
         let mut dropped = None;
+        let mut master = None;
         let mut last = None;
         for _ in 0..n {
             let key = r.key_after(last)?;
@@ -508,6 +519,7 @@ impl<'a> Event<'a> {
                     }
                     dropped = Some(d);
                 }
+                Field::Master => master = Some(Master::decode(&mut r)?),
             }
         }
         r.finish()?;
@@ -552,6 +564,9 @@ impl<'a> Event<'a> {
         if let Some(field) = needs {
             return Err(EventError::KindNeeds { kind, field });
         }
+        if master.is_some() && kind != Kind::Commissioned {
+            return Err(MasterError::NotCommissioned.into());
+        }
         Ok(Event {
             seq,
             prev,
@@ -564,6 +579,7 @@ impl<'a> Event<'a> {
             party,
             doc,
             dropped,
+            master,
         })
     }
 
@@ -660,6 +676,8 @@ pub struct Draft<'d> {
     pub doc: Option<&'d str>,
     /// Events discarded since the last report.
     pub dropped: Option<u64>,
+    /// A battery's master data (commissioned only).
+    pub master: Option<&'d Master>,
 }
 
 impl<'d> Draft<'d> {
@@ -677,6 +695,7 @@ impl<'d> Draft<'d> {
             party: None,
             doc: None,
             dropped: None,
+            master: None,
         }
     }
 }
@@ -709,7 +728,8 @@ fn encode_fields(d: &Draft<'_>, e: &mut SliceEncoder<'_>) -> EncResult {
         + u64::from(!d.readings.is_empty())
         + u64::from(d.party.is_some())
         + u64::from(d.doc.is_some())
-        + u64::from(d.dropped.is_some());
+        + u64::from(d.dropped.is_some())
+        + u64::from(d.master.is_some());
     e.map(n)?;
     e.u8(1)?.u64(VERSION)?;
     e.u8(2)?.u64(d.seq)?;
@@ -751,6 +771,10 @@ fn encode_fields(d: &Draft<'_>, e: &mut SliceEncoder<'_>) -> EncResult {
     }
     if let Some(n) = d.dropped {
         e.u8(12)?.u64(n)?;
+    }
+    if let Some(m) = d.master {
+        e.u8(13)?;
+        m.encode(e)?;
     }
     Ok(())
 }

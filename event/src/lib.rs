@@ -40,6 +40,7 @@ mod device;
 pub mod epc;
 mod event;
 mod kind;
+pub mod master;
 mod reading;
 pub mod registry;
 pub mod wire;
@@ -54,6 +55,7 @@ pub use event::{
     peek_seq, sign_event, sign_payload,
 };
 pub use kind::Kind;
+pub use master::{Category, Master, MasterError};
 pub use reading::{OutOfRange, Quantity, Readings};
 
 /// Re-exported so users name the same key types as this crate.

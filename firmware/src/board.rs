@@ -120,7 +120,7 @@ pub struct Report {
 ///     config, key, NoSensors, Station::new(StationConfig::default()), RamFlash::<65536>::new(),
 /// ).unwrap();
 /// let cell = Epc::parse("urn:epc:id:sgtin:4012345.012345.1001").unwrap();
-/// board.policy_mut().command(StationCommand::Commission { items: [cell].into_iter().collect() }).unwrap();
+/// board.policy_mut().command(StationCommand::Commission { master: None, items: [cell].into_iter().collect() }).unwrap();
 ///
 /// let now = 1_763_712_000_000; // the board's clock, Unix ms
 /// board.poll(now).unwrap();    // signs the event and stores it in flash
@@ -235,6 +235,7 @@ impl<F: NorFlash, K: KeyStore, S: Sensors, P: Policy> Board<F, K, S, P> {
         draft.readings = intent.readings;
         draft.party = intent.party.as_ref();
         draft.doc = intent.doc.as_deref();
+        draft.master = intent.master.as_ref();
         draft.dropped = Some(provenance_event::SEQ_LIMIT - 2);
         // Check the draft against SPEC §3 at its largest (longest seq and dropped) before a
         // seq is spent on it: a bad intent must not leave a gap in the chain.

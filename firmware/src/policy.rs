@@ -4,7 +4,7 @@
 //! state machines, tested here without hardware and driven by [`crate::Board`].
 
 use heapless::{Deque, String, Vec};
-use provenance_event::{Epc, Kind, Quantity, Readings};
+use provenance_event::{Epc, Kind, Master, Quantity, Readings};
 
 use crate::drivers::nmea::{Position, distance_m};
 
@@ -77,6 +77,8 @@ pub struct EventIntent {
     pub party: Option<Epc>,
     /// Business document reference.
     pub doc: Option<String<DOC_MAX>>,
+    /// A battery's master data (commissioned only).
+    pub master: Option<Master>,
 }
 
 impl EventIntent {
@@ -91,6 +93,7 @@ impl EventIntent {
             readings: Readings::new(),
             party: None,
             doc: None,
+            master: None,
         }
     }
 }
@@ -147,6 +150,8 @@ pub enum StationCommand {
     Commission {
         /// The new items.
         items: Vec<Epc, MAX_ITEMS>,
+        /// Their master data (docs/PASSPORT.md), the same for all of them.
+        master: Option<Master>,
     },
     /// Measure the item on the fixture now: voltage, SOC, SOH, cycles, temperature.
     Measure {
@@ -233,8 +238,12 @@ impl Policy for Station {
 
     fn step(&mut self, _now_ms: u64, sample: &Sample) -> Option<EventIntent> {
         loop {
+            let mut master = None;
             let (kind, items, parent) = match self.queue.pop_front()? {
-                StationCommand::Commission { items } => (Kind::Commissioned, items, None),
+                StationCommand::Commission { items, master: m } => {
+                    master = m;
+                    (Kind::Commissioned, items, None)
+                }
                 StationCommand::Measure { items } => (Kind::Measured, items, None),
                 StationCommand::Pack { parent, items } => (Kind::Packed, items, Some(parent)),
                 StationCommand::Unpack { parent, items } => (Kind::Unpacked, items, Some(parent)),
@@ -243,6 +252,7 @@ impl Policy for Station {
             let mut intent = EventIntent::new(kind, items);
             intent.parent = parent;
             intent.place = self.config.place.clone();
+            intent.master = master;
             if kind == Kind::Measured {
                 intent.readings = sample.readings(MEASURED);
                 if intent.readings.is_empty() {
@@ -719,11 +729,13 @@ mod tests {
         })
         .unwrap();
         s.command(StationCommand::Commission {
+            master: None,
             items: items.clone(),
         })
         .unwrap();
         assert_eq!(
             s.command(StationCommand::Commission {
+                master: None,
                 items: items.clone()
             }),
             Err(Busy)

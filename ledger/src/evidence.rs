@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use provenance_custody::bundle::{Bundle, BundleEntry, LogInfo, Purpose, TlogProof};
+use provenance_custody::bundle::{Bundle, BundleEntry, LogInfo, Purpose, Scope, TlogProof};
 
 use crate::store::on_pool;
 use crate::{Ledger, LedgerError, now_ms, to_i64};
@@ -43,7 +43,7 @@ impl Ledger {
         let trace = self.trace(item).await?;
 
         // The trace holds the bytes of most entries already.
-        let mut known: std::collections::HashMap<u64, Vec<u8>> = trace
+        let known: std::collections::HashMap<u64, Vec<u8>> = trace
             .entries
             .iter()
             .map(|e| (e.index, e.bytes.clone()))
@@ -92,8 +92,53 @@ impl Ledger {
             }
         }
 
+        self.assemble(item, checkpoint, chosen, &signers, known, Scope::Whole)
+            .await
+    }
+
+    /// The public evidence of `item` at `checkpoint`: the entries `reveal` names (those a
+    /// public reader may see whole, as `provenance-access` decides) and their signers'
+    /// registry entries, nothing else; `scope: public`, so a verifier checks signatures and
+    /// proofs and leaves chains and custody to a whole bundle.
+    pub async fn public_evidence_at(
+        &self,
+        item: &str,
+        checkpoint: crate::SignedCheckpoint,
+        reveal: &BTreeSet<u64>,
+    ) -> Result<Bundle, LedgerError> {
+        let size = checkpoint.checkpoint.size;
+        self.wait_indexed(size).await?;
+        let trace = self.trace(item).await?;
+        let mut known = std::collections::HashMap::new();
+        let mut chosen = BTreeMap::new();
+        let mut signers = BTreeSet::new();
+        for e in trace
+            .entries
+            .into_iter()
+            .filter(|e| e.index < size && reveal.contains(&e.index))
+        {
+            chosen.insert(e.index, Purpose::Event);
+            signers.insert(e.device);
+            known.insert(e.index, e.bytes);
+        }
+        self.assemble(item, checkpoint, chosen, &signers, known, Scope::Public)
+            .await
+    }
+
+    /// A bundle of the `chosen` entries and the registry history of every one of `signers`,
+    /// each with its inclusion proof to `checkpoint`; `known` holds bytes already read.
+    async fn assemble(
+        &self,
+        item: &str,
+        checkpoint: crate::SignedCheckpoint,
+        mut chosen: BTreeMap<u64, Purpose>,
+        signers: &BTreeSet<String>,
+        mut known: std::collections::HashMap<u64, Vec<u8>>,
+        scope: Scope,
+    ) -> Result<Bundle, LedgerError> {
+        let size = checkpoint.checkpoint.size;
         // The registry history of every signer.
-        for device in &signers {
+        for device in signers {
             let Some(info) = self.device(device).await? else {
                 continue;
             };
@@ -139,6 +184,7 @@ impl Ledger {
             },
             checkpoint: checkpoint.note,
             created_ms: Some(now_ms()),
+            scope,
             entries,
         })
     }

@@ -311,8 +311,9 @@ impl StationSim {
                 break;
             };
             let command = match step {
-                StationStep::Commission(items) => StationCommand::Commission {
+                StationStep::Commission(items, master) => StationCommand::Commission {
                     items: bounded(&items),
+                    master,
                 },
                 StationStep::MeasureCell(cell, soc) => {
                     let s = board.sensors_mut();

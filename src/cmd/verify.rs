@@ -20,6 +20,12 @@ use crate::layout::DataDir;
 /// every event signature, the devices' hash chains and the chain of custody. Exit status 0
 /// when everything holds (warnings allowed), 1 when something fails, 2 for usage errors.
 ///
+/// With --bundle and --passport: also checks a battery passport (from GET
+/// /api/v1/items/{id}/passport): derives the passport again from the entries the bundle
+/// proves and compares every field the passport says one of them states. A public reader's
+/// bundle (from …/passport/evidence) holds the public entries only; a field whose entry it
+/// leaves out is reported as not proved by this bundle.
+///
 /// With --policy (and --bundle or --url): the checkpoint must also satisfy a witness policy
 /// (C2SP tlog-policy): signed by a log the policy lists (or by --log-key), every cosignature
 /// by a witness it knows valid, and enough of them to meet its quorum. Then no one can show
@@ -43,6 +49,7 @@ use crate::layout::DataDir;
     provenance verify --database-url postgres://db/prov --log-key 'name+1a2b3c4d+AbC…'\n  \
     provenance verify --bundle consignment.evidence.json --log-key log.vkey\n  \
     provenance verify --bundle consignment.evidence.json --log-key log.vkey --json\n  \
+    provenance verify --bundle cell.passport-evidence.json --passport cell.passport.json --log-key log.vkey\n  \
     provenance verify --url https://log.example.com --log-key log.vkey\n  \
     provenance verify --url https://log.example.com --log-key log.vkey --state audit/log.checkpoint\n  \
     provenance verify --bundle consignment.evidence.json --policy witnesses.policy\n  \
@@ -70,6 +77,10 @@ pub struct Args {
     /// An evidence bundle to check offline; needs --log-key, or a --policy with a `log` line.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["data", "database_url", "checkpoints"])]
     bundle: Option<PathBuf>,
+    /// With --bundle: a battery passport (JSON from GET /api/v1/items/{id}/passport) whose
+    /// fields must be what the bundle's entries state.
+    #[arg(long, value_name = "FILE", requires = "bundle")]
+    passport: Option<PathBuf>,
     /// With --bundle: print the verdict as JSON for machines.
     #[arg(long, requires = "bundle")]
     json: bool,
@@ -126,6 +137,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             policy.as_ref().zip(args.policy.as_deref()),
             &args.limits,
             args.json,
+            args.passport.as_deref(),
         );
     }
     if let Some(url) = &args.url {
@@ -344,6 +356,7 @@ fn run_bundle(
     policy: Option<(&Policy, &std::path::Path)>,
     limits: &str,
     json: bool,
+    passport: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
     use provenance_custody::rules::{Limits, Verdict};
     use provenance_custody::verify::verify_bundle_with;
@@ -352,15 +365,114 @@ fn run_bundle(
     let bytes = std::fs::read(file)
         .unwrap_or_else(|e| usage(format_args!("--bundle {}: {e}", file.display())));
     let report = verify_bundle_with(&bytes, key, &limits, policy.map(|(p, _)| p));
+    let fields = passport.map(|p| check_passport(p, &report));
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        let mut out = serde_json::to_value(&report)?;
+        if let Some(f) = &fields {
+            out["passport"] = passport_json(f);
+        }
+        println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         print_report(file, key, policy.map(|(_, path)| path), &report);
+        if let Some(f) = &fields {
+            print_passport(f);
+        }
     }
-    if report.verdict == Verdict::Fail {
+    let passport_fails = fields.iter().flatten().any(|c| {
+        matches!(
+            c.outcome,
+            provenance_custody::passport::FieldProof::Differs { .. }
+        )
+    });
+    if report.verdict == Verdict::Fail || passport_fails {
         std::process::exit(1);
     }
     Ok(())
+}
+
+/// The largest passport file read.
+const MAX_PASSPORT_BYTES: u64 = 16 << 20;
+
+fn check_passport(
+    path: &std::path::Path,
+    report: &provenance_custody::verify::Report,
+) -> Vec<provenance_custody::passport::FieldCheck> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_PASSPORT_BYTES + 1).read_to_end(&mut bytes))
+        .unwrap_or_else(|e| usage(format_args!("--passport {}: {e}", path.display())));
+    if bytes.len() as u64 > MAX_PASSPORT_BYTES {
+        usage(format_args!(
+            "--passport {}: larger than 16 MiB, no passport is",
+            path.display()
+        ));
+    }
+    let claimed: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+        usage(format_args!(
+            "--passport {}: not JSON ({e}); give the file GET /api/v1/items/{{id}}/passport answers",
+            path.display()
+        ))
+    });
+    provenance_custody::passport::check(report, &claimed).unwrap_or_else(|| {
+        usage(format_args!(
+            "--passport {}: not a passport of {} (its generalProductInformation.productIdentifier \
+             and evidence must name the bundle's subject)",
+            path.display(),
+            report.subject
+        ))
+    })
+}
+
+fn passport_json(fields: &[provenance_custody::passport::FieldCheck]) -> serde_json::Value {
+    use provenance_custody::passport::FieldProof;
+    serde_json::Value::Array(
+        fields
+            .iter()
+            .map(|c| {
+                let (outcome, claimed, logged) = match &c.outcome {
+                    FieldProof::Proved => ("proved", None, None),
+                    FieldProof::NotInBundle => ("not_in_bundle", None, None),
+                    FieldProof::Differs { claimed, logged } => {
+                        ("differs", Some(claimed), Some(logged))
+                    }
+                };
+                serde_json::json!({
+                    "field": c.pointer, "logIndex": c.index, "outcome": outcome,
+                    "claimed": claimed, "logged": logged,
+                })
+            })
+            .collect(),
+    )
+}
+
+fn print_passport(fields: &[provenance_custody::passport::FieldCheck]) {
+    use provenance_custody::passport::FieldProof;
+    let proved = fields
+        .iter()
+        .filter(|c| c.outcome == FieldProof::Proved)
+        .count();
+    println!();
+    println!("BATTERY PASSPORT");
+    println!(
+        "  {proved} of {} fields proved by the entries of this bundle",
+        fields.len()
+    );
+    for c in fields {
+        match &c.outcome {
+            FieldProof::Proved => println!("  ✔ {} (entry {})", c.pointer, c.index),
+            FieldProof::NotInBundle => println!(
+                "  · {} (entry {}): that entry is not in this bundle (it names other items too); \
+                 its inclusion proof is the passport's link, its content is proved by a \
+                 partner's or an authority's bundle",
+                c.pointer, c.index
+            ),
+            FieldProof::Differs { claimed, logged } => println!(
+                "  ✘ {} (entry {}): the passport says {claimed}, the entry states {logged}",
+                c.pointer, c.index
+            ),
+        }
+    }
 }
 
 /// `2026-11-21 10:00 UTC`.

@@ -134,6 +134,14 @@ pub fn router(state: AppState) -> Router {
             get(crate::evidence::evidence),
         )
         .route("/api/v1/items/{id}/epcis", get(crate::epcis::epcis))
+        .route(
+            "/api/v1/items/{id}/passport",
+            get(crate::passport::passport_json),
+        )
+        .route(
+            "/api/v1/items/{id}/passport/evidence",
+            get(crate::passport::passport_evidence),
+        )
         .route("/api/v1/devices", get(devices))
         .route("/api/v1/places", get(places))
         .route("/metrics", get(metrics))

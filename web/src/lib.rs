@@ -18,6 +18,7 @@ pub mod evidence;
 pub mod format;
 pub mod lookup;
 pub mod pages;
+pub mod passport;
 pub mod reads;
 pub mod resolver;
 pub mod site;

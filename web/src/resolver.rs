@@ -79,17 +79,20 @@ pub enum LinkType {
     Evidence,
     /// `provenance:customs`: the customs view of a consignment.
     Customs,
+    /// `provenance:passport`: the EU battery passport of a cell, module or pack.
+    Passport,
 }
 
 impl LinkType {
     /// Every link type, in the order linksets and error pages list them.
-    pub const ALL: [LinkType; 6] = [
+    pub const ALL: [LinkType; 7] = [
         LinkType::Default,
         LinkType::Pip,
         LinkType::Traceability,
         LinkType::Epcis,
         LinkType::Evidence,
         LinkType::Customs,
+        LinkType::Passport,
     ];
 
     fn term(self) -> &'static str {
@@ -100,11 +103,15 @@ impl LinkType {
             LinkType::Epcis => "epcis",
             LinkType::Evidence => "evidence",
             LinkType::Customs => "customs",
+            LinkType::Passport => "passport",
         }
     }
 
     fn is_gs1(self) -> bool {
-        !matches!(self, LinkType::Evidence | LinkType::Customs)
+        !matches!(
+            self,
+            LinkType::Evidence | LinkType::Customs | LinkType::Passport
+        )
     }
 
     /// The short form: `gs1:epcis`, `provenance:evidence`.
@@ -266,12 +273,26 @@ fn item_links(root: &str, epc: &Epc) -> Links {
             title: "Customs view: the offline verification of the evidence bundle",
             media: "text/html",
         }),
-        _ => links.push(Link {
-            rel: LinkType::Pip,
-            href: format!("{root}/01/{}", epc.gs1_key()),
-            title: "Product page: the items of this GTIN in the log",
-            media: "text/html",
-        }),
+        _ => links.extend([
+            Link {
+                rel: LinkType::Pip,
+                href: format!("{root}/01/{}", epc.gs1_key()),
+                title: "Product page: the items of this GTIN in the log",
+                media: "text/html",
+            },
+            Link {
+                rel: LinkType::Passport,
+                href: format!("{root}/passport/{enc}"),
+                title: "Battery passport (EU 2023/1542 Annex XIII), each field with its proof",
+                media: "text/html",
+            },
+            Link {
+                rel: LinkType::Passport,
+                href: format!("{api}/passport"),
+                title: "Battery passport as JSON (Battery Pass data model field names)",
+                media: "application/json",
+            },
+        ]),
     }
     let description = match epc.scheme() {
         Scheme::Sscc => format!("Consignment {epc} (SSCC {})", epc.gs1_key()),
@@ -434,11 +455,29 @@ pub async fn item(
     let response = match ask(query.as_deref(), &headers) {
         // `?all=1` opens every fold of the journey, as on `/items/{id}` (the page links it
         // relative to itself, so it comes back here).
-        Ask::Page => render_with(&s, &epc, root.clone(), all_folds(query.as_deref())).await?,
+        Ask::Page => item_page(&s, &epc, root.clone(), all_folds(query.as_deref())).await?,
         Ask::Linkset => linkset(&links, &root),
         Ask::Link(asked) => follow(&s, &links, &root, &asked, query.as_deref(), &headers).await?,
     };
     Ok(with_links(response, &links))
+}
+
+/// What an item's Digital Link opens: a battery's passport (an SGTIN whose commissioning
+/// carries master data, as the Battery Regulation asks of the QR code on a battery), else the
+/// trace page.
+async fn item_page(
+    s: &AppState,
+    epc: &Epc,
+    root: String,
+    all: bool,
+) -> Result<Response, PageError> {
+    if epc.scheme() == Scheme::Sgtin {
+        let g = crate::passport::gather(s, epc, root.clone()).await?;
+        if crate::pages::passport::is_battery(&g) {
+            return crate::pages::passport::render(s, &g).await;
+        }
+    }
+    render_with(s, epc, root, all).await
 }
 
 /// `GET /01/{gtin}`: a product, the items of that GTIN the log knows.

@@ -155,6 +155,7 @@ impl TestLog {
             },
             checkpoint: note,
             created_ms: None,
+            scope: Default::default(),
             entries,
         }
     }

@@ -282,6 +282,7 @@ fn offline_events_go_out_in_order_once_connected() {
     for n in 0..10 {
         let command = if n % 2 == 0 {
             StationCommand::Commission {
+                master: None,
                 items: items(cell(n)),
             }
         } else {
@@ -306,6 +307,7 @@ fn offline_events_go_out_in_order_once_connected() {
     board
         .policy_mut()
         .command(StationCommand::Commission {
+            master: None,
             items: items(cell(99)),
         })
         .unwrap();
@@ -326,6 +328,7 @@ fn unacknowledged_events_are_sent_again_after_reconnect_reboot_and_silence() {
         board
             .policy_mut()
             .command(StationCommand::Commission {
+                master: None,
                 items: items(cell(n)),
             })
             .unwrap();
@@ -350,6 +353,7 @@ fn unacknowledged_events_are_sent_again_after_reconnect_reboot_and_silence() {
     board
         .policy_mut()
         .command(StationCommand::Commission {
+            master: None,
             items: items(cell(5)),
         })
         .unwrap();
@@ -436,6 +440,7 @@ fn power_cuts_while_online_never_break_the_chain() {
             board
                 .policy_mut()
                 .command(StationCommand::Commission {
+                    master: None,
                     items: items(cell(n)),
                 })
                 .unwrap();

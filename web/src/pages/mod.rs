@@ -13,6 +13,7 @@ mod home;
 pub(crate) mod layout;
 pub(crate) mod live;
 mod login;
+pub(crate) mod passport;
 pub(crate) mod trace;
 
 use axum::Router;
@@ -48,6 +49,7 @@ pub fn routes(state: AppState) -> Router {
         .route("/00/{sscc}", get(resolver::item))
         .route("/.well-known/gs1resolver", get(resolver::description))
         .route("/customs/{id}", get(customs::customs))
+        .route("/passport/{id}", get(passport::passport))
         .route("/login", get(login::form).post(login::login))
         .route("/logout", axum::routing::post(login::logout))
         .route("/static/style.css", get(style))

@@ -476,7 +476,7 @@ fn identity(v: &View) -> Markup {
 }
 
 /// What people call the item: its serial and GTIN, or its SSCC; the EPC URI goes below.
-fn heading(epc: &Epc) -> String {
+pub(crate) fn heading(epc: &Epc) -> String {
     match epc.scheme() {
         Scheme::Sscc => format!("Consignment {}", epc.gs1_key()),
         Scheme::Sgtin => format!("Serial {} of GTIN {}", epc.serial(), epc.gs1_key()),
@@ -485,7 +485,7 @@ fn heading(epc: &Epc) -> String {
 }
 
 /// A QR code of `text` as inline SVG: one path of dark modules, four modules of quiet zone.
-fn qr(text: &str) -> Option<Markup> {
+pub(crate) fn qr(text: &str) -> Option<Markup> {
     let code =
         qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::M).ok()?;
     let width = code.width();
