@@ -123,7 +123,29 @@ pub enum MasterError {
     /// Master data on an event that is not `commissioned`.
     #[error("master data belongs on a commissioned event only")]
     NotCommissioned,
+    /// A field name [`Master::set`] does not know.
+    #[error(
+        "unknown master field: give one of category, chemistry, rated_capacity_mah, \
+         nominal_voltage_mv, minimum_voltage_mv, maximum_voltage_mv, mass_g, \
+         carbon_footprint_g_per_kwh, carbon_class, expected_cycles"
+    )]
+    UnknownField,
 }
+
+/// The fields by name (as `provenance sign --master NAME=VALUE` and docs/PASSPORT.md write
+/// them) and their keys.
+pub const FIELDS: [(&str, u64); 10] = [
+    ("category", 1),
+    ("chemistry", 2),
+    ("rated_capacity_mah", 3),
+    ("nominal_voltage_mv", 4),
+    ("minimum_voltage_mv", 5),
+    ("maximum_voltage_mv", 6),
+    ("mass_g", 7),
+    ("carbon_footprint_g_per_kwh", 8),
+    ("carbon_class", 9),
+    ("expected_cycles", 10),
+];
 
 /// The numeric keys: (key, name, unit, range).
 const NUMBERS: [(u64, &str, &str, u32, u32); 7] = [
@@ -154,6 +176,64 @@ fn number(r: &mut Reader<'_>, key: u64) -> Result<u32, MasterError> {
 }
 
 impl Master {
+    /// Sets the field `name` (see [`FIELDS`]) from its text, with the rules decoding applies.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), MasterError> {
+        let key = FIELDS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .ok_or(MasterError::UnknownField)?
+            .1;
+        match key {
+            1 => self.category = Some(Category::from_name(value).ok_or(MasterError::Category)?),
+            2 => {
+                let ok = !value.is_empty()
+                    && value.chars().all(|c| !c.is_control())
+                    && value.trim() == value;
+                self.chemistry = Some(
+                    String::try_from(value)
+                        .ok()
+                        .filter(|_| ok)
+                        .ok_or(MasterError::Chemistry)?,
+                );
+            }
+            9 => {
+                let mut cs = value.chars();
+                self.carbon_class = match (cs.next(), cs.next()) {
+                    (Some(c @ 'A'..='E'), None) => Some(c),
+                    _ => return Err(MasterError::CarbonClass),
+                };
+            }
+            key => {
+                let &(_, name, unit, min, max) = NUMBERS
+                    .iter()
+                    .find(|n| n.0 == key)
+                    .ok_or(MasterError::UnknownKey(key))?;
+                let v = value
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|v| (min..=max).contains(v))
+                    .ok_or(MasterError::OutOfRange {
+                        name,
+                        unit,
+                        min,
+                        max,
+                    })?;
+                let slot = match key {
+                    3 => &mut self.rated_capacity_mah,
+                    4 => &mut self.nominal_voltage_mv,
+                    5 => &mut self.minimum_voltage_mv,
+                    6 => &mut self.maximum_voltage_mv,
+                    7 => &mut self.mass_g,
+                    8 => &mut self.carbon_footprint_g_per_kwh,
+                    _ => &mut self.expected_cycles,
+                };
+                *slot = Some(v);
+            }
+        }
+        Ok(())
+    }
+
     /// Whether nothing is stated.
     pub fn is_empty(&self) -> bool {
         *self == Master::default()
@@ -304,6 +384,32 @@ mod tests {
         };
         let bytes = encode(Kind::Commissioned, &one).unwrap();
         assert_eq!(Event::decode(&bytes).unwrap().master, Some(one));
+    }
+
+    #[test]
+    fn set_by_name_follows_the_decoding_rules() {
+        let mut m = Master::default();
+        for (name, value) in [
+            ("category", "ev"),
+            ("chemistry", "NMC811"),
+            ("rated_capacity_mah", "5000"),
+            ("nominal_voltage_mv", "3600"),
+            ("minimum_voltage_mv", "2500"),
+            ("maximum_voltage_mv", "4200"),
+            ("mass_g", "70"),
+            ("carbon_footprint_g_per_kwh", "61500"),
+            ("carbon_class", "B"),
+            ("expected_cycles", "1500"),
+        ] {
+            m.set(name, value).unwrap();
+        }
+        assert_eq!(m, sample());
+        assert_eq!(m.set("colour", "red"), Err(MasterError::UnknownField));
+        assert!(matches!(
+            m.set("mass_g", "0"),
+            Err(MasterError::OutOfRange { .. })
+        ));
+        assert_eq!(m.set("carbon_class", "AA"), Err(MasterError::CarbonClass));
     }
 
     #[test]

@@ -19,6 +19,16 @@ Kinds: commissioned packed unpacked measured departed located excursion sealed s
        arrived handed_over inspected held cleared decommissioned
 Readings (NAME=VALUE, integers): voltage (mV) current (mA) soc (‰) soh (‰) temperature (m°C)
        cycles humidity (‰) shock (milli-g) seal (1 closed / 0 open)
+Master data (NAME=VALUE, commissioned only; docs/PASSPORT.md): category (lmt ev industrial
+       stationary) chemistry (e.g. NMC811) rated_capacity_mah nominal_voltage_mv
+       minimum_voltage_mv maximum_voltage_mv mass_g carbon_footprint_g_per_kwh
+       carbon_class (A-E) expected_cycles
+
+Example: a battery maker commissions a pack with its passport data
+  provenance sign --key plant.key --device plant-op --seq 1 --kind commissioned \\
+      --item urn:epc:id:sgtin:4012345.022345.7001 --sgln urn:epc:id:sgln:4012345.00001.0 \\
+      --master category=ev --master chemistry=NMC811 --master rated_capacity_mah=5000 \\
+      --master nominal_voltage_mv=14520 --master carbon_class=B --out commissioned.cose
 
 Example: customs inspects a container at the port of Rotterdam
   provenance sign --key customs.key --device customs-rotterdam --seq 1 --kind inspected \\
@@ -77,6 +87,10 @@ pub struct Args {
     /// A reading, NAME=VALUE (see the list below). Repeat for several.
     #[arg(long = "reading", value_name = "NAME=VALUE", value_parser = parse_reading)]
     readings: Vec<(Quantity, i64)>,
+    /// A battery's master data for its passport, NAME=VALUE (commissioned only; see the
+    /// list below and docs/PASSPORT.md). Repeat for several.
+    #[arg(long = "master", value_name = "NAME=VALUE", value_parser = parse_master)]
+    master: Vec<(String, String)>,
     /// Event time as Unix milliseconds or RFC 3339 (2026-11-21T10:00:00Z). Default: now.
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     time: Option<i64>,
@@ -86,6 +100,17 @@ pub struct Args {
     /// Where to write the signed event.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
+}
+
+fn parse_master(s: &str) -> Result<(String, String), String> {
+    let (name, value) = s.split_once('=').ok_or_else(|| {
+        format!("expected NAME=VALUE, e.g. chemistry=NMC811 or rated_capacity_mah=5000, not {s:?}")
+    })?;
+    // Checked now, so a typo is reported before the key is read.
+    provenance_event::Master::default()
+        .set(name.trim(), value.trim())
+        .map_err(|e| e.to_string())?;
+    Ok((name.trim().to_string(), value.trim().to_string()))
 }
 
 fn parse_device(s: &str) -> Result<DeviceId, String> {
@@ -257,6 +282,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     draft.location = location.as_ref();
     draft.readings = readings;
     draft.doc = args.doc.as_deref();
+    let mut master = provenance_event::Master::default();
+    for (name, value) in &args.master {
+        master.set(name, value)?;
+    }
+    draft.master = (!master.is_empty()).then_some(&master);
 
     let mut buf = vec![0u8; MAX_MESSAGE + 128];
     let n = sign_event(&key, &args.device, &draft, &mut buf).context("the event was not signed")?;
