@@ -834,3 +834,153 @@ async fn a_simulated_container_and_cell_in_chromium() {
     drop(driver);
     assert!(server.stop(), "{}", server.log());
 }
+
+/// One simulated container and one of its cells, whose container overheated at the port, in
+/// Chromium as each tier reads them (issue #14): anonymous visitors see the cell's public
+/// passport and no journey; the carrier involved (a partner) and an authority see the journey
+/// and the excursion in the passport, with the proof of its entry one click away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_tier_reads_a_simulated_container_and_passport_in_chromium() {
+    let Some((chromium, chromedriver)) =
+        external("chromium and chromedriver (Debian)", browser_tools())
+    else {
+        return;
+    };
+    let mut server = support::Server::start(&[]);
+    let (http, mqtt, dir) = (
+        server.http.clone(),
+        server.mqtt_port,
+        server.dir.path().to_path_buf(),
+    );
+    let sim = tokio::task::spawn_blocking(move || {
+        support::provenance()
+            .args(["simulate", "--boards", "3", "--items", "4"])
+            .args(["--speedup", "20000", "--sea-days", "1", "--run", "654"])
+            .args([
+                "--seed",
+                "5",
+                "--drain",
+                "60",
+                "--offline",
+                "0",
+                "--reboots",
+                "0",
+            ])
+            .args([
+                "--seal-breaks",
+                "0",
+                "--heat",
+                "1",
+                "--drops",
+                "0",
+                "--holds",
+                "0",
+            ])
+            .args(["--server", &http, "--data"])
+            .arg(&dir)
+            .args(["--mqtt-url", &format!("mqtt://127.0.0.1:{mqtt}")])
+            .output()
+            .expect("simulate")
+    })
+    .await
+    .expect("join");
+    assert!(
+        sim.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sim.stdout)
+    );
+    let container = "urn:epc:id:sscc:4012345.9654000000";
+    let cell = "urn:epc:id:sgtin:4012345.012345.65410000000";
+    let link = Epc::parse(cell)
+        .expect("epc")
+        .digital_link_path()
+        .to_string();
+    let base = server.http.clone();
+    let grant: Value = server
+        .http()
+        .post(format!("{base}/api/v1/access"))
+        .json(&json!({ "org": "Blue Sea Lines urn:epc:id:pgln:4012345.00002", "tier": "partner" }))
+        .send()
+        .await
+        .expect("grant")
+        .json()
+        .await
+        .expect("json");
+    let partner = grant["token"].as_str().expect("token").to_string();
+
+    let driver = Driver::start(&chromedriver);
+    for (tier, token) in [
+        ("anonymous", None),
+        ("partner", Some(partner.clone())),
+        ("authority", Some(server.token())),
+    ] {
+        let c = driver.session(&chromium, true).await;
+        if let Some(t) = &token {
+            log_in(&c, &base, t).await;
+            assert!(
+                text(&c, "p.reader-tier").await.contains(tier),
+                "{tier}: the header says the tier"
+            );
+        }
+        // The container: its journey for those involved, nothing of it for the public.
+        c.goto(&format!("{base}/items/{container}"))
+            .await
+            .expect("container page");
+        let journey = css(&c, "ol.timeline li.event").await.len();
+        if tier == "anonymous" {
+            assert_eq!(journey, 0, "no journey for the public");
+            let main = text(&c, "main").await;
+            assert!(
+                main.to_lowercase().contains("log in"),
+                "says how to see more: {main}"
+            );
+        } else {
+            assert!(journey > 10, "{tier}: the journey ({journey} events shown)");
+        }
+        screenshot(&c, &format!("11-container-{tier}")).await;
+
+        // The cell's Digital Link (its QR code) opens its passport.
+        c.goto(&format!("{base}{link}")).await.expect("passport");
+        let kicker = text(&c, "main p.kicker").await;
+        assert!(
+            kicker.to_lowercase().contains("battery passport"),
+            "{tier}: {kicker}"
+        );
+        assert!(text(&c, "#general").await.contains("Arnstadt Cell Works"));
+        assert!(text(&c, "#characteristics").await.contains("NMC811"));
+        assert!(
+            !css(&c, "#general td.source a[href*='proofs/inclusion']")
+                .await
+                .is_empty(),
+            "{tier}: each public field links its proof"
+        );
+        let negative = text(&c, "#negative").await;
+        if tier == "anonymous" {
+            assert!(negative.contains("legitimate interest"), "{negative}");
+            assert!(!text(&c, "main").await.contains("41.0"), "no excursion");
+            assert!(!css(&c, "#condition p.withheld").await.is_empty());
+        } else {
+            assert!(negative.contains("41.0 °C"), "{tier}: {negative}");
+            assert!(text(&c, "#condition").await.contains("State of health"));
+        }
+        screenshot(&c, &format!("12-passport-{tier}")).await;
+        if tier == "partner" {
+            // The excursion's entry, proved: its inclusion proof is one click away.
+            css(&c, "ul.negative li a")
+                .await
+                .first()
+                .expect("the excursion's entry link")
+                .clone()
+                .click()
+                .await
+                .expect("click");
+            eventually("the proof", Duration::from_secs(10), || async {
+                c.source().await.is_ok_and(|s| s.contains("\"hashes\""))
+            })
+            .await;
+        }
+        c.close().await.expect("close");
+    }
+    drop(driver);
+    assert!(server.stop(), "{}", server.log());
+}

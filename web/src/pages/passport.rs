@@ -88,9 +88,9 @@ fn row<T>(g: &Gathered, name: &str, value: Markup, s: &Stated<T>) -> Markup {
 fn withheld(what: &str) -> Markup {
     html! {
         p.withheld {
-            (what) " is shown to persons with a legitimate interest (repairers, recyclers, \
-            second-life operators: an organisation involved in this battery, or one it was \
-            shared with) and to authorities. "
+            strong { (what) } ": shown to persons with a legitimate interest (repairers, \
+            recyclers, second-life operators: an organisation involved in this battery, or one \
+            it was shared with) and to authorities. "
             a href="/login" { "Log in with a read token" } "."
         }
     }
@@ -200,7 +200,7 @@ fn body(g: &Gathered, places: &Places) -> Markup {
             section.panel #condition aria-labelledby="cond-h" {
                 h2 #cond-h { "State of health and use" }
                 @if restricted {
-                    (withheld("The state of health, charge cycles and state of charge"))
+                    (withheld("State of health, charge cycles and state of charge"))
                 } @else if p.state_of_health.is_none() && p.charge_cycles.is_none() && p.state_of_charge.is_none() {
                     p { "No measurement of this battery states them yet." }
                 } @else {
@@ -246,14 +246,14 @@ fn body(g: &Gathered, places: &Places) -> Markup {
             section.panel #custody aria-labelledby="cust-h" {
                 h2 #cust-h { "Custody history" }
                 @if restricted {
-                    (withheld("Who held it, where and when"))
+                    (withheld("Who held it, and when"))
                 } @else {
                     table.passport {
                         thead { tr { th { "Holder" } th { "From" } th { "Until" } th { "Stated by" } } }
                         tbody {
                             @for c in &p.custody {
                                 tr {
-                                    td { (org_name(&c.holder).0) }
+                                    td { (places.name_of(&c.holder).unwrap_or(org_name(&c.holder).0)) }
                                     td { (format::utc(c.from_ms)) }
                                     td { (c.until_ms.map_or("now".to_string(), format::utc)) }
                                     td.source data-index=(c.from_index) { a href=(g.proof_url(c.from_index)) { "entry " (c.from_index) } }
