@@ -116,6 +116,9 @@ pub const GRPC: &[(&str, Rule)] = &[
     ("/provenance.v1.Registry/RegisterDevice", Rule::Admin),
     ("/provenance.v1.Registry/RotateKey", Rule::Admin),
     ("/provenance.v1.Registry/RevokeDevice", Rule::Admin),
+    ("/provenance.v1.Access/GrantRead", Rule::Admin),
+    ("/provenance.v1.Access/ListReadGrants", Rule::Admin),
+    ("/provenance.v1.Access/RevokeRead", Rule::Admin),
 ];
 
 /// The rule of an HTTP route (`path` as axum's `MatchedPath` gives it); `None`: no rule, so

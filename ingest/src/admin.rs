@@ -1,7 +1,8 @@
-//! Registry administration shared by the HTTP and gRPC surfaces: each change is a log entry
+//! Administration shared by the HTTP and gRPC surfaces. Registry changes: each is a log entry
 //! signed by the log key (through the ledger), then the ingest's registry cache is reloaded so
-//! the next message is judged by the new state. Registration also issues the device's MQTT
-//! password; only its hash is kept.
+//! the next message is judged by the new state; registration also issues the device's MQTT
+//! password, of which only the hash is kept. Read grants (issue #14): checked as
+//! `provenance-access` says, their token shown once and kept as a hash.
 
 use std::sync::Arc;
 
@@ -24,7 +25,7 @@ pub enum AdminError {
     #[error(transparent)]
     Ledger(#[from] LedgerError),
     /// The operating system gave no randomness for the password.
-    #[error("no randomness for the MQTT password: {0}")]
+    #[error("no randomness for a secret (MQTT password or read token): {0}")]
     Randomness(String),
 }
 
@@ -193,4 +194,54 @@ impl Registrar {
     pub async fn devices(&self) -> Result<Vec<DeviceInfo>, AdminError> {
         Ok(self.ledger.devices().await?)
     }
+}
+
+/// A read grant just made.
+#[derive(Debug)]
+pub struct ReadGranted {
+    /// Its number, for revoking it.
+    pub id: i64,
+    /// The organisation, as checked.
+    pub org: String,
+    /// The tier.
+    pub tier: provenance_access::Tier,
+    /// The item prefix shared with it.
+    pub items: Option<String>,
+    /// The read token: shown once, never stored.
+    pub token: String,
+}
+
+/// Grants `org` reads at `tier` (`public`, `partner`, `authority`), sharing the items under
+/// `items` with it; every value checked by `provenance-access`, the token kept as a hash.
+pub async fn grant_read(
+    ledger: &Ledger,
+    org: &str,
+    tier: &str,
+    items: Option<&str>,
+    now_ms: i64,
+) -> Result<ReadGranted, AdminError> {
+    let invalid = |e: provenance_access::AccessError| AdminError::Invalid(e.to_string());
+    let org = provenance_access::check_org(org).map_err(invalid)?;
+    let tier = provenance_access::Tier::parse(tier).map_err(invalid)?;
+    let items = items
+        .map(provenance_access::check_prefix)
+        .transpose()
+        .map_err(invalid)?;
+    let token = secrets::new_secret().map_err(|e| AdminError::Randomness(e.to_string()))?;
+    let id = ledger
+        .grant_read(
+            org,
+            tier.name(),
+            items,
+            &secrets::password_hash(&token),
+            now_ms,
+        )
+        .await?;
+    Ok(ReadGranted {
+        id,
+        org: org.to_string(),
+        tier,
+        items: items.map(str::to_string),
+        token,
+    })
 }

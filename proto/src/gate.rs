@@ -3,9 +3,10 @@
 //! `authorization: Bearer <token>` metadata (the admin token reads as an authority; any other
 //! token is looked up by its hash on every call, so a revoked one stops at once).
 //!
-//! The per-item views are not filtered on gRPC yet: until they are, `TraceItem` and
-//! `GetEvidence` answer authorities only (stricter than HTTP, where partners and the public
-//! get their filtered views), so nothing the HTTP tiers hide can be read over gRPC.
+//! Per-item methods (`TraceItem`, `GetEvidence`) get the reader (an anonymous caller's
+//! public reader included, unless `serve --public-tier none`) in the request's extensions,
+//! and the service applies [`provenance_access::item_access`] to each item, as the HTTP
+//! routes do.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -13,8 +14,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use provenance_access::Tier;
 use provenance_access::routes::{self, Rule};
+use provenance_access::{Anonymous, Reader, Tier};
 use provenance_ledger::Ledger;
 use tonic::Status;
 use tonic::body::Body;
@@ -26,17 +27,36 @@ pub struct ReadGate<S> {
     inner: S,
     ledger: Arc<Ledger>,
     admin_token: Option<Arc<String>>,
+    anonymous: Anonymous,
 }
 
 impl<S> ReadGate<S> {
-    /// `inner` behind the gate; `admin_token` reads as an authority.
+    /// `inner` behind the gate; `admin_token` reads as an authority; anonymous callers get
+    /// the public tier.
     pub fn new(inner: S, ledger: Arc<Ledger>, admin_token: Option<Arc<String>>) -> Self {
         Self {
             inner,
             ledger,
             admin_token,
+            anonymous: Anonymous::Public,
         }
     }
+
+    /// What anonymous callers get (`serve --public-tier`).
+    pub fn anonymous(mut self, anonymous: Anonymous) -> Self {
+        self.anonymous = anonymous;
+        self
+    }
+}
+
+/// The reader a per-item call serves, as the gate found it; a service reached without the
+/// gate serves the public facts only (fail closed).
+pub fn reader_of<T>(req: &tonic::Request<T>) -> Reader {
+    req.extensions().get::<Reader>().cloned().unwrap_or(Reader {
+        tier: Tier::Public,
+        org: None,
+        shared: Vec::new(),
+    })
 }
 
 impl<S: NamedService> NamedService for ReadGate<S> {
@@ -52,24 +72,34 @@ fn token(req: &http::Request<Body>) -> Option<String> {
         .filter(|t| !t.is_empty())
 }
 
-/// The tier of a call's token: `Ok(None)` without one, `Err` for one that is not valid.
-async fn tier(
+/// The reader of a call's token: `Ok(None)` without one, `Err` for one that is not valid.
+async fn reader(
     ledger: &Ledger,
     admin: Option<&str>,
     token: Option<String>,
-) -> Result<Option<Tier>, Status> {
+) -> Result<Option<Reader>, Status> {
     let Some(token) = token else {
         return Ok(None);
     };
     if let Some(a) = admin.filter(|a| !a.is_empty()) {
         if provenance_ingest::secrets::constant_time_eq(token.as_bytes(), a.as_bytes()) {
-            return Ok(Some(Tier::Authority));
+            return Ok(Some(Reader {
+                tier: Tier::Authority,
+                org: None,
+                shared: Vec::new(),
+            }));
         }
     }
     let hash = provenance_ingest::secrets::password_hash(&token);
     match ledger.reader_by_token(&hash).await {
-        Ok(Some((g, _))) => Tier::parse(&g.tier)
-            .map(Some)
+        Ok(Some((g, shared))) => Tier::parse(&g.tier)
+            .map(|tier| {
+                Some(Reader {
+                    tier,
+                    org: Some(g.org),
+                    shared,
+                })
+            })
             .map_err(|_| Status::internal("a stored grant names no known tier")),
         Ok(None) => Err(Status::unauthenticated(
             "this token is not valid: it was revoked or mistyped; ask the operator for a new \
@@ -107,7 +137,9 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let ledger = self.ledger.clone();
         let admin = self.admin_token.clone();
+        let anonymous = self.anonymous;
         Box::pin(async move {
+            let mut req = req;
             let refuse = |s: Status| Ok(s.into_http());
             let Some(rule) = routes::grpc(req.uri().path()) else {
                 return refuse(Status::permission_denied(
@@ -117,20 +149,24 @@ where
             let needed = match rule {
                 Rule::Open | Rule::Admin => return inner.call(req).await,
                 Rule::AtLeast(t) => t,
-                // Not filtered on gRPC yet (see the module doc): authorities only.
-                Rule::PerItem => Tier::Authority,
+                Rule::PerItem => Tier::Public,
             };
-            let have = match tier(&ledger, admin.as_deref().map(String::as_str), token(&req)).await
-            {
-                Ok(t) => t,
-                Err(s) => return refuse(s),
-            };
+            let have =
+                match reader(&ledger, admin.as_deref().map(String::as_str), token(&req)).await {
+                    Ok(Some(r)) => Some(r),
+                    Ok(None) if rule == Rule::PerItem => Reader::anonymous(anonymous),
+                    Ok(None) => None,
+                    Err(s) => return refuse(s),
+                };
             match have {
-                Some(t) if t >= needed => inner.call(req).await,
-                Some(t) => refuse(Status::permission_denied(format!(
+                Some(r) if r.tier >= needed => {
+                    req.extensions_mut().insert(r);
+                    inner.call(req).await
+                }
+                Some(r) => refuse(Status::permission_denied(format!(
                     "this needs the {} tier over gRPC; yours is {}",
                     needed.name(),
-                    t.name()
+                    r.tier.name()
                 ))),
                 None => refuse(Status::unauthenticated(format!(
                     "this needs a read token of the {} tier: send metadata `authorization: \

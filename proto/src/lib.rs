@@ -87,6 +87,64 @@ fn chain(c: LedgerChain) -> pb::ChainStatus {
     out
 }
 
+impl LedgerService {
+    /// `None` when `reader` sees the item of `t` whole; else the item's events as the rule
+    /// decides, for the public view.
+    async fn public_view(
+        &self,
+        reader: &provenance_access::Reader,
+        t: &trace::Trace,
+    ) -> Result<Option<Vec<provenance_custody::rules::TraceEvent>>, Status> {
+        if reader.tier == provenance_access::Tier::Authority {
+            return Ok(None);
+        }
+        let registry = self.ledger.devices().await.map_err(status)?;
+        let events = provenance_ledger::evidence::trace_events(t, &registry);
+        Ok(
+            match provenance_access::item_access(reader, &t.item, &events) {
+                provenance_access::ItemAccess::Full => None,
+                provenance_access::ItemAccess::Public => Some(events),
+            },
+        )
+    }
+}
+
+/// The public view of a trace: the entries stating the item's public facts, each with its
+/// kind, time and index; the entry itself only where it states this item's facts alone
+/// ([`provenance_access::entry_public`]), so a public caller can check its signature.
+fn public_trace(t: trace::Trace, events: &[provenance_custody::rules::TraceEvent]) -> pb::Trace {
+    use provenance_access::{ItemAccess, Visibility, entry_public, visibility};
+    let by_index: std::collections::HashMap<u64, &provenance_custody::rules::TraceEvent> =
+        events.iter().map(|e| (e.index, e)).collect();
+    let entries = t
+        .entries
+        .into_iter()
+        .filter_map(|e| {
+            let ev = by_index.get(&e.index)?;
+            if visibility(ItemAccess::Public, ev) == Visibility::Hidden {
+                return None;
+            }
+            let whole = entry_public(&t.item, ev);
+            Some(pb::TraceEntry {
+                index: e.index,
+                data: if whole { e.bytes } else { Vec::new() },
+                device: if whole { e.device } else { String::new() },
+                seq: if whole { e.seq } else { 0 },
+                time_ms: e.time_ms,
+                kind: e.kind.name().to_string(),
+                inherited: None,
+                chain: None,
+            })
+        })
+        .collect();
+    pb::Trace {
+        item: t.item,
+        containers: Vec::new(),
+        entries,
+        view: "public".into(),
+    }
+}
+
 fn window(w: trace::Window) -> pb::Window {
     pb::Window {
         container: w.container,
@@ -184,11 +242,16 @@ impl pb::ledger_server::Ledger for LedgerService {
         &self,
         req: Request<pb::TraceItemRequest>,
     ) -> Result<Response<pb::Trace>, Status> {
+        let reader = gate::reader_of(&req);
         let item = req.into_inner().item;
         provenance_event::Epc::parse(&item)
             .map_err(|e| Status::invalid_argument(format!("item must be an EPC URI: {e}")))?;
         let t = self.ledger.trace(&item).await.map_err(status)?;
+        if let Some(events) = self.public_view(&reader, &t).await? {
+            return Ok(Response::new(public_trace(t, &events)));
+        }
         Ok(Response::new(pb::Trace {
+            view: "full".into(),
             item: t.item,
             containers: t.containers.into_iter().map(window).collect(),
             entries: t
@@ -212,9 +275,22 @@ impl pb::ledger_server::Ledger for LedgerService {
         &self,
         req: Request<pb::GetEvidenceRequest>,
     ) -> Result<Response<pb::Evidence>, Status> {
+        let reader = gate::reader_of(&req);
         let item = provenance_event::Epc::parse(&req.into_inner().item)
             .map_err(|e| Status::invalid_argument(format!("item must be an EPC URI: {e}")))?
             .to_string();
+        if reader.tier != provenance_access::Tier::Authority {
+            let t = self.ledger.trace(&item).await.map_err(status)?;
+            if self.public_view(&reader, &t).await?.is_some() {
+                return Err(Status::permission_denied(format!(
+                    "the evidence bundle is whole or nothing: it goes to the organisations \
+                     involved in {item} and to authorities, and you read as {}; the public \
+                     proves a battery passport's public fields with GET \
+                     /api/v1/items/{{id}}/passport/evidence",
+                    reader.tier.name()
+                )));
+            }
+        }
         let bundle = self.ledger.evidence(&item).await.map_err(status)?;
         // The note's text is the checkpoint body the ledger just signed.
         let tree_size = provenance_tlog::note::parse(bundle.checkpoint.as_bytes())
@@ -293,6 +369,90 @@ fn admin_status(e: AdminError) -> Status {
     }
 }
 
+/// The `Access` service: read grants (issue #14), as `/api/v1/access` makes them.
+#[derive(Clone)]
+pub struct AccessService {
+    ledger: Arc<Ledger>,
+}
+
+impl AccessService {
+    /// Grants over `ledger`; serve it behind the admin token (as [`serve`] does).
+    pub fn new(ledger: Arc<Ledger>) -> Self {
+        Self { ledger }
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn read_grant(g: provenance_ledger::readers::Grant) -> pb::ReadGrant {
+    pb::ReadGrant {
+        id: g.id,
+        org: g.org,
+        tier: g.tier,
+        items: g.items,
+        created_ms: g.created_ms,
+        revoked_ms: g.revoked_ms,
+    }
+}
+
+#[tonic::async_trait]
+impl pb::access_server::Access for AccessService {
+    async fn grant_read(
+        &self,
+        req: Request<pb::GrantReadRequest>,
+    ) -> Result<Response<pb::GrantReadResponse>, Status> {
+        let r = req.into_inner();
+        let now = now_ms();
+        let g = admin::grant_read(&self.ledger, &r.org, &r.tier, r.items.as_deref(), now)
+            .await
+            .map_err(admin_status)?;
+        Ok(Response::new(pb::GrantReadResponse {
+            grant: Some(pb::ReadGrant {
+                id: g.id,
+                org: g.org,
+                tier: g.tier.name().to_string(),
+                items: g.items,
+                created_ms: now,
+                revoked_ms: None,
+            }),
+            token: g.token,
+        }))
+    }
+
+    async fn list_read_grants(
+        &self,
+        _: Request<pb::ListReadGrantsRequest>,
+    ) -> Result<Response<pb::ListReadGrantsResponse>, Status> {
+        let grants = self.ledger.read_grants().await.map_err(status)?;
+        Ok(Response::new(pb::ListReadGrantsResponse {
+            grants: grants.into_iter().map(read_grant).collect(),
+        }))
+    }
+
+    async fn revoke_read(
+        &self,
+        req: Request<pb::RevokeReadRequest>,
+    ) -> Result<Response<pb::RevokeReadResponse>, Status> {
+        let id = req.into_inner().id;
+        if self
+            .ledger
+            .revoke_read(id, now_ms())
+            .await
+            .map_err(status)?
+        {
+            Ok(Response::new(pb::RevokeReadResponse {}))
+        } else {
+            Err(Status::not_found(format!(
+                "no active grant {id}; ListReadGrants (or `provenance access list`) shows them"
+            )))
+        }
+    }
+}
+
 /// The `Submission` service: operator events through the SPEC §4 pipeline.
 #[derive(Clone)]
 pub struct SubmissionService {
@@ -367,7 +527,7 @@ impl RegistryService {
     /// Administers the registry of `ledger` through `writes`. (Public for the same reason as
     /// [`SubmissionService::new`].)
     pub fn new(ledger: Arc<Ledger>, writes: Writes) -> Self {
-        let registrar = Registrar::new(ledger, writes.ingest.clone());
+        let registrar = Registrar::new(ledger.clone(), writes.ingest.clone());
         Self { writes, registrar }
     }
 }
@@ -593,11 +753,13 @@ impl<IO: tonic::transport::server::Connected> tonic::transport::server::Connecte
 /// Serves the API on `listener` until `shutdown` completes: the `Ledger` service, and with
 /// `writes` the `Submission` and `Registry` services (behind the admin token, checked before
 /// the message is read), server reflection (v1 and v1alpha) and `grpc.health.v1.Health`
-/// reporting each service as serving. With `tls`, over TLS only. After `shutdown`, calls in
+/// reporting each service as serving. Per-item reads serve anonymous callers as `anonymous`
+/// says (`serve --public-tier`). With `tls`, over TLS only. After `shutdown`, calls in
 /// progress get [`SHUTDOWN_GRACE`] to finish, then their connections are closed.
 pub async fn serve(
     ledger: Arc<Ledger>,
     writes: Option<Writes>,
+    anonymous: provenance_access::Anonymous,
     listener: tokio::net::TcpListener,
     tls: Option<Identity>,
     shutdown: impl std::future::Future<Output = ()> + Send,
@@ -612,6 +774,9 @@ pub async fn serve(
             .await;
         health_reporter
             .set_serving::<pb::registry_server::RegistryServer<RegistryService>>()
+            .await;
+        health_reporter
+            .set_serving::<pb::access_server::AccessServer<AccessService>>()
             .await;
     }
     let reflection = tonic_reflection::server::Builder::configure()
@@ -642,19 +807,26 @@ pub async fn serve(
         server = server.tls_config(tls)?;
     }
     let read_gate_admin = writes.as_ref().map(|w| w.admin_token.clone());
-    let mut router = server.add_service(health).add_service(gate::ReadGate::new(
-        pb::ledger_server::LedgerServer::new(LedgerService::new(ledger.clone())),
-        ledger.clone(),
-        read_gate_admin,
-    ));
+    let mut router = server.add_service(health).add_service(
+        gate::ReadGate::new(
+            pb::ledger_server::LedgerServer::new(LedgerService::new(ledger.clone())),
+            ledger.clone(),
+            read_gate_admin,
+        )
+        .anonymous(anonymous),
+    );
     if let Some(writes) = writes {
-        let registrar = Registrar::new(ledger, writes.ingest.clone());
+        let registrar = Registrar::new(ledger.clone(), writes.ingest.clone());
         let admin = AdminOnly(writes.admin_token.clone());
         router = router
             .add_service(pb::submission_server::SubmissionServer::with_interceptor(
                 SubmissionService {
                     writes: writes.clone(),
                 },
+                admin.clone(),
+            ))
+            .add_service(pb::access_server::AccessServer::with_interceptor(
+                AccessService::new(ledger.clone()),
                 admin.clone(),
             ))
             .add_service(pb::registry_server::RegistryServer::with_interceptor(

@@ -98,6 +98,7 @@ async fn grpc_reads_proofs_trace_registry_health_and_reflection() {
     let server = tokio::spawn(provenance_proto::serve(
         ledger.clone(),
         None,
+        provenance_access::Anonymous::Public,
         listener,
         None,
         async {
@@ -316,6 +317,7 @@ async fn grpc_registers_submits_rotates_and_revokes_with_the_admin_token() {
             ingest,
             admin_token: Arc::new(token.into()),
         }),
+        provenance_access::Anonymous::Public,
         listener,
         None,
         async {
@@ -482,9 +484,66 @@ async fn grpc_registers_submits_rotates_and_revokes_with_the_admin_token() {
     server.await.expect("join").expect("server");
 }
 
-/// The read tiers on gRPC: checkpoints for anyone, entries for authorities, a bad or revoked
-/// token refused at the next call, and reads of items (not yet filtered on gRPC) for
-/// authorities only, so nothing the HTTP tiers hide can be read here.
+const CELL: &str = "urn:epc:id:sgtin:4012345.012345.7001";
+const CARRIER: &str = "Blue Sea Lines urn:epc:id:pgln:4012345.00002";
+
+/// A cell's making (alone in its entry), a position report and a handover to the carrier.
+async fn cell_history(ledger: &Ledger) {
+    let key = SigningKey::from_bytes(&[4; 32]);
+    let id = DeviceId::new("plant-1").expect("id");
+    ledger
+        .register(
+            &id,
+            Role::Station,
+            "Acme Cells urn:epc:id:pgln:4012345.00001",
+            key.verifying_key().to_bytes(),
+        )
+        .await
+        .expect("register");
+    let items = [Epc::parse(CELL).expect("epc")];
+    let carrier = Epc::parse("urn:epc:id:pgln:4012345.00002").expect("pgln");
+    let fix = provenance_event::Location {
+        lat_lon: Some((519_000_000, 44_000_000)),
+        sgln: None,
+    };
+    let mut prev = [0u8; 32];
+    let mut out = Vec::new();
+    for (seq, kind) in [
+        (1, Kind::Commissioned),
+        (2, Kind::Located),
+        (3, Kind::HandedOver),
+    ] {
+        let mut d = Draft::new(seq, prev, 1_763_719_200_000 + seq as i64, kind, &items);
+        if kind == Kind::Located {
+            d.location = Some(&fix);
+        }
+        if kind == Kind::HandedOver {
+            d.party = Some(&carrier);
+        }
+        let mut buf = vec![0u8; 1024];
+        let len = sign_event(&key, &id, &d, &mut buf).expect("sign");
+        buf.truncate(len);
+        prev = message_hash(&buf);
+        out.push(buf);
+    }
+    ledger.append(&out).await.expect("append");
+    ledger.wait_indexed(4).await.expect("indexed");
+}
+
+fn with_bearer<T>(msg: T, token: &str) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(msg);
+    req.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("ascii"),
+    );
+    req
+}
+
+/// The read tiers on gRPC: checkpoints open to all, entries for authorities, a revoked
+/// token refused at the next call, and item reads filtered as on HTTP: the public (and a
+/// partner not involved) get the public facts only, the entry whole where it states this
+/// item alone; the carrier the cell was handed to and an authority get the whole trace;
+/// evidence bundles are whole or nothing.
 #[tokio::test]
 async fn read_tiers() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -497,18 +556,22 @@ async fn read_tiers() {
         .await
         .expect("open"),
     );
+    cell_history(&ledger).await;
     grant_authority(&ledger).await;
     let partner = "a-partner-read-token-for-the-tests";
-    ledger
-        .grant_read(
-            "Second Life Recycling",
-            "partner",
-            None,
-            &provenance_ingest::secrets::password_hash(partner),
-            0,
-        )
-        .await
-        .expect("grant");
+    let carrier = "the-carrier-read-token-for-the-tests";
+    for (org, token) in [("Second Life Recycling", partner), (CARRIER, carrier)] {
+        ledger
+            .grant_read(
+                org,
+                "partner",
+                None,
+                &provenance_ingest::secrets::password_hash(token),
+                0,
+            )
+            .await
+            .expect("grant");
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -517,6 +580,7 @@ async fn read_tiers() {
     let server = tokio::spawn(provenance_proto::serve(
         ledger.clone(),
         None,
+        provenance_access::Anonymous::Public,
         listener,
         None,
         async {
@@ -533,21 +597,57 @@ async fn read_tiers() {
     let entries = || pb::GetEntriesRequest { start: 0, end: 1 };
     let e = client.get_entries(entries()).await.expect_err("anonymous");
     assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
-    let mut as_partner = tonic::Request::new(entries());
-    as_partner.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {partner}").parse().expect("ascii"),
-    );
-    let e = client.get_entries(as_partner).await.expect_err("partner");
+    let e = client
+        .get_entries(with_bearer(entries(), partner))
+        .await
+        .expect_err("partner");
     assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
     assert!(e.message().contains("authority"), "{e:?}");
-    let e = client
-        .trace_item(tonic::Request::new(pb::TraceItemRequest {
-            item: "urn:epc:id:sgtin:4012345.012345.1".into(),
-        }))
+
+    // The cell's trace, tier by tier.
+    let trace = || pb::TraceItemRequest { item: CELL.into() };
+    for (who, req) in [
+        ("anonymous", tonic::Request::new(trace())),
+        ("a partner not involved", with_bearer(trace(), partner)),
+    ] {
+        let t = client.trace_item(req).await.expect(who).into_inner();
+        assert_eq!(t.view, "public", "{who}");
+        let kinds: Vec<&str> = t.entries.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(kinds, ["commissioned"], "{who}: the making only");
+        let made = &t.entries[0];
+        assert!(
+            !made.data.is_empty(),
+            "{who}: the entry names this cell alone"
+        );
+        assert!(t.containers.is_empty());
+        let e = client
+            .get_evidence(match who {
+                "anonymous" => tonic::Request::new(pb::GetEvidenceRequest { item: CELL.into() }),
+                _ => with_bearer(pb::GetEvidenceRequest { item: CELL.into() }, partner),
+            })
+            .await
+            .expect_err("whole or nothing");
+        assert_eq!(e.code(), Code::PermissionDenied, "{who}: {e:?}");
+        assert!(e.message().contains("passport/evidence"), "{e:?}");
+    }
+    for (who, req) in [
+        ("the carrier", with_bearer(trace(), carrier)),
+        ("an authority", authed(trace())),
+    ] {
+        let t = client.trace_item(req).await.expect(who).into_inner();
+        assert_eq!(t.view, "full", "{who}");
+        assert_eq!(t.entries.len(), 3, "{who}");
+    }
+    let bundle = client
+        .get_evidence(with_bearer(
+            pb::GetEvidenceRequest { item: CELL.into() },
+            carrier,
+        ))
         .await
-        .expect_err("anonymous trace");
-    assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
+        .expect("the carrier's bundle")
+        .into_inner();
+    assert!(!bundle.bundle.is_empty());
+
     // An authority reads; once revoked, the next call is refused.
     let e = client.get_entries(authed(entries())).await;
     assert!(
@@ -569,6 +669,115 @@ async fn read_tiers() {
         .await
         .expect_err("revoked");
     assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
+    let _ = stop.send(());
+    let _ = server.await;
+}
+
+/// Read grants over gRPC, as `/api/v1/access` makes them: admin token only, the token shown
+/// once and never listed, a revoked token refused at its next call.
+#[tokio::test]
+async fn read_grants_are_administered_over_grpc() {
+    use pb::access_client::AccessClient;
+    use provenance_ingest::service::{Config as IngestConfig, Ingest, NoAcks};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ledger = Arc::new(
+        Ledger::open(&Config {
+            database_url: format!("sqlite://{}", dir.path().join("l.db").display()),
+            key_file: dir.path().join("log.key"),
+            origin: "provenance.test/log".into(),
+        })
+        .await
+        .expect("open"),
+    );
+    cell_history(&ledger).await;
+    let (ingest, _task) = Ingest::start(ledger.clone(), Arc::new(NoAcks), IngestConfig::default())
+        .await
+        .expect("ingest");
+    let admin = "the-admin-token";
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(provenance_proto::serve(
+        ledger.clone(),
+        Some(provenance_proto::Writes {
+            ingest,
+            admin_token: Arc::new(admin.into()),
+        }),
+        provenance_access::Anonymous::None,
+        listener,
+        None,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let mut access = AccessClient::connect(url.clone()).await.expect("connect");
+    let mut ledger_client = LedgerClient::connect(url).await.expect("connect");
+    let grant = || pb::GrantReadRequest {
+        org: CARRIER.into(),
+        tier: "partner".into(),
+        items: None,
+    };
+    let e = access.grant_read(grant()).await.expect_err("no token");
+    assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
+    let e = access
+        .grant_read(with_bearer(
+            pb::GrantReadRequest {
+                tier: "admin".into(),
+                ..grant()
+            },
+            admin,
+        ))
+        .await
+        .expect_err("no such tier");
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(
+        e.message().contains("public, partner or authority"),
+        "{e:?}"
+    );
+    let made = access
+        .grant_read(with_bearer(grant(), admin))
+        .await
+        .expect("grant")
+        .into_inner();
+    let token = made.token.clone();
+    assert!(token.len() >= 32);
+    let listed = access
+        .list_read_grants(with_bearer(pb::ListReadGrantsRequest {}, admin))
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(listed.grants.len(), 1);
+    assert!(!format!("{listed:?}").contains(&token), "never listed");
+    // With `--public-tier none` anonymous callers get nothing per item; the token reads.
+    let trace = || pb::TraceItemRequest { item: CELL.into() };
+    let e = ledger_client
+        .trace_item(trace())
+        .await
+        .expect_err("anonymous");
+    assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
+    let t = ledger_client
+        .trace_item(with_bearer(trace(), &token))
+        .await
+        .expect("the carrier reads")
+        .into_inner();
+    assert_eq!(t.view, "full");
+    let id = made.grant.expect("grant").id;
+    access
+        .revoke_read(with_bearer(pb::RevokeReadRequest { id }, admin))
+        .await
+        .expect("revoke");
+    let e = ledger_client
+        .trace_item(with_bearer(trace(), &token))
+        .await
+        .expect_err("revoked");
+    assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
+    let e = access
+        .revoke_read(with_bearer(pb::RevokeReadRequest { id }, admin))
+        .await
+        .expect_err("twice");
+    assert_eq!(e.code(), Code::NotFound);
     let _ = stop.send(());
     let _ = server.await;
 }

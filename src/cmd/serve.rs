@@ -853,6 +853,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             ingest: ingest.clone(),
             admin_token: admin_token.clone(),
         }),
+        anonymous,
         grpc,
         tls.as_ref()
             .map(|t| provenance_proto::Identity::from_pem(&t.cert_pem, &t.key_pem)),

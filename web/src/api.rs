@@ -575,34 +575,12 @@ async fn grant_read(
     State(s): State<AppState>,
     Json(g): Json<ReadGrant>,
 ) -> ApiResult<impl IntoResponse> {
-    let bad_grant = |e: provenance_access::AccessError| bad(e.to_string());
-    let org = provenance_access::check_org(&g.org).map_err(bad_grant)?;
-    let tier = provenance_access::Tier::parse(&g.tier).map_err(bad_grant)?;
-    let items = g
-        .items
-        .as_deref()
-        .map(provenance_access::check_prefix)
-        .transpose()
-        .map_err(bad_grant)?;
-    let token = auth::new_secret().map_err(|e| {
-        ApiError(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("no randomness for a token: {e}"),
-        )
-    })?;
-    let id = s
-        .ledger
-        .grant_read(
-            org,
-            tier.name(),
-            items,
-            &auth::password_hash(&token),
-            now_ms(),
-        )
-        .await?;
+    let g = admin::grant_read(&s.ledger, &g.org, &g.tier, g.items.as_deref(), now_ms()).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "id": id, "org": org, "tier": tier.name(), "items": items, "token": token })),
+        Json(json!({
+            "id": g.id, "org": g.org, "tier": g.tier.name(), "items": g.items, "token": g.token,
+        })),
     ))
 }
 
