@@ -492,7 +492,7 @@ pub async fn product(
     let path = normalised_path(&uri);
     let gtin = path.strip_prefix("/01/").unwrap_or_default();
     check_gtin(gtin).map_err(PageError::BadRequest)?;
-    let listing = ProductItems::read(&s, gtin).await?;
+    let listing = ProductItems::read(&s, &sgtin_prefixes(gtin)).await?;
     if listing.items.is_empty() {
         return Err(PageError::NotFound(format!(
             "The log holds no item of GTIN {gtin}: no event has named one yet. A GTIN names a \
@@ -501,13 +501,13 @@ pub async fn product(
     }
     let links = product_links(&root, gtin);
     let response = match ask(query.as_deref(), &headers) {
-        Ask::Page => product_page(&s, gtin, &listing).await,
+        Ask::Page => product_page(&s, gtin, &listing).await?,
         Ask::Linkset => linkset(&links, &root),
         Ask::Link(asked) => {
             match LinkType::parse(&asked, &root).and_then(|rel| links.pick(rel, &headers)) {
                 // Every link of a product is its own page: answer it here, not by a redirect
                 // to the same URL.
-                Some(_) => product_page(&s, gtin, &listing).await,
+                Some(_) => product_page(&s, gtin, &listing).await?,
                 None => no_such_link(&s, &links, &root, &asked).await,
             }
         }
@@ -546,6 +546,38 @@ fn sgtin_prefixes(gtin: &str) -> Vec<String> {
         .collect()
 }
 
+/// Which of a product's items a reader may see listed: an authority all of them, a partner
+/// those under the prefixes the operator shared with it (`--items`), the public none. How
+/// many items a product has and their serials are a maker's volumes (issue #14); a partner
+/// reaches the items it is involved in through their own pages.
+fn listed_prefixes(gtin: &str, reader: &provenance_access::Reader) -> Vec<String> {
+    use provenance_access::Tier;
+    let product = sgtin_prefixes(gtin);
+    match reader.tier {
+        Tier::Authority => product,
+        Tier::Public => Vec::new(),
+        Tier::Partner => {
+            let mut out: Vec<String> = product
+                .iter()
+                .flat_map(|p| {
+                    reader.shared.iter().filter_map(move |s| {
+                        if s.starts_with(p.as_str()) {
+                            Some(s.clone())
+                        } else if p.starts_with(s.as_str()) {
+                            Some(p.clone())
+                        } else {
+                            None
+                        }
+                    })
+                })
+                .collect();
+            out.sort();
+            out.dedup();
+            out
+        }
+    }
+}
+
 /// The items of a GTIN a product page shows, with how many there are.
 struct ProductItems {
     /// At most [`PRODUCT_ITEMS_SHOWN`], in EPC URI order.
@@ -557,13 +589,13 @@ struct ProductItems {
 }
 
 impl ProductItems {
-    async fn read(s: &AppState, gtin: &str) -> Result<Self, PageError> {
-        let prefixes = sgtin_prefixes(gtin);
+    /// The items under `prefixes` (EPC URI prefixes of one product).
+    async fn read(s: &AppState, prefixes: &[String]) -> Result<Self, PageError> {
         // One more than shown, to know whether there are more without counting.
         let want = PRODUCT_ITEMS_SHOWN + 1;
         let mut found: Vec<String> = Vec::new();
         let mut with_items: Vec<&str> = Vec::new();
-        for p in &prefixes {
+        for p in prefixes {
             let left = want.saturating_sub(found.len());
             if left == 0 {
                 break;
@@ -583,7 +615,7 @@ impl ProductItems {
             // GTIN is the rule; a log naming one GTIN two ways shows both.)
             let mut n = 0u64;
             let mut capped = false;
-            for p in &prefixes {
+            for p in prefixes {
                 let c = s
                     .ledger
                     .count_items_with_prefix(p, PRODUCT_ITEMS_COUNTED)
@@ -608,24 +640,49 @@ impl ProductItems {
     }
 }
 
-async fn product_page(s: &AppState, gtin: &str, listing: &ProductItems) -> Response {
+async fn product_page(s: &AppState, gtin: &str, all: &ProductItems) -> Result<Response, PageError> {
     let cp = s.ledger.latest_checkpoint().await;
     let footer = Footer {
         size: cp.checkpoint.size,
         key: s.ledger.verifier().to_string(),
     };
-    // How many items a product has, and their serials, are a maker's volumes: not for the
-    // public tier (issue #14).
-    if crate::access::serving().tier == provenance_access::Tier::Public {
+    let reader = crate::access::serving();
+    let prefixes = listed_prefixes(gtin, &reader);
+    let shared;
+    let listing = match reader.tier {
+        provenance_access::Tier::Authority => all,
+        _ if prefixes.is_empty() => &ProductItems {
+            items: Vec::new(),
+            count: 0,
+            count_capped: false,
+        },
+        _ => {
+            shared = ProductItems::read(s, &prefixes).await?;
+            &shared
+        }
+    };
+    if listing.items.is_empty() {
         let body = html! {
             main #content.narrow {
                 p.kicker { "Product" }
                 h1 { "GTIN " code { (gtin) } }
-                p.lead { "The log holds items of this product. Each item's page (its label's QR code) shows its public facts; the list of items is shown to partners and authorities: " a href="/login" { "log in with a read token" } "." }
+                p.lead {
+                    "The log holds items of this product. Each item's page (its label's QR code) shows its public facts, and all of it to the organisations involved in it. "
+                    "The list of a product's items is a maker's volumes: authorities see it, and a partner the items the operator shared with it"
+                    @if reader.tier == provenance_access::Tier::Public { ": " a href="/login" { "log in with a read token" } }
+                    "."
+                }
             }
         };
-        return page(&format!("Product GTIN {gtin}"), true, Some(&footer), body).into_response();
+        return Ok(
+            page(&format!("Product GTIN {gtin}"), true, Some(&footer), body).into_response(),
+        );
     }
+    let whose = if reader.tier == provenance_access::Tier::Authority {
+        ""
+    } else {
+        " shared with you"
+    };
     let shown = listing.items.len();
     let count = if listing.count_capped {
         format!("more than {}", listing.count)
@@ -639,7 +696,7 @@ async fn product_page(s: &AppState, gtin: &str, listing: &ProductItems) -> Respo
             p.lead {
                 "The log knows " strong { (count) } " "
                 (if listing.count == 1 && !listing.count_capped { "item" } else { "items" })
-                " of this product."
+                " of this product" (whose) "."
                 @if (shown as u64) < listing.count || listing.count_capped {
                     " The first " (shown) " by serial are listed; search for a serial to find another."
                 }
@@ -657,7 +714,7 @@ async fn product_page(s: &AppState, gtin: &str, listing: &ProductItems) -> Respo
             }
         }
     };
-    page(&format!("Product GTIN {gtin}"), true, Some(&footer), body).into_response()
+    Ok(page(&format!("Product GTIN {gtin}"), true, Some(&footer), body).into_response())
 }
 
 /// The linkset answer.

@@ -498,6 +498,12 @@ async fn each_tier_sees_what_the_rule_gives_it_of_one_cell() {
         }
         async move { r.send().await.expect("product").text().await.expect("html") }
     };
+    let product_as = |token: String| {
+        let r = http
+            .get(format!("{base}/01/04012345123456"))
+            .bearer_auth(token);
+        async move { r.send().await.expect("product").text().await.expect("html") }
+    };
     let public_product = product(None).await;
     assert!(
         public_product.contains("log in with a read token"),
@@ -507,6 +513,31 @@ async fn each_tier_sees_what_the_rule_gives_it_of_one_cell() {
     assert!(
         product(Some(ADMIN)).await.contains(CELL),
         "the list for an authority"
+    );
+    // A partner: no list of a product it was not given; the items shared with it.
+    let carrier_product = product_as(carrier_token.clone()).await;
+    assert!(
+        !carrier_product.contains(CELL),
+        "involved in one item, not the list"
+    );
+    let shared: Value = http
+        .post(format!("{base}/api/v1/access"))
+        .bearer_auth(ADMIN)
+        .json(&json!({
+            "org": "Third Party Repairs urn:epc:id:pgln:4012345.00007",
+            "tier": "partner",
+            "items": "urn:epc:id:sgtin:4012345.012345.3",
+        }))
+        .send()
+        .await
+        .expect("grant")
+        .json()
+        .await
+        .expect("json");
+    let shared_product = product_as(shared["token"].as_str().expect("token").to_string()).await;
+    assert!(
+        shared_product.contains(CELL) && shared_product.contains("shared with you"),
+        "{shared_product}"
     );
     let public = page(None).await;
     assert!(public.contains("Public facts") && public.contains("Acme Cells"));
