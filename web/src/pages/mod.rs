@@ -1,5 +1,6 @@
 //! The pages people open (SPEC §9, issue #6): search, the trace page of an item (also under
-//! its GS1 Digital Link paths), the customs view of a consignment, and a server-sent event
+//! its GS1 Digital Link paths), the customs view of a consignment, a battery's passport (what
+//! its Digital Link opens, issue #14), logging in with a read token, and a server-sent event
 //! stream that tells an open trace page when the log holds something new about its item.
 //!
 //! Pages are rendered on the server and complete without JavaScript; `live.js` only swaps in a
