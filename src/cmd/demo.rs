@@ -380,6 +380,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     println!("  the container   {base}/items/urn:epc:id:sscc:4012345.9{run:03}000000");
     println!("  a cell in it    {base}/items/urn:epc:id:sgtin:4012345.012345.{run}10000000");
     println!("  customs view    {base}/customs/urn:epc:id:sscc:4012345.9{run:03}000000");
+    println!("  its passport    {base}/passport/urn:epc:id:sgtin:4012345.012345.{run}10000000");
     // Anonymous visitors see each item's public facts only: a read token of the authority
     // tier shows a newcomer the whole journey.
     match viewer_token(&exe, &base, &args.data) {
