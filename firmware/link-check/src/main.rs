@@ -428,6 +428,13 @@ fn drive_station(board: &mut AnyBoard) -> Option<u64> {
             .policy_mut()
             .command(StationCommand::Commission {
                 items: cell.clone(),
+                // Master data too, so its encoding is in the no-alloc proof.
+                master: Some(provenance_event::Master {
+                    category: Some(provenance_event::Category::Ev),
+                    rated_capacity_mah: Some(5_000),
+                    carbon_class: Some('B'),
+                    ..provenance_event::Master::default()
+                }),
             })
             .ok()?;
         board
