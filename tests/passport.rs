@@ -56,7 +56,7 @@ fn verify(dir: &Path, bundle: &str, passport: &Value, key: &Path) -> (i32, Strin
 
 #[test]
 fn a_simulated_cells_passport_shows_its_excursion_and_verifies_offline() {
-    let mut s = Server::start(&[]);
+    let mut s = Server::start(&["--public-entries"]);
     s.simulate(&format!(
         "--boards 3 --items 4 --speedup 20000 --sea-days 1 --drain 60 --seed 5 --run {RUN} \
          --offline 0 --reboots 0 --seal-breaks 0 --heat 1 --drops 0 --holds 0"

@@ -103,6 +103,17 @@ impl Anonymous {
     }
 }
 
+/// What the operator publishes to those without a token's rights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Publish {
+    /// What anonymous visitors get (`serve --public-tier`).
+    pub anonymous: Anonymous,
+    /// Whether the public may have whole the entries [`entry_public`] allows, to check their
+    /// signatures (`serve --public-entries`). Off by default: a whole entry shows its
+    /// signer's device ID and sequence number.
+    pub whole_entries: bool,
+}
+
 /// Someone reading: their tier, their organisation (as the registry names organisations,
 /// with its GLNs in the name), and the item prefixes the operator shared with them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -229,6 +240,10 @@ pub fn is_public_fact(e: &TraceEvent) -> bool {
 /// container, counterparty, position or dropped count). A commissioning of a whole batch in
 /// one event names the batch's other serials, a maker's volumes, so it stays hidden; the
 /// public proves it is in the log by its hash, and its fields by a partner's bundle.
+///
+/// Only when the operator publishes whole entries at all (`serve --public-entries`): a whole
+/// entry also shows its signer's device ID and sequence number, and a station's sequence
+/// numbers count what it made.
 pub fn entry_public(item: &str, e: &TraceEvent) -> bool {
     is_public_fact(e)
         && e.items.len() == 1
@@ -237,11 +252,16 @@ pub fn entry_public(item: &str, e: &TraceEvent) -> bool {
         && e.party.is_none()
         && e.position.is_none()
         && e.dropped.is_none()
+        && e.doc.is_none()
+        // The making's readings are public facts; those at the end of life are the battery's
+        // condition, a legitimate interest's business.
+        && (e.kind == Kind::Commissioned || e.readings.is_empty())
 }
 
 /// `e` as a reader with `v` may see it: `None` when hidden; the journey's details taken out
 /// of a public view (position, party, document, the readings of anything but the making,
-/// the signer's device ID and chain).
+/// the other items named, the signer's device ID, sequence number and chain; its
+/// organisation stays, it is who made the item).
 pub fn redact(e: &TraceEvent, v: Visibility) -> Option<TraceEvent> {
     match v {
         Visibility::Full => Some(e.clone()),
@@ -254,6 +274,14 @@ pub fn redact(e: &TraceEvent, v: Visibility) -> Option<TraceEvent> {
             out.dropped = None;
             out.parent = None;
             out.items.clear();
+            if out.kind != Kind::Commissioned {
+                out.readings.clear();
+            }
+            out.signer.id.clear();
+            out.signer.registered_at = None;
+            out.signer.revoked_at = None;
+            out.seq = 0;
+            out.chain = provenance_custody::ChainStatus::Linked;
             Some(out)
         }
     }

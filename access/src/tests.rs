@@ -189,7 +189,19 @@ fn a_public_reader_gets_an_entry_whole_only_when_it_states_one_items_public_fact
     );
     made.items = vec![item.into()];
     made.position = None;
+    made.doc = None;
     assert!(crate::entry_public(item, &made));
+    let mut with_doc = made.clone();
+    with_doc.doc = Some("PO-4711".into());
+    assert!(!crate::entry_public(item, &with_doc), "a business document");
+    let mut ended = made.clone();
+    ended.kind = Kind::Decommissioned;
+    assert!(
+        !crate::entry_public(item, &ended),
+        "its condition at the end of life"
+    );
+    ended.readings.clear();
+    assert!(crate::entry_public(item, &ended));
     let mut batch = made.clone();
     batch
         .items

@@ -121,19 +121,14 @@ fn negative(rule: &Rule) -> bool {
 }
 
 /// The passport of `item` from `events` (its history as the reader may see it, in log order)
-/// and `report` (the custody judge's report over those same events). `restricted`: the
-/// reader sees only the public facts.
-pub fn passport(
-    item: &str,
-    events: &[TraceEvent],
-    report: &CustodyReport,
-    restricted: bool,
-) -> Passport {
+/// and `report`, the custody judge's report over those same events: `None` for a reader who
+/// sees the public facts only, whose passport then has the public fields alone.
+pub fn passport(item: &str, events: &[TraceEvent], report: Option<&CustodyReport>) -> Passport {
     let own = || events.iter().filter(|e| e.inherited.is_none());
     let made = own().find(|e| e.kind == Kind::Commissioned);
-    let master = own()
-        .filter(|e| e.kind == Kind::Commissioned)
-        .find_map(|e| Some(stated(e, e.master.clone()?)));
+    // Only the making states the master data: a later commissioning by someone else must not
+    // speak in the maker's name.
+    let master = made.and_then(|e| Some(stated(e, e.master.clone()?)));
     let ended = own().rfind(|e| e.kind == Kind::Decommissioned);
     let status = match (ended, made) {
         (Some(e), _) => Some(stated(e, BatteryStatus::Waste)),
@@ -143,6 +138,7 @@ pub fn passport(
     // The newest measurement of the battery itself: a container's sensors do not measure
     // the cells inside it.
     let newest = |q: Quantity| {
+        report?;
         own()
             .filter(|e| e.kind == Kind::Measured)
             .filter_map(|e| {
@@ -151,12 +147,10 @@ pub fn passport(
             })
             .max_by_key(|s| (s.time_ms, s.index))
     };
-    let time_of = |i: u64| events.iter().find(|e| e.index == i).map(|e| e.time_ms);
-    let negative_events = if restricted {
-        Vec::new()
-    } else {
-        report
-            .findings
+    let negative_events = report.map_or_else(Vec::new, |r| {
+        let time_of: std::collections::HashMap<u64, i64> =
+            events.iter().map(|e| (e.index, e.time_ms)).collect();
+        r.findings
             .iter()
             .filter(|f| negative(&f.rule))
             .filter_map(|f| {
@@ -164,38 +158,31 @@ pub fn passport(
                 Some(NegativeEvent {
                     what: f.message.clone(),
                     severity: f.severity,
-                    time_ms: time_of(first).unwrap_or_default(),
+                    time_ms: time_of.get(&first).copied().unwrap_or_default(),
                     indexes: f.indexes.clone(),
                 })
             })
             .collect()
-    };
+    });
     Passport {
         item: item.to_string(),
-        manufacturer: made.map(|e| {
-            let who = e.signer.org.clone().unwrap_or_else(|| e.signer.id.clone());
-            stated(e, who)
+        manufacturer: made.and_then(|e| {
+            let who = e.signer.org.clone().or_else(|| {
+                // A public view carries no device ID: an unregistered maker is no name.
+                (!e.signer.id.is_empty()).then(|| e.signer.id.clone())
+            })?;
+            Some(stated(e, who))
         }),
         manufacturing_place: made.and_then(|e| Some(stated(e, e.place.clone()?))),
         manufacturing_date: made.map(|e| stated(e, e.time_ms)),
         master,
         status,
-        state_of_health: (!restricted)
-            .then(|| newest(Quantity::StateOfHealth))
-            .flatten(),
-        charge_cycles: (!restricted)
-            .then(|| newest(Quantity::ChargeCycles))
-            .flatten(),
-        state_of_charge: (!restricted)
-            .then(|| newest(Quantity::StateOfCharge))
-            .flatten(),
+        state_of_health: newest(Quantity::StateOfHealth),
+        charge_cycles: newest(Quantity::ChargeCycles),
+        state_of_charge: newest(Quantity::StateOfCharge),
         negative_events,
-        custody: if restricted {
-            Vec::new()
-        } else {
-            report.custody.clone()
-        },
-        restricted,
+        custody: report.map_or_else(Vec::new, |r| r.custody.clone()),
+        restricted: report.is_none(),
     }
 }
 
@@ -398,15 +385,17 @@ pub const MAX_CHECKED_FIELDS: usize = 100_000;
 pub enum FieldProof {
     /// The field is what the entry states, and the entry verified.
     Proved,
-    /// The verified entry states something else.
+    /// The verified entries state something else (or nothing: `logged` is null), or the
+    /// passport leaves out what they state (`claimed` is null).
     Differs {
         /// What the passport says.
         claimed: Value,
-        /// What the entry states (null: nothing).
+        /// What the entries state.
         logged: Value,
     },
-    /// Its entry is not in the bundle (a public bundle leaves out entries naming other items
-    /// too): only a partner's or an authority's bundle proves it.
+    /// A public bundle leaves out the field's entry (it names other items too): only a
+    /// partner's or an authority's bundle proves the field. In a whole bundle a missing
+    /// entry is [`FieldProof::Differs`].
     NotInBundle,
 }
 
@@ -415,73 +404,216 @@ pub enum FieldProof {
 pub struct FieldCheck {
     /// The field's JSON pointer (`/generalProductInformation/manufacturingDate`).
     pub pointer: String,
-    /// The log index the passport says states it.
-    pub index: u64,
+    /// The log index that states it (the passport's word, else the entries'); `None` for a
+    /// part of the passport no entry states (`/withheld`, an unknown key).
+    pub index: Option<u64>,
     /// What the verified entries say.
     pub outcome: FieldProof,
 }
 
-/// Checks a passport (`claimed`, as [`battery_pass`] writes it) against a verified bundle's
-/// events (`report.events`, from [`crate::verify_bundle`]): derives the passport again from
-/// what the bundle proves, with the same rules, and compares every field the passport says an
-/// entry of the bundle states. `None` when `claimed` is not a passport of the bundle's
-/// subject.
-pub fn check(report: &crate::verify::Report, claimed: &Value) -> Option<Vec<FieldCheck>> {
-    let evidence = claimed.get("evidence")?.as_object()?;
-    let subject = claimed.pointer("/generalProductInformation/productIdentifier")?;
-    if subject.as_str()? != report.subject || evidence.len() > MAX_CHECKED_FIELDS {
-        return None;
+/// Why a file cannot be checked as a passport of a bundle.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PassportError {
+    /// Not the shape [`battery_pass`] writes.
+    #[error(
+        "not a battery passport ({0}); give the JSON that GET /api/v1/items/{{id}}/passport answers"
+    )]
+    Shape(&'static str),
+    /// A passport of another item than the bundle's.
+    #[error("the passport is of {claimed}, the bundle of {subject}")]
+    Subject {
+        /// The passport's item.
+        claimed: String,
+        /// The bundle's.
+        subject: String,
+    },
+    /// More fields than any passport has.
+    #[error("the passport names {0} fields; a passport has far fewer than {MAX_CHECKED_FIELDS}")]
+    TooLarge(usize),
+}
+
+/// Top-level keys of the export that are about where it was read, not what the log states.
+const NOT_STATED: [&str; 4] = [
+    "access",
+    "verify",
+    "checkpoint",
+    "batteryPassportIdentifier",
+];
+
+/// The passport without what is not stated by entries, each field's evidence reduced to its
+/// log index (proof URLs depend on the server).
+fn stated_part(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(o) = v.as_object_mut() {
+        for k in NOT_STATED {
+            o.remove(k);
+        }
+        if let Some(Value::Object(ev)) = o.get_mut("evidence") {
+            for e in ev.values_mut() {
+                *e = e.get("logIndex").cloned().unwrap_or(Value::Null);
+            }
+        }
     }
-    let restricted = report.scope == crate::bundle::Scope::Public;
-    let custody = report.custody.clone().unwrap_or_else(|| {
-        crate::rules::assess(
-            &report.subject,
-            &report.events,
-            &crate::rules::Limits::default(),
-        )
+    v
+}
+
+/// Every JSON pointer at which `a` and `b` differ (a missing member counts as null).
+fn differences(a: &Value, b: &Value, at: &str, out: &mut Vec<String>) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for k in keys {
+                let (p, q) = (
+                    x.get(k).unwrap_or(&Value::Null),
+                    y.get(k).unwrap_or(&Value::Null),
+                );
+                differences(p, q, &format!("{at}/{}", escape(k)), out);
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            for i in 0..x.len().max(y.len()) {
+                let (p, q) = (
+                    x.get(i).unwrap_or(&Value::Null),
+                    y.get(i).unwrap_or(&Value::Null),
+                );
+                differences(p, q, &format!("{at}/{i}"), out);
+            }
+        }
+        (a, b) if a != b => out.push(at.to_string()),
+        _ => {}
+    }
+}
+
+/// Checks a passport (`claimed`, as [`battery_pass`] writes it and the server exports it)
+/// against a verified bundle (`report`, from [`crate::verify`]): derives the passport again
+/// from the events the bundle proves, with the same rules, and compares the whole of it —
+/// every field, every field's entry, what is withheld — so a field changed, added, dropped
+/// or credited to another entry is caught.
+pub fn check(
+    report: &crate::verify::Report,
+    claimed: &Value,
+) -> Result<Vec<FieldCheck>, PassportError> {
+    let subject = claimed
+        .pointer("/generalProductInformation/productIdentifier")
+        .and_then(Value::as_str)
+        .ok_or(PassportError::Shape(
+            "no generalProductInformation.productIdentifier",
+        ))?;
+    if subject != report.subject {
+        return Err(PassportError::Subject {
+            claimed: subject.to_string(),
+            subject: report.subject.clone(),
+        });
+    }
+    let evidence = claimed
+        .get("evidence")
+        .and_then(Value::as_object)
+        .ok_or(PassportError::Shape("no evidence map"))?;
+    if evidence.len() > MAX_CHECKED_FIELDS {
+        return Err(PassportError::TooLarge(evidence.len()));
+    }
+    if evidence
+        .values()
+        .any(|e| e.get("logIndex").and_then(Value::as_u64).is_none())
+    {
+        return Err(PassportError::Shape("an evidence entry without a logIndex"));
+    }
+    let public = report.scope == crate::bundle::Scope::Public;
+    let custody = (!public).then(|| {
+        report.custody.clone().unwrap_or_else(|| {
+            crate::rules::assess(
+                &report.subject,
+                &report.events,
+                &crate::rules::Limits::default(),
+            )
+        })
     });
-    let logged = passport(&report.subject, &report.events, &custody, restricted);
+    let logged = battery_pass(
+        &passport(&report.subject, &report.events, custody.as_ref()),
+        "",
+        |_| String::new(),
+    );
+    let verified: std::collections::HashSet<u64> = report.events.iter().map(|e| e.index).collect();
+    let mut diffs = Vec::new();
+    differences(&stated_part(claimed), &stated_part(&logged), "", &mut diffs);
+    let mut out = Vec::new();
+    // The passport's identifier must be the subject's Digital Link, under any server.
     let link = claimed
         .get("batteryPassportIdentifier")
-        .and_then(Value::as_str)
+        .and_then(Value::as_str);
+    let path = provenance_event::Epc::parse(&report.subject)
+        .map(|e| e.digital_link_path().to_string())
         .unwrap_or_default();
-    let logged = battery_pass(&logged, link, |_| String::new());
-    let verified: std::collections::HashSet<u64> = report.events.iter().map(|e| e.index).collect();
-    let mut out: Vec<FieldCheck> = evidence
-        .iter()
-        .map(|(pointer, e)| {
-            let index = e
-                .get("logIndex")
-                .and_then(Value::as_u64)
-                .unwrap_or(u64::MAX);
-            let outcome = if !verified.contains(&index) {
-                FieldProof::NotInBundle
-            } else {
-                let ours = claimed.pointer(pointer).cloned().unwrap_or(Value::Null);
-                let theirs = logged.pointer(pointer).cloned().unwrap_or(Value::Null);
-                let stated_there = logged
-                    .pointer(&format!("/evidence/{}", escape(pointer)))
-                    .and_then(|e| e.get("logIndex"))
-                    .and_then(Value::as_u64)
-                    == Some(index);
-                if ours == theirs && stated_there {
-                    FieldProof::Proved
-                } else {
-                    FieldProof::Differs {
-                        claimed: ours,
-                        logged: theirs,
-                    }
-                }
-            };
-            FieldCheck {
-                pointer: pointer.clone(),
-                index,
-                outcome,
-            }
-        })
+    if !link.is_some_and(|l| !path.is_empty() && l.ends_with(&path)) {
+        out.push(FieldCheck {
+            pointer: "/batteryPassportIdentifier".into(),
+            index: None,
+            outcome: FieldProof::Differs {
+                claimed: link.map_or(Value::Null, |l| json!(l)),
+                logged: json!(format!("…{path}")),
+            },
+        });
+    }
+    let logged_evidence = logged.get("evidence").and_then(Value::as_object);
+    let fields: std::collections::BTreeSet<&String> = evidence
+        .keys()
+        .chain(logged_evidence.into_iter().flat_map(|m| m.keys()))
         .collect();
+    let index_of = |f: &str| {
+        evidence
+            .get(f)
+            .or_else(|| logged_evidence.and_then(|m| m.get(f)))
+            .and_then(|e| e.get("logIndex"))
+            .and_then(Value::as_u64)
+    };
+    let mut covered = vec![false; diffs.len()];
+    for f in fields {
+        let own_evidence = format!("/evidence/{}", escape(f));
+        let mut differs = false;
+        for (d, seen) in diffs.iter().zip(covered.iter_mut()) {
+            let under = d == f || d.starts_with(&format!("{f}/")) || *d == own_evidence;
+            if under {
+                *seen = true;
+                differs = true;
+            }
+        }
+        let index = index_of(f);
+        // Not in the bundle: a public bundle lacks the entry the passport names, and none of
+        // its entries states the field otherwise.
+        let unprovable = public
+            && logged_evidence.is_none_or(|m| !m.contains_key(f.as_str()))
+            && index.is_some_and(|i| !verified.contains(&i));
+        let outcome = match (differs, unprovable) {
+            (false, _) => FieldProof::Proved,
+            (true, true) => FieldProof::NotInBundle,
+            (true, false) => FieldProof::Differs {
+                claimed: claimed.pointer(f).cloned().unwrap_or(Value::Null),
+                logged: logged.pointer(f).cloned().unwrap_or(Value::Null),
+            },
+        };
+        out.push(FieldCheck {
+            pointer: f.clone(),
+            index,
+            outcome,
+        });
+    }
+    // What differs outside every stated field: what the passport says is withheld, a key
+    // of its own.
+    for (d, seen) in diffs.iter().zip(&covered) {
+        if !seen {
+            out.push(FieldCheck {
+                pointer: d.clone(),
+                index: None,
+                outcome: FieldProof::Differs {
+                    claimed: claimed.pointer(d).cloned().unwrap_or(Value::Null),
+                    logged: logged.pointer(d).cloned().unwrap_or(Value::Null),
+                },
+            });
+        }
+    }
     out.sort_by(|a, b| a.index.cmp(&b.index).then(a.pointer.cmp(&b.pointer)));
-    Some(out)
+    Ok(out)
 }
 
 /// A JSON pointer as one reference token (RFC 6901: `~` → `~0`, `/` → `~1`).

@@ -409,6 +409,32 @@ pub fn verify_bundle_with(
     limits: &Limits,
     policy: Option<&Policy>,
 ) -> Report {
+    verify_scoped(bytes, log_key, limits, policy, Scope::Whole)
+}
+
+/// As [`verify_bundle_with`], and also accepts a public bundle (`scope: public`, a battery
+/// passport's public entries, `docs/PASSPORT.md`): for checking a passport, never for a
+/// custody verdict. A public bundle may hold nothing but the subject's own making and end of
+/// life, naming it alone, and its signers' registry entries; its chains and custody are not
+/// judged, and the report says so.
+pub fn verify_passport_bundle(
+    bytes: &[u8],
+    log_key: Option<&Verifier>,
+    limits: &Limits,
+    policy: Option<&Policy>,
+) -> Report {
+    verify_scoped(bytes, log_key, limits, policy, Scope::Public)
+}
+
+/// The scope a bundle may have is the caller's choice, never the file's: `accept` is the
+/// widest the caller takes.
+fn verify_scoped(
+    bytes: &[u8],
+    log_key: Option<&Verifier>,
+    limits: &Limits,
+    policy: Option<&Policy>,
+    accept: Scope,
+) -> Report {
     let bundle = match Bundle::parse(bytes) {
         Ok(b) => b,
         Err(e) => {
@@ -850,6 +876,35 @@ pub fn verify_bundle_with(
         ));
     }
     let public = bundle.scope == Scope::Public;
+    if public {
+        let bundle_step = &mut sections[0].problems;
+        if accept != Scope::Public {
+            bundle_step.push(problem(
+                "this is a public bundle (scope public): it holds a battery passport's public \
+                 entries only and proves no chain of custody; check it with `verify --bundle \
+                 … --passport …`, or get the whole evidence bundle"
+                    .into(),
+                None,
+            ));
+        }
+        for e in &trace_events {
+            let own_fact = matches!(e.kind, Kind::Commissioned | Kind::Decommissioned)
+                && e.inherited.is_none()
+                && e.items.len() == 1
+                && e.items[0] == subject;
+            if !own_fact {
+                bundle_step.push(problem(
+                    format!(
+                        "entry {}: a public bundle may hold only the subject's own making and \
+                         end of life, and this is a {} event",
+                        e.index,
+                        e.kind.name()
+                    ),
+                    Some(e.index),
+                ));
+            }
+        }
+    }
     sections.push(if public {
         section(
             Step::Custody,

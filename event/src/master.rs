@@ -158,21 +158,15 @@ const NUMBERS: [(u64, &str, &str, u32, u32); 7] = [
     (10, "expected cycles", "cycles", 1, 1_000_000),
 ];
 
-fn number(r: &mut Reader<'_>, key: u64) -> Result<u32, MasterError> {
-    let &(_, name, unit, min, max) = NUMBERS
-        .iter()
-        .find(|n| n.0 == key)
-        .ok_or(MasterError::UnknownKey(key))?;
-    let v = r.u64()?;
-    u32::try_from(v)
-        .ok()
-        .filter(|v| (min..=max).contains(v))
-        .ok_or(MasterError::OutOfRange {
-            name,
-            unit,
-            min,
-            max,
-        })
+/// A field's value as the wire or a command line gives it, before its rule is applied.
+enum Given<'a> {
+    Text(&'a str),
+    Number(u64),
+}
+
+/// Whether `key` holds text (category, chemistry, class) rather than a number.
+const fn is_text(key: u64) -> bool {
+    matches!(key, 1 | 2 | 9)
 }
 
 impl Master {
@@ -183,34 +177,44 @@ impl Master {
             .find(|(n, _)| *n == name)
             .ok_or(MasterError::UnknownField)?
             .1;
-        match key {
-            1 => self.category = Some(Category::from_name(value).ok_or(MasterError::Category)?),
-            2 => {
-                let ok = !value.is_empty()
-                    && value.chars().all(|c| !c.is_control())
-                    && value.trim() == value;
+        let given = if is_text(key) {
+            Given::Text(value)
+        } else {
+            // Not a number at all: the range error says what is.
+            Given::Number(value.trim().parse::<u64>().unwrap_or(u64::MAX))
+        };
+        self.put(key, given)
+    }
+
+    /// The one place each field's rule is applied, for the wire and for [`Master::set`].
+    fn put(&mut self, key: u64, given: Given<'_>) -> Result<(), MasterError> {
+        match (key, given) {
+            (1, Given::Text(s)) => {
+                self.category = Some(Category::from_name(s).ok_or(MasterError::Category)?);
+            }
+            (2, Given::Text(s)) => {
+                let printable =
+                    !s.is_empty() && s.chars().all(|c| !c.is_control()) && s.trim() == s;
                 self.chemistry = Some(
-                    String::try_from(value)
+                    String::try_from(s)
                         .ok()
-                        .filter(|_| ok)
+                        .filter(|_| printable)
                         .ok_or(MasterError::Chemistry)?,
                 );
             }
-            9 => {
-                let mut cs = value.chars();
+            (9, Given::Text(s)) => {
+                let mut cs = s.chars();
                 self.carbon_class = match (cs.next(), cs.next()) {
                     (Some(c @ 'A'..='E'), None) => Some(c),
                     _ => return Err(MasterError::CarbonClass),
                 };
             }
-            key => {
+            (key, Given::Number(v)) => {
                 let &(_, name, unit, min, max) = NUMBERS
                     .iter()
                     .find(|n| n.0 == key)
                     .ok_or(MasterError::UnknownKey(key))?;
-                let v = value
-                    .trim()
-                    .parse::<u32>()
+                let v = u32::try_from(v)
                     .ok()
                     .filter(|v| (min..=max).contains(v))
                     .ok_or(MasterError::OutOfRange {
@@ -230,6 +234,7 @@ impl Master {
                 };
                 *slot = Some(v);
             }
+            (key, Given::Text(_)) => return Err(MasterError::UnknownKey(key)),
         }
         Ok(())
     }
@@ -269,38 +274,15 @@ impl Master {
         for _ in 0..n {
             let key = r.key_after(last)?;
             last = Some(key);
-            match key {
-                1 => {
-                    let s = r.str()?;
-                    m.category = Some(Category::from_name(s).ok_or(MasterError::Category)?);
-                }
-                2 => {
-                    let s = r.str()?;
-                    let printable =
-                        !s.is_empty() && s.chars().all(|c| !c.is_control()) && s.trim() == s;
-                    let chem = String::try_from(s)
-                        .ok()
-                        .filter(|_| printable)
-                        .ok_or(MasterError::Chemistry)?;
-                    m.chemistry = Some(chem);
-                }
-                9 => {
-                    let s = r.str()?;
-                    let mut cs = s.chars();
-                    match (cs.next(), cs.next()) {
-                        (Some(c @ 'A'..='E'), None) => m.carbon_class = Some(c),
-                        _ => return Err(MasterError::CarbonClass),
-                    }
-                }
-                3 => m.rated_capacity_mah = Some(number(r, key)?),
-                4 => m.nominal_voltage_mv = Some(number(r, key)?),
-                5 => m.minimum_voltage_mv = Some(number(r, key)?),
-                6 => m.maximum_voltage_mv = Some(number(r, key)?),
-                7 => m.mass_g = Some(number(r, key)?),
-                8 => m.carbon_footprint_g_per_kwh = Some(number(r, key)?),
-                10 => m.expected_cycles = Some(number(r, key)?),
-                other => return Err(MasterError::UnknownKey(other)),
+            if !(1..=10).contains(&key) {
+                return Err(MasterError::UnknownKey(key));
             }
+            let given = if is_text(key) {
+                Given::Text(r.str()?)
+            } else {
+                Given::Number(r.u64()?)
+            };
+            m.put(key, given)?;
         }
         Ok(m)
     }

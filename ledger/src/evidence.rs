@@ -96,27 +96,21 @@ impl Ledger {
             .await
     }
 
-    /// The public evidence of `item` at `checkpoint`: the entries `reveal` names (those a
-    /// public reader may see whole, as `provenance-access` decides) and their signers'
+    /// The public evidence of `item` at `checkpoint`: `reveal`, the entries of its trace a
+    /// public reader may see whole (as `provenance-access` decides), and their signers'
     /// registry entries, nothing else; `scope: public`, so a verifier checks signatures and
     /// proofs and leaves chains and custody to a whole bundle.
     pub async fn public_evidence_at(
         &self,
         item: &str,
         checkpoint: crate::SignedCheckpoint,
-        reveal: &BTreeSet<u64>,
+        reveal: Vec<crate::trace::TraceEntry>,
     ) -> Result<Bundle, LedgerError> {
         let size = checkpoint.checkpoint.size;
-        self.wait_indexed(size).await?;
-        let trace = self.trace(item).await?;
         let mut known = std::collections::HashMap::new();
         let mut chosen = BTreeMap::new();
         let mut signers = BTreeSet::new();
-        for e in trace
-            .entries
-            .into_iter()
-            .filter(|e| e.index < size && reveal.contains(&e.index))
-        {
+        for e in reveal.into_iter().filter(|e| e.index < size) {
             chosen.insert(e.index, Purpose::Event);
             signers.insert(e.device);
             known.insert(e.index, e.bytes);

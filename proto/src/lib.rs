@@ -44,12 +44,23 @@ pub const MAX_ENTRIES_PER_CALL: u64 = 1000;
 #[derive(Clone)]
 pub struct LedgerService {
     ledger: Arc<Ledger>,
+    whole_entries: bool,
 }
 
 impl LedgerService {
-    /// Serves `ledger`.
+    /// Serves `ledger`; the public gets no entry whole.
     pub fn new(ledger: Arc<Ledger>) -> Self {
-        Self { ledger }
+        Self {
+            ledger,
+            whole_entries: false,
+        }
+    }
+
+    /// Whether the public may have whole the entries `provenance_access::entry_public` allows
+    /// (`serve --public-entries`).
+    pub fn whole_entries(mut self, on: bool) -> Self {
+        self.whole_entries = on;
+        self
     }
 }
 
@@ -111,8 +122,13 @@ impl LedgerService {
 
 /// The public view of a trace: the entries stating the item's public facts, each with its
 /// kind, time and index; the entry itself only where it states this item's facts alone
-/// ([`provenance_access::entry_public`]), so a public caller can check its signature.
-fn public_trace(t: trace::Trace, events: &[provenance_custody::rules::TraceEvent]) -> pb::Trace {
+/// ([`provenance_access::entry_public`]) and the operator publishes whole entries, so a
+/// public caller can check its signature.
+fn public_trace(
+    t: trace::Trace,
+    events: &[provenance_custody::rules::TraceEvent],
+    whole_entries: bool,
+) -> pb::Trace {
     use provenance_access::{ItemAccess, Visibility, entry_public, visibility};
     let by_index: std::collections::HashMap<u64, &provenance_custody::rules::TraceEvent> =
         events.iter().map(|e| (e.index, e)).collect();
@@ -124,7 +140,7 @@ fn public_trace(t: trace::Trace, events: &[provenance_custody::rules::TraceEvent
             if visibility(ItemAccess::Public, ev) == Visibility::Hidden {
                 return None;
             }
-            let whole = entry_public(&t.item, ev);
+            let whole = whole_entries && entry_public(&t.item, ev);
             Some(pb::TraceEntry {
                 index: e.index,
                 data: if whole { e.bytes } else { Vec::new() },
@@ -248,7 +264,7 @@ impl pb::ledger_server::Ledger for LedgerService {
             .map_err(|e| Status::invalid_argument(format!("item must be an EPC URI: {e}")))?;
         let t = self.ledger.trace(&item).await.map_err(status)?;
         if let Some(events) = self.public_view(&reader, &t).await? {
-            return Ok(Response::new(public_trace(t, &events)));
+            return Ok(Response::new(public_trace(t, &events, self.whole_entries)));
         }
         Ok(Response::new(pb::Trace {
             view: "full".into(),
@@ -753,13 +769,13 @@ impl<IO: tonic::transport::server::Connected> tonic::transport::server::Connecte
 /// Serves the API on `listener` until `shutdown` completes: the `Ledger` service, and with
 /// `writes` the `Submission` and `Registry` services (behind the admin token, checked before
 /// the message is read), server reflection (v1 and v1alpha) and `grpc.health.v1.Health`
-/// reporting each service as serving. Per-item reads serve anonymous callers as `anonymous`
-/// says (`serve --public-tier`). With `tls`, over TLS only. After `shutdown`, calls in
+/// reporting each service as serving. Per-item reads serve anonymous callers and the public
+/// as `publish` says (`serve --public-tier`, `--public-entries`). With `tls`, over TLS only. After `shutdown`, calls in
 /// progress get [`SHUTDOWN_GRACE`] to finish, then their connections are closed.
 pub async fn serve(
     ledger: Arc<Ledger>,
     writes: Option<Writes>,
-    anonymous: provenance_access::Anonymous,
+    publish: provenance_access::Publish,
     listener: tokio::net::TcpListener,
     tls: Option<Identity>,
     shutdown: impl std::future::Future<Output = ()> + Send,
@@ -809,11 +825,13 @@ pub async fn serve(
     let read_gate_admin = writes.as_ref().map(|w| w.admin_token.clone());
     let mut router = server.add_service(health).add_service(
         gate::ReadGate::new(
-            pb::ledger_server::LedgerServer::new(LedgerService::new(ledger.clone())),
+            pb::ledger_server::LedgerServer::new(
+                LedgerService::new(ledger.clone()).whole_entries(publish.whole_entries),
+            ),
             ledger.clone(),
             read_gate_admin,
         )
-        .anonymous(anonymous),
+        .anonymous(publish.anonymous),
     );
     if let Some(writes) = writes {
         let registrar = Registrar::new(ledger.clone(), writes.ingest.clone());

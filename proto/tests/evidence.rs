@@ -89,7 +89,7 @@ async fn get_evidence_returns_a_bundle_that_verifies() {
     let server = tokio::spawn(provenance_proto::serve(
         ledger.clone(),
         None,
-        provenance_access::Anonymous::Public,
+        provenance_access::Publish::default(),
         listener,
         None,
         async {

@@ -98,7 +98,7 @@ async fn grpc_reads_proofs_trace_registry_health_and_reflection() {
     let server = tokio::spawn(provenance_proto::serve(
         ledger.clone(),
         None,
-        provenance_access::Anonymous::Public,
+        provenance_access::Publish::default(),
         listener,
         None,
         async {
@@ -317,7 +317,7 @@ async fn grpc_registers_submits_rotates_and_revokes_with_the_admin_token() {
             ingest,
             admin_token: Arc::new(token.into()),
         }),
-        provenance_access::Anonymous::Public,
+        provenance_access::Publish::default(),
         listener,
         None,
         async {
@@ -580,7 +580,10 @@ async fn read_tiers() {
     let server = tokio::spawn(provenance_proto::serve(
         ledger.clone(),
         None,
-        provenance_access::Anonymous::Public,
+        provenance_access::Publish {
+            anonymous: provenance_access::Anonymous::Public,
+            whole_entries: true,
+        },
         listener,
         None,
         async {
@@ -705,7 +708,10 @@ async fn read_grants_are_administered_over_grpc() {
             ingest,
             admin_token: Arc::new(admin.into()),
         }),
-        provenance_access::Anonymous::None,
+        provenance_access::Publish {
+            anonymous: provenance_access::Anonymous::None,
+            whole_entries: false,
+        },
         listener,
         None,
         async {

@@ -87,6 +87,14 @@ pub struct Args {
     /// Tokens come from `provenance access grant`.
     #[arg(long, value_name = "TIER", default_value = "public", value_parser = ["public", "none"])]
     public_tier: String,
+    /// Give the public whole the entries that state a battery's public facts alone (its own
+    /// commissioning, its decommissioning) with their signers' registrations, so anyone can
+    /// check the maker's signature on a passport (`verify --bundle … --passport …`). A whole
+    /// entry shows its signer's device ID and sequence number, and a station's sequence
+    /// numbers count what it made: off by default, when the public proves each field's entry
+    /// by its inclusion proof only.
+    #[arg(long)]
+    public_entries: bool,
     /// Where the gRPC API listens.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:50051")]
     grpc_listen: SocketAddr,
@@ -804,6 +812,9 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         .layer(axum::Extension(public_url))
         .layer(axum::Extension(provenance_web::access::PublicTier(
             anonymous,
+        )))
+        .layer(axum::Extension(provenance_web::passport::PublicEntries(
+            args.public_entries,
         )));
     // Ctrl-C, or SIGTERM from a service manager: both take the graceful path. Caught from
     // here on, before the web view answers, so whoever sees it answer stops it gracefully;
@@ -853,7 +864,10 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             ingest: ingest.clone(),
             admin_token: admin_token.clone(),
         }),
-        anonymous,
+        provenance_access::Publish {
+            anonymous,
+            whole_entries: args.public_entries,
+        },
         grpc,
         tls.as_ref()
             .map(|t| provenance_proto::Identity::from_pem(&t.cert_pem, &t.key_pem)),

@@ -359,12 +359,19 @@ fn run_bundle(
     passport: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
     use provenance_custody::rules::{Limits, Verdict};
-    use provenance_custody::verify::verify_bundle_with;
+    use provenance_custody::verify::{verify_bundle_with, verify_passport_bundle};
 
     let limits = Limits::by_name(limits).unwrap_or_default();
     let bytes = std::fs::read(file)
         .unwrap_or_else(|e| usage(format_args!("--bundle {}: {e}", file.display())));
-    let report = verify_bundle_with(&bytes, key, &limits, policy.map(|(p, _)| p));
+    // A public bundle (a passport's public entries) is taken only to check a passport: it
+    // proves no custody, whatever the file says of itself.
+    let verify = if passport.is_some() {
+        verify_passport_bundle
+    } else {
+        verify_bundle_with
+    };
+    let report = verify(&bytes, key, &limits, policy.map(|(p, _)| p));
     let fields = passport.map(|p| check_passport(p, &report));
     if json {
         let mut out = serde_json::to_value(&report)?;
@@ -414,14 +421,8 @@ fn check_passport(
             path.display()
         ))
     });
-    provenance_custody::passport::check(report, &claimed).unwrap_or_else(|| {
-        usage(format_args!(
-            "--passport {}: not a passport of {} (its generalProductInformation.productIdentifier \
-             and evidence must name the bundle's subject)",
-            path.display(),
-            report.subject
-        ))
-    })
+    provenance_custody::passport::check(report, &claimed)
+        .unwrap_or_else(|e| usage(format_args!("--passport {}: {e}", path.display())))
 }
 
 fn passport_json(fields: &[provenance_custody::passport::FieldCheck]) -> serde_json::Value {
@@ -459,17 +460,20 @@ fn print_passport(fields: &[provenance_custody::passport::FieldCheck]) {
         fields.len()
     );
     for c in fields {
+        let at = c
+            .index
+            .map_or_else(String::new, |i| format!(" (entry {i})"));
         match &c.outcome {
-            FieldProof::Proved => println!("  ✔ {} (entry {})", c.pointer, c.index),
+            FieldProof::Proved => println!("  ✔ {}{at}", c.pointer),
             FieldProof::NotInBundle => println!(
-                "  · {} (entry {}): that entry is not in this bundle (it names other items too); \
-                 its inclusion proof is the passport's link, its content is proved by a \
+                "  · {}{at}: that entry is not in this public bundle (it names other items \
+                 too); its inclusion proof is the passport's link, its content is proved by a \
                  partner's or an authority's bundle",
-                c.pointer, c.index
+                c.pointer
             ),
             FieldProof::Differs { claimed, logged } => println!(
-                "  ✘ {} (entry {}): the passport says {claimed}, the entry states {logged}",
-                c.pointer, c.index
+                "  ✘ {}{at}: the passport says {claimed}, the signed entries state {logged}",
+                c.pointer
             ),
         }
     }
@@ -649,7 +653,12 @@ fn print_report(
 
     println!();
     let problems = r.problems().count();
+    let public = r.scope == provenance_custody::bundle::Scope::Public;
     match r.verdict {
+        Verdict::Pass | Verdict::Warnings if public => println!(
+            "VERDICT  ✔ THE PUBLIC ENTRIES VERIFY: signatures, proofs and registrations hold; \
+             a public bundle proves no chain of custody"
+        ),
         Verdict::Pass => println!(
             "VERDICT  ✔ PASS: every signature, proof, registration, chain and custody rule holds"
         ),

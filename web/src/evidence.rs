@@ -56,9 +56,16 @@ pub async fn evidence(
     if let Err(refused) = crate::access::require_full(&s, &item).await {
         return refused;
     }
+    whole_bundle(&s, reads.as_ref().map(|Extension(r)| r), &item).await
+}
+
+/// The whole evidence bundle of `item` as a download, for a reader already found to see it
+/// whole.
+pub(crate) async fn whole_bundle(s: &AppState, reads: Option<&Reads>, item: &str) -> Response {
+    let item = item.to_string();
     let cp = s.ledger.published_checkpoint().await;
-    let built = match &reads {
-        Some(Extension(r)) => r.evidence.bundle(&s.ledger, &item, &cp).await,
+    let built = match reads {
+        Some(r) => r.evidence.bundle(&s.ledger, &item, &cp).await,
         None => s.ledger.evidence_at(&item, cp).await.map(|b| {
             std::sync::Arc::new(crate::reads::Built {
                 empty: b.entries.is_empty(),

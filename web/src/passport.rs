@@ -26,6 +26,8 @@ use provenance_custody::rules::{Limits, TraceEvent, assess};
 use provenance_event::Epc;
 use provenance_ledger::LedgerError;
 use provenance_ledger::evidence::trace_events;
+use provenance_ledger::registry::DeviceInfo;
+use provenance_ledger::trace::Trace;
 use serde_json::{Value, json};
 
 use crate::PublicUrl;
@@ -41,11 +43,9 @@ pub struct Gathered {
     pub access: ItemAccess,
     /// The passport.
     pub passport: Passport,
-    /// The events it was derived from (as the reader may see them).
-    pub events: Vec<TraceEvent>,
     /// Entries the reader may have whole (in the passport's evidence bundle).
     pub whole: BTreeSet<u64>,
-    /// The tree size the proofs are against, and the signed checkpoint.
+    /// The tree size the proofs are against.
     pub size: u64,
     /// The checkpoint note.
     pub checkpoint: String,
@@ -53,15 +53,40 @@ pub struct Gathered {
     pub link: String,
     /// The server's public URL (the base of every link in the JSON).
     pub root: String,
+    /// The trace read (with gaps) and the registry it was judged with: a page that shows the
+    /// item's trace instead reads neither again.
+    pub trace: Trace,
+    /// The registry.
+    pub registry: Vec<DeviceInfo>,
 }
 
-/// Reads what the reader being served may see of `epc`'s history and derives its passport.
-pub async fn gather(s: &AppState, epc: &Epc, root: String) -> Result<Gathered, LedgerError> {
+/// Whether the operator publishes whole entries to the public (`serve --public-entries`):
+/// the entries stating a battery's public facts alone, with their signers' registrations.
+/// Off by default: a whole entry shows its signer's device ID and sequence number, and a
+/// station's sequence numbers count what it made.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PublicEntries(pub bool);
+
+/// Reads what the reader being served may see of `epc`'s history (once) and derives its
+/// passport; `public_entries` as the operator chose.
+pub async fn gather(
+    s: &AppState,
+    epc: &Epc,
+    root: String,
+    public_entries: bool,
+) -> Result<Gathered, LedgerError> {
     let item = epc.to_string();
     let cp = s.ledger.published_checkpoint().await;
-    let trace = s.ledger.trace(&item).await?;
+    let size = cp.checkpoint.size;
+    // The index trails the log by milliseconds: every field must be under the checkpoint
+    // its proofs are against.
+    s.ledger.wait_indexed(size).await?;
+    let trace = s.ledger.trace_with_gaps(&item).await?;
     let registry = s.ledger.devices().await?;
-    let all = trace_events(&trace, &registry);
+    let all: Vec<TraceEvent> = trace_events(&trace, &registry)
+        .into_iter()
+        .filter(|e| e.index < size)
+        .collect();
     let access = crate::access::item_access(&item, &all);
     let events: Vec<TraceEvent> = all
         .iter()
@@ -69,21 +94,26 @@ pub async fn gather(s: &AppState, epc: &Epc, root: String) -> Result<Gathered, L
         .collect();
     let whole = all
         .iter()
-        .filter(|e| access == ItemAccess::Full || provenance_access::entry_public(&item, e))
+        .filter(|e| match access {
+            ItemAccess::Full => true,
+            ItemAccess::Public => public_entries && provenance_access::entry_public(&item, e),
+        })
         .map(|e| e.index)
         .collect();
-    let report = assess(&item, &events, &Limits::default());
-    let passport = passport(&item, &events, &report, access == ItemAccess::Public);
+    // The custody judge runs only for a reader who sees the whole history.
+    let report = (access == ItemAccess::Full).then(|| assess(&item, &events, &Limits::default()));
+    let passport = passport(&item, &events, report.as_ref());
     Ok(Gathered {
         link: format!("{root}{}", epc.digital_link_path()),
         epc: epc.clone(),
         access,
         passport,
-        events,
         whole,
-        size: cp.checkpoint.size,
+        size,
         checkpoint: cp.note,
         root,
+        trace,
+        registry,
     })
 }
 
@@ -132,11 +162,16 @@ fn item(id: &str, route: &str) -> Result<Epc, Box<Response>> {
     Epc::parse(&e).map_err(|_| Box::new(StatusCode::BAD_REQUEST.into_response()))
 }
 
+fn public_entries(p: Option<Extension<PublicEntries>>) -> bool {
+    p.is_some_and(|Extension(PublicEntries(on))| on)
+}
+
 /// `GET /api/v1/items/{id}/passport`.
 pub async fn passport_json(
     State(s): State<AppState>,
     Path(id): Path<String>,
     public: Option<Extension<PublicUrl>>,
+    whole: Option<Extension<PublicEntries>>,
     headers: HeaderMap,
 ) -> Response {
     let epc = match item(&id, "passport") {
@@ -144,7 +179,7 @@ pub async fn passport_json(
         Err(r) => return *r,
     };
     let root = link_base(public.map(|Extension(p)| p).as_ref(), &headers);
-    match gather(&s, &epc, root).await {
+    match gather(&s, &epc, root, public_entries(whole)).await {
         Ok(g) if !g.passport.is_known() => (
             StatusCode::NOT_FOUND,
             axum::Json(json!({
@@ -167,13 +202,15 @@ pub async fn passport_json(
 }
 
 /// `GET /api/v1/items/{id}/passport/evidence`: the whole evidence bundle for a reader who sees
-/// the item whole; for a public reader, the public bundle (the entries stating the public
-/// fields that name this item alone, and their signers' registry entries).
+/// the item whole; for a public reader, when the operator publishes whole entries, the public
+/// bundle (the entries stating the public fields that name this item alone, and their
+/// signers' registry entries).
 pub async fn passport_evidence(
     State(s): State<AppState>,
     reads: Option<Extension<Reads>>,
     Path(id): Path<String>,
     public: Option<Extension<PublicUrl>>,
+    whole: Option<Extension<PublicEntries>>,
     headers: HeaderMap,
 ) -> Response {
     let epc = match item(&id, "passport/evidence") {
@@ -181,30 +218,44 @@ pub async fn passport_evidence(
         Err(r) => return *r,
     };
     let root = link_base(public.map(|Extension(p)| p).as_ref(), &headers);
-    let g = match gather(&s, &epc, root).await {
+    let g = match gather(&s, &epc, root, public_entries(whole)).await {
         Ok(g) => g,
         Err(e) => return ApiError::from(e).into_response(),
     };
     if g.access == ItemAccess::Full {
-        return crate::evidence::evidence(State(s), reads, Path(id)).await;
+        return crate::evidence::whole_bundle(
+            &s,
+            reads.as_ref().map(|Extension(r)| r),
+            &g.passport.item,
+        )
+        .await;
     }
-    let cp = s.ledger.published_checkpoint().await;
-    match s
-        .ledger
-        .public_evidence_at(&g.passport.item, cp, &g.whole)
-        .await
-    {
-        Ok(b) if b.entries.is_empty() => (
+    if g.whole.is_empty() {
+        return (
             StatusCode::NOT_FOUND,
             axum::Json(json!({
                 "error": format!(
-                    "no entry about {epc} is public whole (a commissioning naming a batch names \
-                     other serials too); each public field still links the inclusion proof of \
-                     its entry"
+                    "no entry about {epc} is public whole: this log publishes whole entries \
+                     only with `serve --public-entries`, and never one naming other items too \
+                     (a batch commissioned at once); each public field still links the \
+                     inclusion proof of its entry"
                 )
             })),
         )
-            .into_response(),
+            .into_response();
+    }
+    let cp = s.ledger.published_checkpoint().await;
+    let reveal = g
+        .trace
+        .entries
+        .into_iter()
+        .filter(|e| g.whole.contains(&e.index))
+        .collect();
+    match s
+        .ledger
+        .public_evidence_at(&g.passport.item, cp, reveal)
+        .await
+    {
         Ok(b) => {
             let file = format!(
                 "attachment; filename=\"{}.passport-evidence.json\"",

@@ -438,6 +438,7 @@ pub async fn item(
     uri: Uri,
     RawQuery(query): RawQuery,
     public: Option<Extension<PublicUrl>>,
+    whole: Option<Extension<crate::passport::PublicEntries>>,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
     let root = root(public, &headers);
@@ -455,7 +456,10 @@ pub async fn item(
     let response = match ask(query.as_deref(), &headers) {
         // `?all=1` opens every fold of the journey, as on `/items/{id}` (the page links it
         // relative to itself, so it comes back here).
-        Ask::Page => item_page(&s, &epc, root.clone(), all_folds(query.as_deref())).await?,
+        Ask::Page => {
+            let whole = whole.is_some_and(|Extension(crate::passport::PublicEntries(on))| on);
+            item_page(&s, &epc, root.clone(), all_folds(query.as_deref()), whole).await?
+        }
         Ask::Linkset => linkset(&links, &root),
         Ask::Link(asked) => follow(&s, &links, &root, &asked, query.as_deref(), &headers).await?,
     };
@@ -470,12 +474,15 @@ async fn item_page(
     epc: &Epc,
     root: String,
     all: bool,
+    whole: bool,
 ) -> Result<Response, PageError> {
     if epc.scheme() == Scheme::Sgtin {
-        let g = crate::passport::gather(s, epc, root.clone()).await?;
+        let g = crate::passport::gather(s, epc, root.clone(), whole).await?;
         if crate::pages::passport::is_battery(&g) {
             return crate::pages::passport::render(s, &g).await;
         }
+        // Not a battery: its trace page, from what was read.
+        return crate::pages::trace::render_loaded(s, epc, root, all, g.trace, g.registry).await;
     }
     render_with(s, epc, root, all).await
 }
@@ -492,8 +499,11 @@ pub async fn product(
     let path = normalised_path(&uri);
     let gtin = path.strip_prefix("/01/").unwrap_or_default();
     check_gtin(gtin).map_err(PageError::BadRequest)?;
-    let listing = ProductItems::read(&s, &sgtin_prefixes(gtin)).await?;
-    if listing.items.is_empty() {
+    // What this reader may see listed, read once; whether the product has items at all, for
+    // the others, with one row per prefix at most.
+    let reader = crate::access::serving();
+    let listing = ProductItems::read(&s, &listed_prefixes(gtin, &reader)).await?;
+    if listing.items.is_empty() && !ProductItems::exist(&s, gtin).await? {
         return Err(PageError::NotFound(format!(
             "The log holds no item of GTIN {gtin}: no event has named one yet. A GTIN names a \
              product; its items appear here once a station commissions them."
@@ -501,13 +511,13 @@ pub async fn product(
     }
     let links = product_links(&root, gtin);
     let response = match ask(query.as_deref(), &headers) {
-        Ask::Page => product_page(&s, gtin, &listing).await?,
+        Ask::Page => product_page(&s, gtin, &listing, &reader).await,
         Ask::Linkset => linkset(&links, &root),
         Ask::Link(asked) => {
             match LinkType::parse(&asked, &root).and_then(|rel| links.pick(rel, &headers)) {
                 // Every link of a product is its own page: answer it here, not by a redirect
                 // to the same URL.
-                Some(_) => product_page(&s, gtin, &listing).await?,
+                Some(_) => product_page(&s, gtin, &listing, &reader).await,
                 None => no_such_link(&s, &links, &root, &asked).await,
             }
         }
@@ -589,6 +599,16 @@ struct ProductItems {
 }
 
 impl ProductItems {
+    /// Whether the log knows any item of `gtin`.
+    async fn exist(s: &AppState, gtin: &str) -> Result<bool, PageError> {
+        for p in sgtin_prefixes(gtin) {
+            if !s.ledger.items_with_prefix(&p, None, 1).await?.is_empty() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// The items under `prefixes` (EPC URI prefixes of one product).
     async fn read(s: &AppState, prefixes: &[String]) -> Result<Self, PageError> {
         // One more than shown, to know whether there are more without counting.
@@ -640,26 +660,17 @@ impl ProductItems {
     }
 }
 
-async fn product_page(s: &AppState, gtin: &str, all: &ProductItems) -> Result<Response, PageError> {
+/// A product's page: the items `listing` holds (what `reader` may see listed).
+async fn product_page(
+    s: &AppState,
+    gtin: &str,
+    listing: &ProductItems,
+    reader: &provenance_access::Reader,
+) -> Response {
     let cp = s.ledger.latest_checkpoint().await;
     let footer = Footer {
         size: cp.checkpoint.size,
         key: s.ledger.verifier().to_string(),
-    };
-    let reader = crate::access::serving();
-    let prefixes = listed_prefixes(gtin, &reader);
-    let shared;
-    let listing = match reader.tier {
-        provenance_access::Tier::Authority => all,
-        _ if prefixes.is_empty() => &ProductItems {
-            items: Vec::new(),
-            count: 0,
-            count_capped: false,
-        },
-        _ => {
-            shared = ProductItems::read(s, &prefixes).await?;
-            &shared
-        }
     };
     if listing.items.is_empty() {
         let body = html! {
@@ -674,9 +685,7 @@ async fn product_page(s: &AppState, gtin: &str, all: &ProductItems) -> Result<Re
                 }
             }
         };
-        return Ok(
-            page(&format!("Product GTIN {gtin}"), true, Some(&footer), body).into_response(),
-        );
+        return page(&format!("Product GTIN {gtin}"), true, Some(&footer), body).into_response();
     }
     let whose = if reader.tier == provenance_access::Tier::Authority {
         ""
@@ -714,7 +723,7 @@ async fn product_page(s: &AppState, gtin: &str, all: &ProductItems) -> Result<Re
             }
         }
     };
-    Ok(page(&format!("Product GTIN {gtin}"), true, Some(&footer), body).into_response())
+    page(&format!("Product GTIN {gtin}"), true, Some(&footer), body).into_response()
 }
 
 /// The linkset answer.

@@ -33,7 +33,12 @@ struct Log {
 }
 
 impl Log {
+    /// A server that publishes whole public entries (`serve --public-entries`).
     async fn start() -> Self {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(public_entries: bool) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let ledger = Arc::new(
             Ledger::open(&LedgerConfig {
@@ -57,7 +62,10 @@ impl Log {
             .await
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
-        tokio::spawn(async move { axum::serve(listener, site(state)).await });
+        let app = site(state).layer(axum::Extension(provenance_web::passport::PublicEntries(
+            public_entries,
+        )));
+        tokio::spawn(async move { axum::serve(listener, app).await });
         Log {
             base,
             ledger,
@@ -239,11 +247,13 @@ fn epcs(list: &[&str]) -> Vec<Epc> {
     list.iter().map(|i| Epc::parse(i).expect("epc")).collect()
 }
 
+/// What `verify --bundle … --passport …` runs: a public bundle is taken.
 fn verify(log: &Log, bundle: &str) -> provenance_custody::verify::Report {
-    provenance_custody::verify::verify_bundle(
+    provenance_custody::verify::verify_passport_bundle(
         bundle.as_bytes(),
-        log.ledger.verifier(),
+        Some(log.ledger.verifier()),
         &provenance_custody::rules::Limits::default(),
+        None,
     )
 }
 
@@ -323,15 +333,36 @@ async fn each_tier_gets_its_passport_and_can_prove_it() {
             "{fields:?}"
         );
         // A field changed after the fact is caught, naming it.
+        let bad = |forged: &Value| -> Vec<String> {
+            check(&report, forged)
+                .expect("passport")
+                .into_iter()
+                .filter(|f| matches!(f.outcome, FieldProof::Differs { .. }))
+                .map(|f| f.pointer)
+                .collect()
+        };
         let mut forged = p.clone();
         forged["materialComposition"]["batteryChemistry"]["shortName"] = json!("LFP");
-        let fields = check(&report, &forged).expect("passport");
-        let bad: Vec<_> = fields
-            .iter()
-            .filter(|f| matches!(f.outcome, FieldProof::Differs { .. }))
-            .map(|f| f.pointer.as_str())
-            .collect();
-        assert_eq!(bad, ["/materialComposition/batteryChemistry"]);
+        assert_eq!(bad(&forged), ["/materialComposition/batteryChemistry"]);
+        // … and so is one changed with its evidence taken out, or credited to another entry.
+        let class = "/carbonFootprint/carbonFootprintPerformanceClass";
+        let mut forged = p.clone();
+        forged["carbonFootprint"]["carbonFootprintPerformanceClass"] = json!("A");
+        forged["evidence"]
+            .as_object_mut()
+            .expect("map")
+            .remove(class);
+        assert_eq!(bad(&forged), [class]);
+        let mut forged = p.clone();
+        forged["evidence"][class]["logIndex"] = json!(1);
+        assert_eq!(bad(&forged), [class]);
+        // A public bundle is a passport's proof, never a custody verdict.
+        let as_customs = provenance_custody::verify::verify_bundle(
+            bundle.as_bytes(),
+            log.ledger.verifier(),
+            &provenance_custody::rules::Limits::default(),
+        );
+        assert!(!as_customs.ok(), "a public bundle fails a custody check");
     }
 
     // Involved (the carrier whose tracker reported on the container), shared (the recycler)
@@ -376,7 +407,30 @@ async fn each_tier_gets_its_passport_and_can_prove_it() {
             fields.iter().all(|f| f.outcome == FieldProof::Proved),
             "{who}: {fields:?}"
         );
-        assert!(fields.iter().any(|f| f.index == excursion));
+        assert!(fields.iter().any(|f| f.index == Some(excursion)));
+        // Hiding the excursion from a second-life buyer, or claiming its section withheld,
+        // fails against the whole bundle.
+        let mut hidden = p.clone();
+        hidden["performance"]["batteryCondition"]["negativeEvents"] = json!([]);
+        hidden["evidence"]
+            .as_object_mut()
+            .expect("map")
+            .retain(|k, _| !k.contains("negativeEvents"));
+        let fields = check(&report, &hidden).expect("passport");
+        assert!(
+            fields.iter().any(|f| f.pointer.contains("negativeEvents")
+                && matches!(f.outcome, FieldProof::Differs { .. })),
+            "{who}: {fields:?}"
+        );
+        let mut withheld = p.clone();
+        withheld["withheld"] = json!(["/performance/batteryCondition"]);
+        assert!(
+            check(&report, &withheld)
+                .expect("passport")
+                .iter()
+                .any(|f| f.pointer.starts_with("/withheld")),
+            "{who}"
+        );
     }
 
     // A batch commissioning names other serials: the public proves its fields by hash only.
@@ -396,6 +450,15 @@ async fn each_tier_gets_its_passport_and_can_prove_it() {
     assert!(
         !p.to_string().contains(BATCH_TWIN),
         "the batch's other serial"
+    );
+    // Without `serve --public-entries` no entry is public whole: each field by its proof.
+    let quiet = Log::start_with(false).await;
+    history(&quiet).await;
+    let p = quiet.json(&path, None).await;
+    assert_eq!(p["verify"]["entriesWhole"], json!([]));
+    assert_eq!(
+        quiet.get(&format!("{path}/evidence"), None).await.status(),
+        404
     );
     // No commissioning, no passport: a 404 that says what starts one.
     let r = log

@@ -31,6 +31,7 @@ pub async fn passport(
     State(s): State<AppState>,
     Path(id): Path<String>,
     public: Option<Extension<PublicUrl>>,
+    whole: Option<Extension<crate::passport::PublicEntries>>,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
     let epc = Epc::parse(id.trim()).map_err(|e| {
@@ -46,7 +47,8 @@ pub async fn passport(
         )));
     }
     let root = link_base(public.map(|Extension(p)| p).as_ref(), &headers);
-    let g = gather(&s, &epc, root).await?;
+    let whole = whole.is_some_and(|Extension(crate::passport::PublicEntries(on))| on);
+    let g = gather(&s, &epc, root, whole).await?;
     if !g.passport.is_known() {
         return Err(PageError::NotFound(format!(
             "The log holds no commissioning of {epc}, so it has no passport yet: a passport \

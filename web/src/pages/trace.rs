@@ -254,10 +254,22 @@ pub(crate) async fn render_with(
     link_base: String,
     all: bool,
 ) -> Result<Response, PageError> {
-    let item = epc.to_string();
     // With gaps: a deleted entry must not hide the rest of the history.
-    let trace = s.ledger.trace_with_gaps(&item).await?;
+    let trace = s.ledger.trace_with_gaps(&epc.to_string()).await?;
     let registry = s.ledger.devices().await?;
+    render_loaded(s, epc, link_base, all, trace, registry).await
+}
+
+/// As [`render_with`], with the trace (with gaps) and the registry already read.
+pub(crate) async fn render_loaded(
+    s: &AppState,
+    epc: &Epc,
+    link_base: String,
+    all: bool,
+    trace: Trace,
+    registry: Vec<DeviceInfo>,
+) -> Result<Response, PageError> {
+    let item = epc.to_string();
     let events = trace_events(&trace, &registry);
     let cp = s.ledger.latest_checkpoint().await;
     if crate::access::item_access(&item, &events) == provenance_access::ItemAccess::Public
