@@ -1,13 +1,14 @@
 //! gRPC requests: arbitrary bytes decoded as the request messages of `provenance.v1` (prost),
 //! and those that decode handed to the real service implementations (`Ledger`, `Submission`,
-//! `Registry` of `provenance_proto`) over a real ledger and ingest (see `server`).
+//! `Registry`, `Access` of `provenance_proto`) over a real ledger and ingest (see `server`).
 //!
 //! The input is a method selector byte, an authorization selector byte, then the protobuf
 //! message. Nothing may panic; every message that decodes re-encodes to one that decodes to
 //! itself; a handler's error is a status that blames the request (INVALID_ARGUMENT,
-//! NOT_FOUND, OUT_OF_RANGE, UNAUTHENTICATED, or FAILED_PRECONDITION for the registry's state
-//! only), never INTERNAL, UNKNOWN or UNAVAILABLE; a write without the admin token is refused
-//! as UNAUTHENTICATED.
+//! NOT_FOUND, OUT_OF_RANGE, UNAUTHENTICATED, PERMISSION_DENIED (an item read the public
+//! view refuses: the services are called without the read gate, so as the public), or
+//! FAILED_PRECONDITION for the registry's state only), never INTERNAL, UNKNOWN or
+//! UNAVAILABLE; a write without the admin token is refused as UNAUTHENTICATED.
 #![no_main]
 
 mod server;
@@ -17,10 +18,11 @@ use std::sync::{Arc, OnceLock};
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
 use provenance_proto::pb;
+use provenance_proto::pb::access_server::Access as _;
 use provenance_proto::pb::ledger_server::Ledger as _;
 use provenance_proto::pb::registry_server::Registry as _;
 use provenance_proto::pb::submission_server::Submission as _;
-use provenance_proto::{LedgerService, RegistryService, SubmissionService, Writes};
+use provenance_proto::{AccessService, LedgerService, RegistryService, SubmissionService, Writes};
 use server::{Auth, TOKEN, Write, registry_appended, registry_state_conflict, world};
 use tonic::{Code, Request};
 
@@ -28,6 +30,7 @@ struct Services {
     ledger: LedgerService,
     submission: SubmissionService,
     registry: RegistryService,
+    access: AccessService,
 }
 
 fn services() -> &'static Services {
@@ -41,6 +44,7 @@ fn services() -> &'static Services {
         Services {
             ledger: LedgerService::new(w.ledger.clone()),
             submission: SubmissionService::new(writes.clone()),
+            access: AccessService::new(w.ledger.clone(), writes.admin_token.clone()),
             registry: RegistryService::new(w.ledger.clone(), writes),
         }
     })
@@ -70,12 +74,16 @@ fuzz_target!(|data: &[u8]| {
     round_trip::<pb::RegisterDeviceRequest>(body);
     round_trip::<pb::RotateKeyRequest>(body);
     round_trip::<pb::RevokeDeviceRequest>(body);
+    round_trip::<pb::GrantReadRequest>(body);
+    round_trip::<pb::ListReadGrantsRequest>(body);
+    round_trip::<pb::RevokeReadRequest>(body);
 
-    let method = method % 12;
+    let method = method % 15;
     let write = match method {
         0..=7 => Write::Nothing,
         8 => Write::Submission,
-        _ => Write::Registry,
+        9..=11 => Write::Registry,
+        _ => Write::Grant,
     };
     let is_write = write != Write::Nothing;
     let s = services();
@@ -118,7 +126,10 @@ fuzz_target!(|data: &[u8]| {
             8 => call!(s.submission, submit_event, pb::SubmitEventRequest),
             9 => call!(s.registry, register_device, pb::RegisterDeviceRequest),
             10 => call!(s.registry, rotate_key, pb::RotateKeyRequest),
-            _ => call!(s.registry, revoke_device, pb::RevokeDeviceRequest),
+            11 => call!(s.registry, revoke_device, pb::RevokeDeviceRequest),
+            12 => call!(s.access, grant_read, pb::GrantReadRequest),
+            13 => call!(s.access, list_read_grants, pb::ListReadGrantsRequest),
+            _ => call!(s.access, revoke_read, pb::RevokeReadRequest),
         };
         if write == Write::Registry {
             registry_appended(before, size().await);
@@ -138,6 +149,7 @@ fuzz_target!(|data: &[u8]| {
                     | Code::OutOfRange
                     | Code::FailedPrecondition
                     | Code::Unauthenticated
+                    | Code::PermissionDenied
             ),
             "method {method}: {status:?} (bad input must be the client's error)"
         );

@@ -389,12 +389,17 @@ fn admin_status(e: AdminError) -> Status {
 #[derive(Clone)]
 pub struct AccessService {
     ledger: Arc<Ledger>,
+    admin_token: Arc<String>,
 }
 
 impl AccessService {
-    /// Grants over `ledger`; serve it behind the admin token (as [`serve`] does).
-    pub fn new(ledger: Arc<Ledger>) -> Self {
-        Self { ledger }
+    /// Grants over `ledger`, each call checked against `admin_token` (as well as by [`serve`]'s
+    /// interceptor, before the message is read).
+    pub fn new(ledger: Arc<Ledger>, admin_token: Arc<String>) -> Self {
+        Self {
+            ledger,
+            admin_token,
+        }
     }
 }
 
@@ -421,6 +426,7 @@ impl pb::access_server::Access for AccessService {
         &self,
         req: Request<pb::GrantReadRequest>,
     ) -> Result<Response<pb::GrantReadResponse>, Status> {
+        require_admin(&self.admin_token, &req)?;
         let r = req.into_inner();
         let now = now_ms();
         let g = admin::grant_read(&self.ledger, &r.org, &r.tier, r.items.as_deref(), now)
@@ -441,8 +447,9 @@ impl pb::access_server::Access for AccessService {
 
     async fn list_read_grants(
         &self,
-        _: Request<pb::ListReadGrantsRequest>,
+        req: Request<pb::ListReadGrantsRequest>,
     ) -> Result<Response<pb::ListReadGrantsResponse>, Status> {
+        require_admin(&self.admin_token, &req)?;
         let grants = self.ledger.read_grants().await.map_err(status)?;
         Ok(Response::new(pb::ListReadGrantsResponse {
             grants: grants.into_iter().map(read_grant).collect(),
@@ -453,6 +460,7 @@ impl pb::access_server::Access for AccessService {
         &self,
         req: Request<pb::RevokeReadRequest>,
     ) -> Result<Response<pb::RevokeReadResponse>, Status> {
+        require_admin(&self.admin_token, &req)?;
         let id = req.into_inner().id;
         if self
             .ledger
@@ -844,7 +852,7 @@ pub async fn serve(
                 admin.clone(),
             ))
             .add_service(pb::access_server::AccessServer::with_interceptor(
-                AccessService::new(ledger.clone()),
+                AccessService::new(ledger.clone(), writes.admin_token.clone()),
                 admin.clone(),
             ))
             .add_service(pb::registry_server::RegistryServer::with_interceptor(

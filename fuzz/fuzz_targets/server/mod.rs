@@ -32,6 +32,7 @@ pub const DEVICE: &str = "customs-rtm";
 const BUDGET: usize = 1000;
 static SUBMISSIONS: AtomicUsize = AtomicUsize::new(0);
 static REGISTRY_WRITES: AtomicUsize = AtomicUsize::new(0);
+static GRANTS: AtomicUsize = AtomicUsize::new(0);
 
 /// What a request would write with the valid token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +43,8 @@ pub enum Write {
     Submission,
     /// A registry entry, if the request is well-formed.
     Registry,
+    /// A read grant (or a read of the grants): the admin's.
+    Grant,
 }
 
 /// Counts the registry entries a request appended (from the log's size before and after).
@@ -205,6 +208,7 @@ impl Auth {
             Write::Nothing => true,
             Write::Submission => SUBMISSIONS.fetch_add(1, Ordering::Relaxed) < BUDGET,
             Write::Registry => REGISTRY_WRITES.load(Ordering::Relaxed) < BUDGET,
+            Write::Grant => GRANTS.fetch_add(1, Ordering::Relaxed) < BUDGET,
         };
         match self {
             Auth::None => None,
