@@ -15,6 +15,7 @@ pub mod derive;
 pub mod evidence;
 mod index;
 mod key;
+pub mod lease;
 pub mod places;
 pub mod readers;
 pub mod registry;
@@ -49,6 +50,18 @@ pub enum LedgerError {
     RegistryChanged {
         /// The registry generation the events were checked against.
         expected: u64,
+    },
+    /// Another process is the sequencer (issue #19): this one appends nothing until the
+    /// lease is free.
+    #[error(
+        "another process ({holder}) is the log's sequencer until {until_ms} (Unix ms); this \
+         one appends nothing while it holds the lease"
+    )]
+    NotSequencer {
+        /// The lease's holder.
+        holder: String,
+        /// When its lease expires unless renewed, Unix ms.
+        until_ms: i64,
     },
     /// No room for another read grant.
     #[error(transparent)]
@@ -165,11 +178,16 @@ pub struct Appended {
     pub checkpoint: SignedCheckpoint,
 }
 
-/// The sequencer's state: only the task holding the lock appends.
+/// The sequencer's state: only the task holding the lock appends, and only while this
+/// process holds the lease ([`lease`]).
 #[derive(Debug)]
 struct Head {
     edge: Edge,
     latest: SignedCheckpoint,
+    /// The lease's fencing token while this process holds it.
+    token: Option<i64>,
+    /// When the lease runs out unless renewed, as far as this process knows, Unix ms.
+    lease_until_ms: i64,
 }
 
 /// An open log.
@@ -186,6 +204,8 @@ pub struct Ledger {
     signer: Signer,
     origin: String,
     head: Mutex<Head>,
+    /// This process's lease holder ID ([`lease::holder_id`]).
+    holder: String,
     jobs: std::sync::Mutex<Option<tokio::sync::mpsc::Sender<index::Job>>>,
     indexed: tokio::sync::watch::Receiver<u64>,
     pending: index::Pending,
@@ -281,7 +301,10 @@ impl Ledger {
                     },
                     note: String::new(),
                 },
+                token: None,
+                lease_until_ms: 0,
             }),
+            holder: lease::holder_id(&config.key_file)?,
             signer,
             jobs: std::sync::Mutex::new(None),
             indexed: tokio::sync::watch::channel(0).1,
@@ -411,33 +434,101 @@ impl Ledger {
                 };
             }
             Some((size, note)) => {
-                let size = u64::try_from(size)
-                    .map_err(|_| LedgerError::Corrupt("negative size".into()))?;
-                let (checkpoint, _) =
-                    Checkpoint::open(note.as_bytes(), self.signer.verifier(), Some(&self.origin))
-                        .map_err(|e| {
-                        LedgerError::Corrupt(format!("newest checkpoint (size {size}): {e}"))
-                    })?;
-                let ids = tile::edge_tiles(size);
-                let tiles = self
-                    .read_tiles(&ids.iter().map(|(id, _)| *id).collect::<Vec<_>>())
-                    .await?;
-                let edge_tiles = ids
-                    .iter()
-                    .map(|(id, _)| tiles.get(id).cloned().unwrap_or_default())
-                    .collect();
-                let edge = Edge::from_tiles(size, edge_tiles)
-                    .map_err(|e| LedgerError::Corrupt(e.to_string()))?;
-                if edge.root() != checkpoint.root {
-                    return Err(LedgerError::Corrupt(format!(
-                        "the stored tiles do not give the root of checkpoint {size}"
-                    )));
-                }
+                let (edge, latest) = self.head_at(size, note).await?;
                 head.edge = edge;
-                head.latest = SignedCheckpoint { checkpoint, note };
+                head.latest = latest;
             }
         }
         Ok(())
+    }
+
+    /// The tree's head at the stored checkpoint of `size` (signed note `note`): its edge from
+    /// the stored tiles, checked against the checkpoint's root.
+    async fn head_at(
+        &self,
+        size: i64,
+        note: String,
+    ) -> Result<(Edge, SignedCheckpoint), LedgerError> {
+        let size = u64::try_from(size).map_err(|_| LedgerError::Corrupt("negative size".into()))?;
+        let (checkpoint, _) =
+            Checkpoint::open(note.as_bytes(), self.signer.verifier(), Some(&self.origin)).map_err(
+                |e| LedgerError::Corrupt(format!("newest checkpoint (size {size}): {e}")),
+            )?;
+        let ids = tile::edge_tiles(size);
+        let tiles = self
+            .read_tiles(&ids.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+            .await?;
+        let edge_tiles = ids
+            .iter()
+            .map(|(id, _)| tiles.get(id).cloned().unwrap_or_default())
+            .collect();
+        let edge =
+            Edge::from_tiles(size, edge_tiles).map_err(|e| LedgerError::Corrupt(e.to_string()))?;
+        if edge.root() != checkpoint.root {
+            return Err(LedgerError::Corrupt(format!(
+                "the stored tiles do not give the root of checkpoint {size}"
+            )));
+        }
+        Ok((edge, SignedCheckpoint { checkpoint, note }))
+    }
+
+    /// Makes sure this process holds the sequencer's lease before it appends: renews it when
+    /// it runs out within a second, takes it when it expired; after a takeover (a new token)
+    /// the head is read again from the database, since another process may have appended.
+    /// Returns the token the append's transaction fences with.
+    async fn claim(&self, head: &mut Head) -> Result<i64, LedgerError> {
+        let now = now_ms();
+        if let Some(t) = head.token {
+            if now + 1_000 < head.lease_until_ms {
+                return Ok(t);
+            }
+        }
+        let got: Option<i64> = on_pool!(&self.store, p => {
+            sqlx::query_scalar(lease::CLAIM)
+                .bind(&self.holder)
+                .bind(head.token.unwrap_or(-1))
+                .bind(now + lease::LEASE_MS)
+                .bind(now)
+                .fetch_optional(p)
+                .await?
+        });
+        let Some(token) = got else {
+            head.token = None;
+            return Err(self.not_sequencer().await);
+        };
+        if head.token != Some(token) {
+            let latest: Option<(i64, String)> = on_pool!(&self.store, p => {
+                sqlx::query_as("SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1")
+                    .fetch_optional(p)
+                    .await?
+            });
+            if let Some((size, note)) = latest {
+                let (edge, checkpoint) = self.head_at(size, note).await?;
+                if edge.size() != head.edge.size() {
+                    tracing::info!(
+                        from = head.edge.size(),
+                        to = edge.size(),
+                        "took the sequencer's lease over; the log grew meanwhile"
+                    );
+                }
+                head.edge = edge;
+                head.latest = checkpoint;
+            }
+            head.token = Some(token);
+        }
+        head.lease_until_ms = now + lease::LEASE_MS;
+        Ok(token)
+    }
+
+    /// Who holds the lease, as an error for an append that must not happen.
+    async fn not_sequencer(&self) -> LedgerError {
+        let who: Result<(String, i64), sqlx::Error> = on_pool!(&self.store, p => {
+            sqlx::query_as(lease::WHO).fetch_one(p).await
+        });
+        match who {
+            Ok((holder, until_ms)) => LedgerError::NotSequencer { holder, until_ms },
+            Err(e) => e.into(),
+        }
     }
 
     fn sign(&self, cp: &Checkpoint) -> Result<String, LedgerError> {
@@ -525,13 +616,14 @@ impl Ledger {
                 return Err(LedgerError::RegistryChanged { expected });
             }
         }
-        let first_index = head.edge.size();
         if entries.is_empty() {
             return Ok(Appended {
-                first_index,
+                first_index: head.edge.size(),
                 checkpoint: head.latest.clone(),
             });
         }
+        let token = self.claim(&mut head).await?;
+        let first_index = head.edge.size();
         let mut edge = head.edge.clone();
         let writes = edge.append(&leaves);
         let checkpoint = Checkpoint {
@@ -543,8 +635,23 @@ impl Ledger {
         let note = self.sign(&checkpoint)?;
         let first = to_i64(first_index)?;
         let size = to_i64(checkpoint.size)?;
+        let renewed_until = now_ms() + lease::LEASE_MS;
         on_pool!(&self.store, p => {
             let mut tx = p.begin().await?;
+            // The fence: nothing is appended unless the lease still names this process and
+            // its token (a paused process that lost it appends nothing, however late).
+            let fenced = sqlx::query(lease::FENCE)
+                .bind(&self.holder)
+                .bind(token)
+                .bind(renewed_until)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if fenced != 1 {
+                drop(tx);
+                head.token = None;
+                return Err(self.not_sequencer().await);
+            }
             // Multi-row INSERTs: one statement per chunk, not one per entry.
             let mut at = 0usize;
             for chunk in entries.chunks(2000) {
@@ -584,6 +691,7 @@ impl Ledger {
         });
         head.edge = edge;
         head.latest = SignedCheckpoint { checkpoint, note };
+        head.lease_until_ms = renewed_until;
         if changes_registry {
             // Still under the lock: an event batch checked against the old registry cannot
             // slip in after this entry.
@@ -756,6 +864,23 @@ impl Ledger {
                     INDEXER_DRAIN.as_secs()
                 );
                 abort.abort();
+            }
+        }
+        // A graceful stop lets the lease go: another process may sequence at once.
+        {
+            let head = self.head.lock().await;
+            if let Some(token) = head.token {
+                let released: Result<_, sqlx::Error> = on_pool!(&self.store, p => {
+                    sqlx::query(lease::RELEASE)
+                        .bind(&self.holder)
+                        .bind(token)
+                        .execute(p)
+                        .await
+                        .map(|_| ())
+                });
+                if let Err(e) = released {
+                    tracing::warn!(error = %e, "could not release the sequencer's lease; it runs out by itself");
+                }
             }
         }
         self.store_read.close().await;
