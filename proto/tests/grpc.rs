@@ -787,3 +787,26 @@ async fn read_grants_are_administered_over_grpc() {
     let _ = stop.send(());
     let _ = server.await;
 }
+
+/// Every method of every `provenance.v1` service has a rule in the access table: a method
+/// added without one would be refused to everyone by the gate (fail closed), and this test
+/// says which.
+#[test]
+fn every_grpc_method_has_an_access_rule() {
+    use prost::Message as _;
+    let set = prost_types::FileDescriptorSet::decode(pb::FILE_DESCRIPTOR_SET).expect("descriptors");
+    let mut methods = 0;
+    for file in &set.file {
+        for service in &file.service {
+            for method in &service.method {
+                let path = format!("/{}.{}/{}", file.package(), service.name(), method.name());
+                assert!(
+                    provenance_access::routes::grpc(&path).is_some(),
+                    "{path} has no rule in provenance_access::routes::GRPC"
+                );
+                methods += 1;
+            }
+        }
+    }
+    assert!(methods >= 15, "{methods} methods");
+}

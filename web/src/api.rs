@@ -284,6 +284,7 @@ async fn trace(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<J
             "{id:?} is not an EPC URI ({e}); e.g. /api/v1/items/urn:epc:id:sgtin:4012345.012345.1001/trace"
         ))
     })?;
+    crate::reads::index_caught_up(&s.ledger).await;
     // With gaps: a deleted entry is listed under `missing`, not a failure of the whole trace.
     let t = s.ledger.trace_with_gaps(&epc.to_string()).await?;
     let registry = s.ledger.devices().await?;

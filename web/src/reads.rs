@@ -93,6 +93,17 @@ impl Reads {
     }
 }
 
+/// How long a read of an item's history waits for the event index to cover the newest
+/// checkpoint: the index trails the log by milliseconds, and what a device was told is
+/// anchored must be in the trace it reads next. A backlog longer than this is shown as it is.
+pub const INDEX_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Waits, at most [`INDEX_WAIT`], for the event index to cover the newest checkpoint.
+pub(crate) async fn index_caught_up(ledger: &provenance_ledger::Ledger) {
+    let size = ledger.latest_checkpoint().await.checkpoint.size;
+    let _ = tokio::time::timeout(INDEX_WAIT, ledger.wait_indexed(size)).await;
+}
+
 /// A lock that outlives a panic elsewhere: the guarded maps stay consistent between
 /// statements, and a cache must not take the site down with it.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -254,6 +254,7 @@ pub(crate) async fn render_with(
     link_base: String,
     all: bool,
 ) -> Result<Response, PageError> {
+    crate::reads::index_caught_up(&s.ledger).await;
     // With gaps: a deleted entry must not hide the rest of the history.
     let trace = s.ledger.trace_with_gaps(&epc.to_string()).await?;
     let registry = s.ledger.devices().await?;
