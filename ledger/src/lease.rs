@@ -36,7 +36,17 @@ pub(crate) fn holder_id(key_file: &Path) -> Result<String, LedgerError> {
         let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
         let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         let id = format!("{}-{hex}", host.trim());
-        std::fs::write(&path, format!("{id}\n")).map_err(io)?;
+        // Private, like everything in a data directory (the secrets test checks it).
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)
+            .and_then(|mut f| writeln!(f, "{id}").and_then(|()| f.sync_all()))
+            .map_err(io)?;
         Ok(id)
     };
     match std::fs::read_to_string(&path) {
