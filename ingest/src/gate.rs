@@ -23,7 +23,7 @@ use tokio::net::{TcpListener, TcpStream};
 pub const MAX_PACKET: usize = 128 * 1024;
 
 /// Client IDs and user names beginning with this are the ingest's own (its default client ID
-/// is `provenance-ingest-<log key id>`): no device may connect with one, whatever its device
+/// is `provenance-ingest-<log key id>-<process id>`): no device may connect with one, whatever its device
 /// ID, or the broker would hand it the ingest's session (MQTT: a second CONNECT with a client ID
 /// takes the first one's place).
 pub const RESERVED_PREFIX: &str = "provenance-ingest";

@@ -608,6 +608,15 @@ async fn process(
                 tracing::info!("the registry changed while a batch was checked; checking it again");
                 return Some(batch);
             }
+            Err(e @ LedgerError::NotSequencer { .. }) => {
+                // Another process sequences this log (issue #19): nothing is acknowledged, so
+                // the devices send again, and a broker's shared subscription hands the re-sends
+                // to every process in turn.
+                metrics::counter!("provenance_ingest_not_sequencer_total").increment(1);
+                tracing::warn!(error = %e, "not the sequencer; nothing acknowledged");
+                settle_all(batch, &Outcome::Unavailable(e.to_string()));
+                return None;
+            }
             Err(e) => {
                 tracing::error!(error = %e, "anchoring failed; nothing acknowledged");
                 settle_all(batch, &Outcome::Unavailable(e.to_string()));

@@ -547,6 +547,13 @@ impl Ledger {
         &self.store_read
     }
 
+    /// This process's own short name among the processes sharing the database: the end of
+    /// its lease holder ID (kept beside the log key, so the same after a restart).
+    pub fn process_id(&self) -> &str {
+        let h = self.holder.as_str();
+        h.get(h.len().saturating_sub(8)..).unwrap_or(h)
+    }
+
     /// The log's origin line.
     pub fn origin(&self) -> &str {
         &self.origin

@@ -60,6 +60,9 @@ async fn one_sequencer_at_a_time_and_no_fork() {
         .await
         .expect(b.name);
         let ev = events(4);
+        // Each process its own ID (its MQTT client ID ends with it), the same after a restart.
+        assert_ne!(first.process_id(), second.process_id());
+        assert_eq!(first.process_id().len(), 8);
 
         let a = first.append(&ev[..1]).await.expect("the first appends");
         assert_eq!(a.first_index, 0, "{}", b.name);
@@ -103,7 +106,16 @@ async fn one_sequencer_at_a_time_and_no_fork() {
         let old = first.checkpoint(2).await.expect("checkpoint 2").checkpoint;
         let proof = first.consistency_proof(2, 4).await.expect("proof");
         verify_consistency(2, 4, &proof, &old.root, &cp.root).expect(b.name);
+        let id = first.process_id().to_string();
         first.close().await;
+        let again = Ledger::open(&b.config()).await.expect(b.name);
+        assert_eq!(
+            again.process_id(),
+            id,
+            "{}: the same process after a restart",
+            b.name
+        );
+        again.close().await;
         b.cleanup().await;
     }
 }

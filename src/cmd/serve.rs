@@ -101,8 +101,10 @@ pub struct Args {
     /// The log's origin line (and its key's name) when the log is created.
     #[arg(long, default_value = "provenance.local/log")]
     origin: String,
-    /// The ingest's MQTT client ID (default: provenance-ingest-<log key id>). Keep it stable:
-    /// the broker holds undelivered events in this client's session across restarts.
+    /// The ingest's MQTT client ID (default: provenance-ingest-<log key id>-<process id>, the
+    /// process ID kept in the data directory). Keep it stable: the broker holds undelivered
+    /// events in this client's session across restarts. Unique per process, so processes
+    /// sharing a broker never take over each other's sessions.
     #[arg(long, value_name = "ID")]
     mqtt_client_id: Option<String>,
     /// The shared-subscription group; ingest processes of one deployment share it.
@@ -594,10 +596,13 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     // The topic gate in front of the embedded broker, when devices log in: it also closes a
     // device's sessions the moment its credentials end.
     let mut device_gate: Option<Arc<provenance_ingest::gate::Gate>> = None;
-    let client_id = args
-        .mqtt_client_id
-        .clone()
-        .unwrap_or_else(|| format!("provenance-ingest-{}", ledger.verifier().key_id()));
+    let client_id = args.mqtt_client_id.clone().unwrap_or_else(|| {
+        format!(
+            "provenance-ingest-{}-{}",
+            ledger.verifier().key_id(),
+            ledger.process_id()
+        )
+    });
     // Where devices connect: --mqtt-listen, with the port the system chose for port 0.
     let mut devices_addr = args.mqtt_listen;
     let (mut broker_cfg, mqtt_where) = match &args.mqtt_url {
