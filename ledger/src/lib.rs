@@ -217,7 +217,8 @@ pub struct Ledger {
     witnessing: witnessed::Witnessing,
 }
 
-pub(crate) fn now_ms() -> i64 {
+/// The wall clock as Unix milliseconds (0 before 1970), as every table of the log stores it.
+pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

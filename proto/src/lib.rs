@@ -403,12 +403,6 @@ impl AccessService {
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
 fn read_grant(g: provenance_ledger::readers::Grant) -> pb::ReadGrant {
     pb::ReadGrant {
         id: g.id,
@@ -428,7 +422,7 @@ impl pb::access_server::Access for AccessService {
     ) -> Result<Response<pb::GrantReadResponse>, Status> {
         require_admin(&self.admin_token, &req)?;
         let r = req.into_inner();
-        let now = now_ms();
+        let now = provenance_ledger::now_ms();
         let g = admin::grant_read(&self.ledger, &r.org, &r.tier, r.items.as_deref(), now)
             .await
             .map_err(admin_status)?;
@@ -464,7 +458,7 @@ impl pb::access_server::Access for AccessService {
         let id = req.into_inner().id;
         if self
             .ledger
-            .revoke_read(id, now_ms())
+            .revoke_read(id, provenance_ledger::now_ms())
             .await
             .map_err(status)?
         {

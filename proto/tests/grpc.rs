@@ -18,12 +18,7 @@ use tonic::Code;
 const READ_TOKEN: &str = "an-authority-read-token-for-the-tests";
 
 fn authed<T>(msg: T) -> tonic::Request<T> {
-    let mut req = tonic::Request::new(msg);
-    req.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {READ_TOKEN}").parse().expect("ascii"),
-    );
-    req
+    with_token(msg, READ_TOKEN)
 }
 
 async fn grant_authority(ledger: &provenance_ledger::Ledger) {
@@ -530,15 +525,6 @@ async fn cell_history(ledger: &Ledger) {
     ledger.wait_indexed(4).await.expect("indexed");
 }
 
-fn with_bearer<T>(msg: T, token: &str) -> tonic::Request<T> {
-    let mut req = tonic::Request::new(msg);
-    req.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {token}").parse().expect("ascii"),
-    );
-    req
-}
-
 /// The read tiers on gRPC: checkpoints open to all, entries for authorities, a revoked
 /// token refused at the next call, and item reads filtered as on HTTP: the public (and a
 /// partner not involved) get the public facts only, the entry whole where it states this
@@ -601,7 +587,7 @@ async fn read_tiers() {
     let e = client.get_entries(entries()).await.expect_err("anonymous");
     assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
     let e = client
-        .get_entries(with_bearer(entries(), partner))
+        .get_entries(with_token(entries(), partner))
         .await
         .expect_err("partner");
     assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
@@ -611,7 +597,7 @@ async fn read_tiers() {
     let trace = || pb::TraceItemRequest { item: CELL.into() };
     for (who, req) in [
         ("anonymous", tonic::Request::new(trace())),
-        ("a partner not involved", with_bearer(trace(), partner)),
+        ("a partner not involved", with_token(trace(), partner)),
     ] {
         let t = client.trace_item(req).await.expect(who).into_inner();
         assert_eq!(t.view, "public", "{who}");
@@ -626,7 +612,7 @@ async fn read_tiers() {
         let e = client
             .get_evidence(match who {
                 "anonymous" => tonic::Request::new(pb::GetEvidenceRequest { item: CELL.into() }),
-                _ => with_bearer(pb::GetEvidenceRequest { item: CELL.into() }, partner),
+                _ => with_token(pb::GetEvidenceRequest { item: CELL.into() }, partner),
             })
             .await
             .expect_err("whole or nothing");
@@ -634,7 +620,7 @@ async fn read_tiers() {
         assert!(e.message().contains("passport/evidence"), "{e:?}");
     }
     for (who, req) in [
-        ("the carrier", with_bearer(trace(), carrier)),
+        ("the carrier", with_token(trace(), carrier)),
         ("an authority", authed(trace())),
     ] {
         let t = client.trace_item(req).await.expect(who).into_inner();
@@ -642,7 +628,7 @@ async fn read_tiers() {
         assert_eq!(t.entries.len(), 3, "{who}");
     }
     let bundle = client
-        .get_evidence(with_bearer(
+        .get_evidence(with_token(
             pb::GetEvidenceRequest { item: CELL.into() },
             carrier,
         ))
@@ -728,7 +714,7 @@ async fn read_grants_are_administered_over_grpc() {
     let e = access.grant_read(grant()).await.expect_err("no token");
     assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
     let e = access
-        .grant_read(with_bearer(
+        .grant_read(with_token(
             pb::GrantReadRequest {
                 tier: "admin".into(),
                 ..grant()
@@ -743,14 +729,14 @@ async fn read_grants_are_administered_over_grpc() {
         "{e:?}"
     );
     let made = access
-        .grant_read(with_bearer(grant(), admin))
+        .grant_read(with_token(grant(), admin))
         .await
         .expect("grant")
         .into_inner();
     let token = made.token.clone();
     assert!(token.len() >= 32);
     let listed = access
-        .list_read_grants(with_bearer(pb::ListReadGrantsRequest {}, admin))
+        .list_read_grants(with_token(pb::ListReadGrantsRequest {}, admin))
         .await
         .expect("list")
         .into_inner();
@@ -764,23 +750,23 @@ async fn read_grants_are_administered_over_grpc() {
         .expect_err("anonymous");
     assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
     let t = ledger_client
-        .trace_item(with_bearer(trace(), &token))
+        .trace_item(with_token(trace(), &token))
         .await
         .expect("the carrier reads")
         .into_inner();
     assert_eq!(t.view, "full");
     let id = made.grant.expect("grant").id;
     access
-        .revoke_read(with_bearer(pb::RevokeReadRequest { id }, admin))
+        .revoke_read(with_token(pb::RevokeReadRequest { id }, admin))
         .await
         .expect("revoke");
     let e = ledger_client
-        .trace_item(with_bearer(trace(), &token))
+        .trace_item(with_token(trace(), &token))
         .await
         .expect_err("revoked");
     assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
     let e = access
-        .revoke_read(with_bearer(pb::RevokeReadRequest { id }, admin))
+        .revoke_read(with_token(pb::RevokeReadRequest { id }, admin))
         .await
         .expect_err("twice");
     assert_eq!(e.code(), Code::NotFound);
